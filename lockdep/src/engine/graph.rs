@@ -1,0 +1,209 @@
+//! The dependency graph: classes are nodes, "B was taken while A was held" is an edge A → B,
+//! and the cycle search that runs when an edge is new.
+//!
+//! Each edge carries the read/write flavour of both ends as the kernel's four dependency kinds
+//! (`-(SR)->`, `-(ER)->`, `-(SN)->`, `-(EN)->`: Shared/Exclusive holder, Recursive-reader or
+//! Non-recursive acquirer). A deadlock needs a *strong* cycle — one in which no `-(xR)->` edge
+//! is followed by an `-(Sx)->` edge — so the search tracks, per node, whether it was reached
+//! only through `xR` edges. Unlike the kernel it keys the visited set on (class, that flag), so
+//! a node first reached through a weak path can still be reached again through a strong one.
+//!
+//! The graph never contains a strong cycle: an edge that would close one is reported and not
+//! inserted.
+
+use super::stack::TraceId;
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
+use std::panic::Location;
+
+/// At most this many dependencies (the kernel's `MAX_LOCKDEP_ENTRIES`).
+pub(crate) const MAX_EDGES: usize = 1 << 15;
+
+/// Shared holder, recursive-reader acquirer.
+pub(crate) const DEP_SR: u8 = 1 << 0;
+/// Exclusive holder, recursive-reader acquirer.
+pub(crate) const DEP_ER: u8 = 1 << 1;
+/// Shared holder, non-recursive acquirer.
+pub(crate) const DEP_SN: u8 = 1 << 2;
+/// Exclusive holder, non-recursive acquirer.
+pub(crate) const DEP_EN: u8 = 1 << 3;
+
+/// The dependency kind for holding a lock with `prev_read` and acquiring with `next_read`
+/// (0 = write, 1 = read, 2 = recursive read).
+pub(crate) fn dep_kind(prev_read: u8, next_read: u8) -> u8 {
+    1 << ((prev_read == 0) as u8 + (((next_read != 2) as u8) << 1))
+}
+
+const NONE: u32 = u32::MAX;
+
+pub(crate) struct Edge {
+    pub from: u32,
+    pub to: u32,
+    pub dep: u8,
+    /// Where the holder was acquired and where the target was acquired, the first time.
+    pub from_loc: Option<&'static Location<'static>>,
+    pub to_loc: Option<&'static Location<'static>>,
+    pub from_read: u8,
+    pub to_read: u8,
+    pub trace: TraceId,
+    pub tid: u64,
+    next_after: u32,
+}
+
+#[derive(Default)]
+struct Search {
+    epoch: u32,
+    /// Per class, the epoch in which it was reached [only through xR edges, through an N edge].
+    mark: Vec<[u32; 2]>,
+    /// Per class and state, the edge it was reached by and the state of that edge's source.
+    parent: Vec<[(u32, u8); 2]>,
+    queue: VecDeque<(u32, u8)>,
+}
+
+pub(crate) struct Graph {
+    first_after: Vec<u32>,
+    pub(crate) edges: Vec<Edge>,
+    index: FxHashMap<u64, u32>,
+    search: Search,
+}
+
+fn pair(from: u32, to: u32) -> u64 {
+    (from as u64) << 32 | to as u64
+}
+
+impl Graph {
+    pub(crate) fn new() -> Self {
+        Graph {
+            first_after: Vec::new(),
+            edges: Vec::with_capacity(MAX_EDGES),
+            index: FxHashMap::default(),
+            search: Search::default(),
+        }
+    }
+
+    /// Forgets every edge (classes stay).
+    pub(crate) fn clear(&mut self) {
+        self.first_after.iter_mut().for_each(|h| *h = NONE);
+        self.edges.clear();
+        self.index.clear();
+    }
+
+    /// Makes room for class ids up to `class`.
+    pub(crate) fn ensure_class(&mut self, class: u32) {
+        let n = class as usize + 1;
+        if self.first_after.len() < n {
+            self.first_after.resize(n, NONE);
+            self.search.mark.resize(n, [0; 2]);
+            self.search.parent.resize(n, [(NONE, 0); 2]);
+        }
+    }
+
+    pub(crate) fn edge_count(&self) -> usize {
+        self.edges.len()
+    }
+
+    /// The edge `from → to`, if recorded.
+    pub(crate) fn find(&self, from: u32, to: u32) -> Option<u32> {
+        self.index.get(&pair(from, to)).copied()
+    }
+
+    /// Adds `kind` to an existing edge.
+    pub(crate) fn add_kind(&mut self, edge: u32, kind: u8) {
+        self.edges[edge as usize].dep |= kind;
+    }
+
+    /// Inserts a new edge; the caller checked capacity and cycles.
+    pub(crate) fn insert(&mut self, mut e: Edge) -> u32 {
+        self.ensure_class(e.from.max(e.to));
+        let id = self.edges.len() as u32;
+        e.next_after = self.first_after[e.from as usize];
+        self.first_after[e.from as usize] = id;
+        self.index.insert(pair(e.from, e.to), id);
+        self.edges.push(e);
+        id
+    }
+
+    /// Builds an edge value (not yet inserted).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn edge(
+        from: u32,
+        to: u32,
+        from_read: u8,
+        to_read: u8,
+        from_loc: Option<&'static Location<'static>>,
+        to_loc: Option<&'static Location<'static>>,
+        trace: TraceId,
+        tid: u64,
+    ) -> Edge {
+        Edge {
+            from,
+            to,
+            dep: dep_kind(from_read, to_read),
+            from_loc,
+            to_loc,
+            from_read,
+            to_read,
+            trace,
+            tid,
+            next_after: NONE,
+        }
+    }
+
+    /// Would adding `prev → next` (holding `prev` with `prev_read`, acquiring `next` with
+    /// `next_read`) close a strong cycle? Returns the existing path `next → … → prev` as edge
+    /// ids, shortest first found (breadth-first, like the kernel, so reports stay short).
+    pub(crate) fn find_cycle(&mut self, prev: u32, prev_read: u8, next: u32, next_read: u8) -> Option<Vec<u32>> {
+        self.ensure_class(prev.max(next));
+        let s = &mut self.search;
+        s.epoch = s.epoch.wrapping_add(1);
+        if s.epoch == 0 {
+            s.mark.iter_mut().for_each(|m| *m = [0; 2]);
+            s.epoch = 1;
+        }
+        let epoch = s.epoch;
+        s.queue.clear();
+        // Acquiring `next` as a recursive reader: the path out of it must start exclusive.
+        let root_state = (next_read != 2) as u8;
+        s.mark[next as usize][root_state as usize] = epoch;
+        s.queue.push_back((next, root_state));
+        while let Some((u, u_state)) = s.queue.pop_front() {
+            let mut e = self.first_after[u as usize];
+            while e != NONE {
+                let id = e;
+                let edge = &self.edges[e as usize];
+                e = edge.next_after;
+                let mut dep = edge.dep;
+                if u_state == 0 {
+                    // Reached only through -(xR)->: a following -(Sx)-> edge is not strong.
+                    dep &= !(DEP_SR | DEP_SN);
+                }
+                if dep == 0 {
+                    continue;
+                }
+                let v = edge.to;
+                let v_state = (dep & (DEP_SN | DEP_EN) != 0) as u8;
+                if v == prev && (prev_read == 0 || v_state == 1) {
+                    // The closing edge prev -> next starts exclusive, or the path ends -(xN)->.
+                    let mut path = vec![id];
+                    let (mut at, mut st) = (u, u_state);
+                    while at != next || st != root_state {
+                        let (pe, ps) = s.parent[at as usize][st as usize];
+                        path.push(pe);
+                        at = self.edges[pe as usize].from;
+                        st = ps;
+                    }
+                    path.reverse();
+                    return Some(path);
+                }
+                let m = &mut s.mark[v as usize];
+                if m[1] == epoch || m[v_state as usize] == epoch {
+                    continue;
+                }
+                m[v_state as usize] = epoch;
+                s.parent[v as usize][v_state as usize] = (id, u_state);
+                s.queue.push_back((v, v_state));
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,28 @@
+//! The validator itself (only built with the `check` feature).
+//!
+//! Data flows one way: the lock types call [`acquire`](validate::acquire) /
+//! [`release`](validate::release) with their [`DepMap`]; the per-thread [`held`] stack and the
+//! lock-free [`chain`] cache answer the common case; only a never-seen chain of held classes
+//! reaches the [`graph`] (under one plain, uninstrumented mutex), and only a violation reaches
+//! the [`sink`].
+
+pub(crate) mod chain;
+pub(crate) mod check;
+pub(crate) mod graph;
+pub(crate) mod held;
+pub(crate) mod map;
+pub(crate) mod sink;
+pub(crate) mod stack;
+pub(crate) mod state;
+pub(crate) mod validate;
+
+pub(crate) use map::DepMap;
+
+/// See [`crate::reset`].
+pub(crate) fn reset() {
+    let mut st = state::lock();
+    st.reset();
+    chain::clear();
+    drop(st);
+    sink::clear();
+}

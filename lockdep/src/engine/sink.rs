@@ -1,0 +1,64 @@
+//! Where reports go: the in-process list ([`crate::take_reports`]) and the configured
+//! [`Action`](crate::Action).
+//!
+//! Reports are built under the validator's internal lock and while a thread's held-lock stack
+//! is borrowed, but they are only *dispatched* — printed, handed to a hook, or turned into a
+//! panic — after both are released: [`defer`] queues a report in a thread-local, and the
+//! validator calls [`flush`] once it is out of its own state. So a sink may take instrumented
+//! locks (a logger, a tracing subscriber) without deadlocking or re-entering the validator.
+
+use crate::{Action, Report};
+use parking_lot::Mutex;
+use std::cell::RefCell;
+use std::io::Write;
+
+static REPORTS: Mutex<Vec<Report>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static PENDING: RefCell<Vec<Report>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Queues a report to be dispatched by the next [`flush`] on this thread.
+pub(crate) fn defer(r: Report) {
+    PENDING.with(|p| p.borrow_mut().push(r));
+}
+
+/// Dispatches the queued reports. Must be called with no validator state borrowed.
+/// With [`Action::Panic`] the first report becomes a panic (unless the thread is already
+/// panicking, or `may_panic` is false, in which case it is printed).
+pub(crate) fn flush(may_panic: bool) {
+    let reports = match PENDING.try_with(|p| std::mem::take(&mut *p.borrow_mut())) {
+        Ok(r) => r,
+        Err(_) => return,
+    };
+    if reports.is_empty() {
+        return;
+    }
+    REPORTS.lock().extend(reports.iter().cloned());
+    let action = crate::action();
+    for r in reports {
+        match action {
+            Action::Collect => {}
+            Action::Panic if may_panic && !std::thread::panicking() => {
+                panic!("{r}");
+            }
+            Action::Warn | Action::Panic => print(&r),
+        }
+    }
+}
+
+/// Writes a report to stderr in one piece, framed like a kernel splat.
+pub(crate) fn print(r: &Report) {
+    let bar = "=".repeat(r.headline().chars().count());
+    let text = format!("\n{bar}\n{r}\n");
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+pub(crate) fn take_reports() -> Vec<Report> {
+    std::mem::take(&mut *REPORTS.lock())
+}
+
+pub(crate) fn clear() {
+    REPORTS.lock().clear();
+    let _ = PENDING.try_with(|p| p.borrow_mut().clear());
+}

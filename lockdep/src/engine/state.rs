@@ -1,0 +1,134 @@
+//! The validator's global state, behind one plain (uninstrumented) `parking_lot` mutex taken
+//! only on slow paths: class registration, new chains, new dependencies, reports.
+
+use super::graph::Graph;
+use super::map::{Key, LockKind, UNTRACKED};
+use super::stack::StackArena;
+use crate::report::ReportKind;
+use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// At most this many classes (the kernel's `MAX_LOCKDEP_KEYS`).
+pub(crate) const MAX_CLASSES: usize = 8192;
+
+pub(crate) struct ClassInfo {
+    /// Display name: the class name, `/subclass` when non-zero, `#n` when another class
+    /// already had the same name.
+    pub name: String,
+    pub kind: LockKind,
+}
+
+/// Capacities that ran out (each is reported once per [`crate::reset`]).
+#[derive(Default)]
+pub(crate) struct Exhausted {
+    pub classes: bool,
+    pub edges: bool,
+    pub chains: bool,
+    pub stacks: bool,
+}
+
+pub(crate) struct State {
+    /// Index = class id; slot 0 is unused so that 0 can mean "unresolved".
+    pub classes: Vec<ClassInfo>,
+    class_index: FxHashMap<(usize, u32), u32>,
+    name_uses: FxHashMap<String, u32>,
+    /// The `#n` generation each key got, shared by all its subclasses.
+    key_versions: FxHashMap<usize, u32>,
+    pub graph: Graph,
+    pub stacks: StackArena,
+    /// Chains inserted in the chain cache.
+    pub chains: usize,
+    /// Violations already reported, by kind and class signature.
+    pub reported: FxHashSet<(ReportKind, Vec<u32>)>,
+    /// Names of the threads that established dependencies, by validator thread id.
+    pub thread_names: FxHashMap<u64, String>,
+    pub exhausted: Exhausted,
+}
+
+static STATE: Mutex<Option<Box<State>>> = Mutex::new(None);
+
+/// Locks the global state, creating it on first use.
+pub(crate) fn lock() -> MappedMutexGuard<'static, State> {
+    MutexGuard::map(STATE.lock(), |s| &mut **s.get_or_insert_with(|| Box::new(State::new())))
+}
+
+impl State {
+    fn new() -> Self {
+        let mut classes = Vec::with_capacity(MAX_CLASSES + 1);
+        classes.push(ClassInfo { name: String::from("<none>"), kind: LockKind::Mutex });
+        State {
+            classes,
+            class_index: FxHashMap::default(),
+            name_uses: FxHashMap::default(),
+            key_versions: FxHashMap::default(),
+            graph: Graph::new(),
+            stacks: StackArena::new(),
+            chains: 0,
+            reported: FxHashSet::default(),
+            thread_names: FxHashMap::default(),
+            exhausted: Exhausted::default(),
+        }
+    }
+
+    /// Forgets dependencies, chains, traces and what was reported; classes stay.
+    pub(crate) fn reset(&mut self) {
+        self.graph.clear();
+        self.stacks.clear();
+        self.chains = 0;
+        self.reported.clear();
+        self.thread_names.clear();
+        self.exhausted = Exhausted::default();
+    }
+
+    /// The class id for `key`/`subclass`, registering it on first sight. Returns
+    /// [`UNTRACKED`] once the class table is full (reported once).
+    pub(crate) fn register_class(&mut self, key: Key, subclass: u32, kind: LockKind) -> u32 {
+        if let Some(&id) = self.class_index.get(&(key.addr(), subclass)) {
+            return id;
+        }
+        if self.classes.len() > MAX_CLASSES {
+            if !self.exhausted.classes {
+                self.exhausted.classes = true;
+                super::check::capacity(self, ReportKind::ClassesExhausted);
+            }
+            return UNTRACKED;
+        }
+        let base = match key {
+            Key::Site(loc) => format!("{}:{}:{}", loc.file(), loc.line(), loc.column()),
+            Key::Class(c) => c.name().to_string(),
+        };
+        let version = match self.key_versions.get(&key.addr()) {
+            Some(&v) => v,
+            None => {
+                let uses = self.name_uses.entry(base.clone()).or_insert(0);
+                let v = *uses;
+                *uses += 1;
+                self.key_versions.insert(key.addr(), v);
+                v
+            }
+        };
+        let mut name = base;
+        if version > 0 {
+            name = format!("{name}#{version}");
+        }
+        if subclass != 0 {
+            name = format!("{name}/{subclass}");
+        }
+        let id = self.classes.len() as u32;
+        self.classes.push(ClassInfo { name, kind });
+        self.class_index.insert((key.addr(), subclass), id);
+        self.graph.ensure_class(id);
+        id
+    }
+
+    pub(crate) fn class_name(&self, id: u32) -> &str {
+        self.classes.get(id as usize).map(|c| c.name.as_str()).unwrap_or("<untracked>")
+    }
+
+    /// Records that a violation with this signature is being reported; false if it already was.
+    pub(crate) fn first_time(&mut self, kind: ReportKind, mut classes: Vec<u32>) -> bool {
+        classes.sort_unstable();
+        classes.dedup();
+        self.reported.insert((kind, classes))
+    }
+}

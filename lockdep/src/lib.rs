@@ -1,0 +1,87 @@
+//! # lockdep — the Linux kernel's lock-dependency validator, for Rust
+//!
+//! `lockdep` gives you drop-in lock types ([`Mutex`], [`RwLock`], [`SpinLock`],
+//! [`RawSpinLock`], [`Condvar`]) that, with the cargo feature **`check`** enabled, validate
+//! every acquisition the way the kernel's lockdep does:
+//!
+//! * every lock belongs to a **class** — by default all locks created at one source location,
+//!   or an explicit named [`LockClass`] shared by many locks;
+//! * each thread keeps the stack of locks it holds, and taking lock `B` while holding `A`
+//!   records the dependency `A → B` between their classes, once, with the stack where it was
+//!   first seen;
+//! * before a new dependency is recorded the validator searches for a path back, and reports
+//!   the **first** time any thread takes two classes in an order that closes a cycle — even
+//!   though this run never deadlocked.
+//!
+//! Without the feature the lock types are the plain `parking_lot`/`spin` locks: same size,
+//! same code, no global state.
+//!
+//! ```
+//! use lockdep::Mutex;
+//!
+//! let a = Mutex::new(1);
+//! let b = Mutex::new(2);
+//! {
+//!     let _ga = a.lock();
+//!     let _gb = b.lock(); // records a -> b
+//! }
+//! {
+//!     let _gb = b.lock();
+//!     let _ga = a.lock(); // b -> a closes a cycle: reported (with `check`)
+//! }
+//! # #[cfg(feature = "check")]
+//! # assert!(lockdep::take_reports().iter().any(|r| r.kind() == lockdep::ReportKind::CircularDependency));
+//! ```
+//!
+//! What happens on a violation is set by [`set_action`] or the `LOCKDEP_ACTION` environment
+//! variable (`warn`, the default, prints the report to stderr; `panic`; `collect`). Whatever the
+//! action, reports are recorded and [`take_reports`] drains them. Unlike the kernel the
+//! validator is not one-shot: every distinct violation is reported once and validation goes on.
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod class;
+mod config;
+pub mod report;
+pub mod sync;
+
+#[cfg(feature = "check")]
+mod engine;
+
+pub use class::{LockClass, MAX_SUBCLASSES};
+pub use config::{action, set_action, Action};
+pub use report::{Dependency, Frame, HeldLock, LockMode, Report, ReportKind, Stack};
+pub use sync::{
+    Condvar, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, RwLock, RwLockReadGuard,
+    RwLockWriteGuard, SpinLock, SpinLockGuard, WaitTimeoutResult,
+};
+
+/// Whether this build validates (the `check` feature is on).
+pub const ENABLED: bool = cfg!(feature = "check");
+
+/// The most locks one thread can hold at once and still have them tracked (the kernel's
+/// `MAX_LOCK_DEPTH`). Taking one more is reported and the extra locks go untracked.
+pub const MAX_LOCK_DEPTH: usize = 48;
+
+/// Drains the reports recorded so far in this process, oldest first.
+///
+/// Reports are recorded whatever the [`Action`]; with the feature off this is always empty.
+pub fn take_reports() -> Vec<Report> {
+    #[cfg(feature = "check")]
+    {
+        engine::sink::take_reports()
+    }
+    #[cfg(not(feature = "check"))]
+    {
+        Vec::new()
+    }
+}
+
+/// Forgets every dependency, chain, recorded report and the record of what was already
+/// reported, so the next violation of any kind is reported again. Lock classes stay.
+///
+/// Locks held right now stay held; their later release is not a violation.
+pub fn reset() {
+    #[cfg(feature = "check")]
+    engine::reset();
+}

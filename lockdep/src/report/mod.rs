@@ -1,0 +1,320 @@
+//! Reports: what the validator found, as a value ([`Report`]) and as kernel-style text.
+//!
+//! A report is plain data — kind, thread, the locks involved, the dependency chain with the
+//! stack where each dependency was first seen, the current stack — so tests can assert on it
+//! and sinks can render it. Its [`Display`](std::fmt::Display) text opens with the kernel's
+//! headline for the kind ("WARNING: possible circular locking dependency detected", …).
+
+mod kind;
+mod text;
+
+pub use kind::ReportKind;
+
+use std::panic::Location;
+use std::sync::OnceLock;
+
+/// How a lock is (or is being) held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LockMode {
+    /// Exclusive: a mutex, spinlock, or a reader-writer lock taken for writing.
+    Write,
+    /// A non-recursive reader (`RwLock::read`): it waits behind a queued writer, so two
+    /// readers of the same lock can deadlock through a writer.
+    Read,
+    /// A recursive reader (`RwLock::read_recursive`): other readers never block it.
+    RecursiveRead,
+}
+
+impl LockMode {
+    /// The kernel's `read` argument: 0 write, 1 read, 2 recursive read.
+    pub fn from_read(read: u8) -> LockMode {
+        match read {
+            0 => LockMode::Write,
+            1 => LockMode::Read,
+            _ => LockMode::RecursiveRead,
+        }
+    }
+
+    /// `lock`, `read` or `rlock`... as the scenario table prints an acquisition.
+    pub(crate) fn verb(self) -> &'static str {
+        match self {
+            LockMode::Write => "lock",
+            LockMode::Read | LockMode::RecursiveRead => "rlock",
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            LockMode::Write => "write",
+            LockMode::Read => "read",
+            LockMode::RecursiveRead => "recursive read",
+        }
+    }
+}
+
+/// One lock involved in a report: held by the thread, or being acquired or released.
+#[derive(Clone, Debug)]
+pub struct HeldLock {
+    pub(crate) class: String,
+    pub(crate) kind: &'static str,
+    pub(crate) instance: usize,
+    pub(crate) mode: LockMode,
+    pub(crate) trylock: bool,
+    pub(crate) location: Option<&'static Location<'static>>,
+}
+
+impl HeldLock {
+    /// The lock's class name.
+    pub fn class(&self) -> &str {
+        &self.class
+    }
+    /// The lock type (`mutex`, `rwlock`, `spinlock`, ...).
+    pub fn lock_kind(&self) -> &'static str {
+        self.kind
+    }
+    /// The address identifying the lock instance.
+    pub fn instance(&self) -> usize {
+        self.instance
+    }
+    /// How it is held or being acquired.
+    pub fn mode(&self) -> LockMode {
+        self.mode
+    }
+    /// Whether it was taken with a trylock.
+    pub fn is_trylock(&self) -> bool {
+        self.trylock
+    }
+    /// Where it was acquired (or is being acquired or released).
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        self.location
+    }
+}
+
+/// One recorded dependency of a cycle: `to` was acquired while `from` was held.
+#[derive(Clone, Debug)]
+pub struct Dependency {
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) from_mode: LockMode,
+    pub(crate) to_mode: LockMode,
+    pub(crate) from_location: Option<&'static Location<'static>>,
+    pub(crate) to_location: Option<&'static Location<'static>>,
+    pub(crate) thread: String,
+    pub(crate) stack: Stack,
+}
+
+impl Dependency {
+    /// The class that was held.
+    pub fn from(&self) -> &str {
+        &self.from
+    }
+    /// The class that was acquired while `from` was held.
+    pub fn to(&self) -> &str {
+        &self.to
+    }
+    /// How `from` was held.
+    pub fn from_mode(&self) -> LockMode {
+        self.from_mode
+    }
+    /// How `to` was acquired.
+    pub fn to_mode(&self) -> LockMode {
+        self.to_mode
+    }
+    /// Where `from` had been acquired when the dependency was first seen.
+    pub fn from_location(&self) -> Option<&'static Location<'static>> {
+        self.from_location
+    }
+    /// Where `to` was acquired when the dependency was first seen.
+    pub fn to_location(&self) -> Option<&'static Location<'static>> {
+        self.to_location
+    }
+    /// The thread that first established it (`name/id`).
+    pub fn thread(&self) -> &str {
+        &self.thread
+    }
+    /// The stack at the moment it was first established.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+}
+
+/// One symbolised stack frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Demangled function name (or the address when no symbol is known).
+    pub function: String,
+    /// Source file, when debug info has it.
+    pub file: Option<String>,
+    /// Source line, when debug info has it.
+    pub line: Option<u32>,
+}
+
+/// A captured stack: raw instruction pointers, symbolised on first use.
+#[derive(Clone, Debug, Default)]
+pub struct Stack {
+    ips: Vec<usize>,
+    frames: OnceLock<Vec<Frame>>,
+}
+
+impl Stack {
+    #[cfg_attr(not(feature = "check"), allow(dead_code))]
+    pub(crate) fn from_ips(ips: Vec<usize>) -> Stack {
+        Stack { ips, frames: OnceLock::new() }
+    }
+
+    /// The raw instruction pointers, innermost first.
+    pub fn ips(&self) -> &[usize] {
+        &self.ips
+    }
+
+    /// Whether no stack was captured.
+    pub fn is_empty(&self) -> bool {
+        self.ips.is_empty()
+    }
+
+    /// The frames from the user's code outwards: the validator's own frames are left out and
+    /// the runtime's start-up frames are cut. Symbolised on the first call (the first
+    /// symbolisation in a process loads debug info, tens of milliseconds).
+    pub fn frames(&self) -> &[Frame] {
+        self.frames.get_or_init(|| symbolise(&self.ips))
+    }
+}
+
+/// Frames of the validator itself and of the standard library around it: a stack starts at
+/// the first frame past them, which is the user's call to `lock()`.
+fn is_internal(function: &str) -> bool {
+    let f = function.trim_start_matches('<');
+    (f.starts_with("lockdep::") && !f.contains("::tests::"))
+        || ["backtrace::", "std::", "core::", "alloc::"].iter().any(|p| f.starts_with(p))
+}
+
+/// Frames past which nothing is the user's.
+fn is_outermost(function: &str) -> bool {
+    function.contains("__rust_begin_short_backtrace")
+        || function.starts_with("std::rt::lang_start")
+        || function.starts_with("test::run_test")
+}
+
+/// The most frames printed per stack.
+#[cfg(feature = "check")]
+const MAX_PRINTED_FRAMES: usize = 24;
+
+fn symbolise(ips: &[usize]) -> Vec<Frame> {
+    #[cfg(feature = "check")]
+    {
+        let all = ips.iter().flat_map(|&ip| crate::engine::stack::resolve(ip));
+        let mut out: Vec<Frame> = Vec::new();
+        for f in all {
+            if out.is_empty() && is_internal(&f.function) {
+                continue;
+            }
+            if is_outermost(&f.function) || out.len() == MAX_PRINTED_FRAMES {
+                break;
+            }
+            out.push(f);
+        }
+        // The harness or runtime frames that called the user's outermost function.
+        while out.len() > 1 && out.last().is_some_and(|f| is_internal(&f.function)) {
+            out.pop();
+        }
+        out
+    }
+    #[cfg(not(feature = "check"))]
+    {
+        let _ = (ips, is_internal as fn(&str) -> bool, is_outermost as fn(&str) -> bool);
+        Vec::new()
+    }
+}
+
+/// A violation found by the validator.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub(crate) kind: ReportKind,
+    pub(crate) headline: String,
+    pub(crate) thread: String,
+    pub(crate) acquiring: Option<HeldLock>,
+    pub(crate) holding: Option<HeldLock>,
+    pub(crate) dependencies: Vec<Dependency>,
+    pub(crate) cycle: Vec<String>,
+    pub(crate) held: Vec<HeldLock>,
+    pub(crate) stack: Stack,
+    pub(crate) details: Vec<String>,
+}
+
+impl Report {
+    #[cfg_attr(not(feature = "check"), allow(dead_code))]
+    pub(crate) fn new(kind: ReportKind, thread: String) -> Report {
+        Report {
+            kind,
+            headline: kind.headline().to_string(),
+            thread,
+            acquiring: None,
+            holding: None,
+            dependencies: Vec::new(),
+            cycle: Vec::new(),
+            held: Vec::new(),
+            stack: Stack::default(),
+            details: Vec::new(),
+        }
+    }
+
+    /// What was found.
+    pub fn kind(&self) -> ReportKind {
+        self.kind
+    }
+    /// The first line of the text, the kernel's headline for this kind.
+    pub fn headline(&self) -> &str {
+        &self.headline
+    }
+    /// The thread that hit the violation, as `name/id`.
+    pub fn thread(&self) -> &str {
+        &self.thread
+    }
+    /// The lock being acquired (or released, for an unlock imbalance).
+    pub fn acquiring(&self) -> Option<&HeldLock> {
+        self.acquiring.as_ref()
+    }
+    /// The held lock the acquisition conflicts with.
+    pub fn holding(&self) -> Option<&HeldLock> {
+        self.holding.as_ref()
+    }
+    /// For a cycle: the existing dependencies it closes, in the kernel's order (`#N` first,
+    /// down to `#1`, the dependency out of the lock being acquired).
+    pub fn dependencies(&self) -> &[Dependency] {
+        &self.dependencies
+    }
+    /// For a cycle: the classes around it, starting and ending with the lock being acquired
+    /// (`B => A => B`).
+    pub fn cycle(&self) -> &[String] {
+        &self.cycle
+    }
+    /// The names of every class the report is about (the cycle's, or the conflicting pair's).
+    pub fn classes(&self) -> Vec<&str> {
+        let names: Vec<&str> = if !self.cycle.is_empty() {
+            self.cycle.iter().map(String::as_str).collect()
+        } else if self.holding.is_some() || self.acquiring.is_some() {
+            self.holding.iter().chain(self.acquiring.iter()).map(|l| l.class.as_str()).collect()
+        } else {
+            self.held.iter().map(|l| l.class.as_str()).collect()
+        };
+        let mut v: Vec<&str> = Vec::new();
+        for n in names {
+            if !v.contains(&n) {
+                v.push(n);
+            }
+        }
+        v
+    }
+    /// Every lock the thread held when the violation was found.
+    pub fn held_locks(&self) -> &[HeldLock] {
+        &self.held
+    }
+    /// The stack of the thread at the violation.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+    /// Extra lines specific to the kind.
+    pub fn details(&self) -> &[String] {
+        &self.details
+    }
+}

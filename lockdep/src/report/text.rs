@@ -1,0 +1,186 @@
+//! The kernel-style text rendering of a report.
+//!
+//! The layout follows the kernel's lockdep splats so that people who know them can read ours
+//! at a glance: headline, bar, the acquisition and the held lock, the dependency chain with the
+//! stack of each first occurrence, the "Possible unsafe locking scenario" table, the held locks
+//! and the current stack. Threads stand where the kernel prints tasks (`name/id`), and `T0`/`T1`
+//! where it prints CPUs.
+
+use super::{HeldLock, Report, ReportKind, Stack};
+use std::fmt::{self, Display, Formatter, Write};
+
+impl Display for HeldLock {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x} ({}) [{}, {}", self.instance, self.class, self.kind, self.mode.word())?;
+        if self.trylock {
+            f.write_str(", trylock")?;
+        }
+        f.write_str("]")?;
+        if let Some(l) = self.location {
+            write!(f, ", at: {}:{}:{}", l.file(), l.line(), l.column())?;
+        }
+        Ok(())
+    }
+}
+
+fn stack(f: &mut Formatter<'_>, s: &Stack, indent: &str) -> fmt::Result {
+    let frames = s.frames();
+    if frames.is_empty() {
+        return writeln!(f, "{indent}<no stack captured>");
+    }
+    for fr in frames {
+        match (&fr.file, fr.line) {
+            (Some(file), Some(line)) => writeln!(f, "{indent}{} ({file}:{line})", fr.function)?,
+            _ => writeln!(f, "{indent}{}", fr.function)?,
+        }
+    }
+    Ok(())
+}
+
+fn held_list(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
+    match r.held.len() {
+        0 => writeln!(f, "no locks held by {}.", r.thread),
+        n => {
+            writeln!(f, "{n} lock{} held by {}:", if n == 1 { "" } else { "s" }, r.thread)?;
+            for (i, l) in r.held.iter().enumerate() {
+                writeln!(f, " #{i}: {l}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One row of the scenario table: `col` 0 or 1.
+fn row(f: &mut Formatter<'_>, col: usize, verb: &str, class: &str) -> fmt::Result {
+    let cell = format!("{verb}({class});");
+    if col == 0 {
+        writeln!(f, "  {cell}")
+    } else {
+        writeln!(f, "  {:<29}{cell}", "")
+    }
+}
+
+fn circular(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
+    let (Some(next), Some(prev)) = (&r.acquiring, &r.holding) else { return Ok(()) };
+    writeln!(f, "{} is trying to acquire lock:", r.thread)?;
+    writeln!(f, " {next}")?;
+    writeln!(f)?;
+    writeln!(f, "but thread is already holding lock:")?;
+    writeln!(f, " {prev}")?;
+    writeln!(f)?;
+    writeln!(f, "which lock already depends on the new lock.")?;
+    writeln!(f)?;
+    writeln!(f)?;
+    writeln!(f, "the existing dependency chain (in reverse order) is:")?;
+    let n = r.dependencies.len();
+    for (i, d) in r.dependencies.iter().enumerate() {
+        writeln!(f)?;
+        writeln!(f, "-> #{} ({}):", n - i, d.to)?;
+        let at = |l: Option<&'static std::panic::Location<'static>>| match l {
+            Some(l) => format!("{}:{}:{}", l.file(), l.line(), l.column()),
+            None => String::from("?"),
+        };
+        writeln!(
+            f,
+            "       {}({}) at {} while holding {}({}) taken at {}, by {}",
+            d.to_mode.verb(),
+            d.to,
+            at(d.to_location),
+            d.from_mode.verb(),
+            d.from,
+            at(d.from_location),
+            d.thread
+        )?;
+        stack(f, &d.stack, "       ")?;
+    }
+    writeln!(f)?;
+    writeln!(f, "-> #0 ({}):", next.class)?;
+    stack(f, &r.stack, "       ")?;
+    writeln!(f)?;
+    writeln!(f, "other info that might help us debug this:")?;
+    writeln!(f)?;
+    // cycle = [next, c1, ..., prev, next]
+    if r.cycle.len() > 3 {
+        let chain: Vec<&str> = r.cycle[..r.cycle.len() - 1].iter().map(|s| s.as_str()).collect();
+        writeln!(f, "Chain exists of:")?;
+        writeln!(f, "  {}", chain.join(" --> "))?;
+        writeln!(f)?;
+    }
+    // The class held right before the target on the existing path.
+    let parent = r.dependencies.first().map(|d| (d.from.as_str(), d.from_mode)).unwrap_or((&next.class, next.mode));
+    let prev_verb = r.dependencies.first().map(|d| d.to_mode.verb()).unwrap_or("lock");
+    writeln!(f, " Possible unsafe locking scenario:")?;
+    writeln!(f)?;
+    writeln!(f, "       T0                           T1")?;
+    writeln!(f, "       ----                         ----")?;
+    row(f, 0, prev.mode.verb(), &prev.class)?;
+    row(f, 1, parent.1.verb(), parent.0)?;
+    row(f, 1, prev_verb, &prev.class)?;
+    row(f, 0, next.mode.verb(), &next.class)?;
+    writeln!(f)?;
+    writeln!(f, " *** DEADLOCK ***")?;
+    writeln!(f)?;
+    writeln!(f, "Cycle in lock order graph: {}", r.cycle.join(" => "))?;
+    writeln!(f)?;
+    Ok(())
+}
+
+fn recursive(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
+    let (Some(next), Some(prev)) = (&r.acquiring, &r.holding) else { return Ok(()) };
+    writeln!(f, "{} is trying to acquire lock:", r.thread)?;
+    writeln!(f, " {next}")?;
+    writeln!(f)?;
+    writeln!(f, "but thread is already holding lock:")?;
+    writeln!(f, " {prev}")?;
+    writeln!(f)?;
+    writeln!(f, "other info that might help us debug this:")?;
+    writeln!(f, " Possible unsafe locking scenario:")?;
+    writeln!(f)?;
+    writeln!(f, "       T0")?;
+    writeln!(f, "       ----")?;
+    row(f, 0, prev.mode.verb(), &prev.class)?;
+    row(f, 0, next.mode.verb(), &next.class)?;
+    writeln!(f)?;
+    writeln!(f, " *** DEADLOCK ***")?;
+    writeln!(f)?;
+    if next.instance != prev.instance {
+        writeln!(f, " May be due to missing lock nesting notation")?;
+        writeln!(f)?;
+    }
+    Ok(())
+}
+
+impl Display for Report {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.headline)?;
+        writeln!(f, "{}", "-".repeat(self.headline.chars().count()))?;
+        match self.kind {
+            ReportKind::CircularDependency => circular(f, self)?,
+            ReportKind::RecursiveLocking => recursive(f, self)?,
+            ReportKind::BadUnlock => {
+                if let Some(l) = &self.acquiring {
+                    let mut at = String::new();
+                    if let Some(loc) = l.location {
+                        let _ = write!(at, "{}:{}:{}", loc.file(), loc.line(), loc.column());
+                    }
+                    writeln!(f, "{} is trying to release lock ({}) [{}] at:", self.thread, l.class, l.kind)?;
+                    writeln!(f, "  {at}")?;
+                }
+                writeln!(f, "but there are no more locks to release!")?;
+                writeln!(f)?;
+                writeln!(f, "other info that might help us debug this:")?;
+            }
+            _ => {}
+        }
+        for d in &self.details {
+            writeln!(f, "{d}")?;
+        }
+        if !self.details.is_empty() {
+            writeln!(f)?;
+        }
+        held_list(f, self)?;
+        writeln!(f)?;
+        writeln!(f, "stack backtrace:")?;
+        stack(f, &self.stack, "  ")
+    }
+}

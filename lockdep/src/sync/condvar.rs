@@ -1,0 +1,103 @@
+//! [`Condvar`]: a condition variable for [`Mutex`](crate::Mutex), over `parking_lot::Condvar`.
+//!
+//! Waiting releases the mutex and takes it again; the validator's held-lock stack follows the
+//! real lock exactly: the mutex leaves the stack for the wait and is re-acquired — and
+//! re-validated, on top of whatever else the thread holds — when the wait returns.
+
+use crate::MutexGuard;
+use std::time::{Duration, Instant};
+
+pub use parking_lot::WaitTimeoutResult;
+
+/// A condition variable.
+///
+/// ```
+/// use lockdep::{Condvar, Mutex};
+/// use std::sync::Arc;
+///
+/// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+/// let p2 = pair.clone();
+/// let t = std::thread::spawn(move || {
+///     *p2.0.lock() = true;
+///     p2.1.notify_one();
+/// });
+/// let mut ready = pair.0.lock();
+/// while !*ready {
+///     pair.1.wait(&mut ready);
+/// }
+/// t.join().unwrap();
+/// ```
+#[derive(Default)]
+pub struct Condvar {
+    inner: parking_lot::Condvar,
+}
+
+impl Condvar {
+    /// A new condition variable.
+    pub const fn new() -> Self {
+        Condvar { inner: parking_lot::Condvar::new() }
+    }
+
+    /// Wakes one waiter. Returns whether one was woken.
+    #[inline]
+    pub fn notify_one(&self) -> bool {
+        self.inner.notify_one()
+    }
+
+    /// Wakes every waiter. Returns how many were woken.
+    #[inline]
+    pub fn notify_all(&self) -> usize {
+        self.inner.notify_all()
+    }
+
+    /// Releases the guard's mutex, waits for a notification, and takes the mutex again.
+    #[cfg_attr(feature = "check", track_caller)]
+    pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
+        #[cfg(feature = "check")]
+        {
+            let token = crate::engine::validate::release_for_wait(guard.map);
+            self.inner.wait(&mut guard.inner);
+            crate::engine::validate::reacquire_after_wait(guard.map, token, std::panic::Location::caller());
+        }
+        #[cfg(not(feature = "check"))]
+        self.inner.wait(guard)
+    }
+
+    /// Like [`wait`](Self::wait), giving up at `deadline`.
+    #[cfg_attr(feature = "check", track_caller)]
+    pub fn wait_until<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> WaitTimeoutResult {
+        #[cfg(feature = "check")]
+        {
+            let token = crate::engine::validate::release_for_wait(guard.map);
+            let r = self.inner.wait_until(&mut guard.inner, deadline);
+            crate::engine::validate::reacquire_after_wait(guard.map, token, std::panic::Location::caller());
+            r
+        }
+        #[cfg(not(feature = "check"))]
+        self.inner.wait_until(guard, deadline)
+    }
+
+    /// Like [`wait`](Self::wait), giving up after `timeout`.
+    #[cfg_attr(feature = "check", track_caller)]
+    pub fn wait_for<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>, timeout: Duration) -> WaitTimeoutResult {
+        // A timeout too large for an `Instant` is as good as none.
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
+        self.wait_until(guard, deadline)
+    }
+
+    /// Waits while `condition` holds.
+    #[cfg_attr(feature = "check", track_caller)]
+    pub fn wait_while<T: ?Sized, F: FnMut(&mut T) -> bool>(&self, guard: &mut MutexGuard<'_, T>, mut condition: F) {
+        while condition(&mut **guard) {
+            self.wait(guard);
+        }
+    }
+}
+
+impl std::fmt::Debug for Condvar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Condvar { .. }")
+    }
+}
