@@ -29,7 +29,11 @@ fn current_stack() -> Stack {
 fn describe(st: &State, e: &Held) -> HeldLock {
     HeldLock {
         class: st.class_name(e.class).to_string(),
-        kind: st.classes.get(e.class as usize).map(|c| c.kind.name()).unwrap_or("lock"),
+        kind: st
+            .classes
+            .get(e.class as usize)
+            .map(|c| c.kind.name())
+            .unwrap_or("lock"),
         instance: e.instance,
         mode: LockMode::from_read(e.read),
         trylock: e.trylock,
@@ -116,7 +120,14 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) -> Option<Str
     None
 }
 
-fn add_dependency(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &Held, trace: &mut Option<TraceId>) {
+fn add_dependency(
+    st: &mut State,
+    h: &HeldStack,
+    d: usize,
+    prev: &Held,
+    next: &Held,
+    trace: &mut Option<TraceId>,
+) {
     let kind = dep_kind(prev.read, next.read);
     let existing = st.graph.find(prev.class, next.class);
     if let Some(e) = existing {
@@ -124,7 +135,10 @@ fn add_dependency(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &H
             return; // validated when it was recorded; the graph never holds a strong cycle
         }
     }
-    if let Some(path) = st.graph.find_cycle(prev.class, prev.read, next.class, next.read) {
+    if let Some(path) = st
+        .graph
+        .find_cycle(prev.class, prev.read, next.class, next.read)
+    {
         circular(st, h, d, prev, next, &path);
         return;
     }
@@ -153,14 +167,21 @@ fn add_dependency(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &H
             }
         }
     });
-    st.thread_names.entry(h.tid).or_insert_with(|| thread_desc(h.tid));
-    let edge = Graph::edge(prev.class, next.class, prev.read, next.read, prev.loc, next.loc, trace, h.tid);
+    st.thread_names
+        .entry(h.tid)
+        .or_insert_with(|| thread_desc(h.tid));
+    let edge = Graph::edge(
+        prev.class, next.class, prev.read, next.read, prev.loc, next.loc, trace, h.tid,
+    );
     st.graph.insert(edge);
 }
 
 /// Reports `prev → next` closing the cycle `next → … → prev` (`path`, as edge ids).
 fn circular(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &Held, path: &[u32]) {
-    let mut classes: Vec<u32> = path.iter().map(|&e| st.graph.edges[e as usize].to).collect();
+    let mut classes: Vec<u32> = path
+        .iter()
+        .map(|&e| st.graph.edges[e as usize].to)
+        .collect();
     classes.push(next.class);
     if !st.first_time(ReportKind::CircularDependency, classes) {
         return;
@@ -170,14 +191,19 @@ fn circular(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &Held, p
     r.holding = Some(describe(st, prev));
     r.cycle.push(st.class_name(next.class).to_string());
     for &e in path {
-        r.cycle.push(st.class_name(st.graph.edges[e as usize].to).to_string());
+        r.cycle
+            .push(st.class_name(st.graph.edges[e as usize].to).to_string());
     }
     r.cycle.push(st.class_name(next.class).to_string());
     // Kernel order: the dependency into the held lock first (#N), down to the one out of the
     // lock being acquired (#1).
     for &e in path.iter().rev() {
         let edge = &st.graph.edges[e as usize];
-        let thread = st.thread_names.get(&edge.tid).cloned().unwrap_or_else(|| format!("?/{}", edge.tid));
+        let thread = st
+            .thread_names
+            .get(&edge.tid)
+            .cloned()
+            .unwrap_or_else(|| format!("?/{}", edge.tid));
         r.dependencies.push(Dependency {
             from: st.class_name(edge.from).to_string(),
             to: st.class_name(edge.to).to_string(),
@@ -200,7 +226,8 @@ pub(crate) fn max_depth(h: &HeldStack, next: &Held) {
     }
     let mut r = report(&st, ReportKind::MaxLockDepth, h, h.depth);
     r.acquiring = Some(describe(&st, next));
-    r.details.push(format!("depth: {}  max: {MAX_LOCK_DEPTH}!", h.depth + 1));
+    r.details
+        .push(format!("depth: {}  max: {MAX_LOCK_DEPTH}!", h.depth + 1));
     r.details.push(String::from(
         "further locks taken by this thread while the stack is full are not tracked.",
     ));
@@ -214,18 +241,31 @@ pub(crate) fn capacity(st: &mut State, kind: ReportKind) {
     }
     let mut r = Report::new(kind, thread_desc(0));
     r.details.push(String::from(match kind {
-        ReportKind::ClassesExhausted => "the class table is full: locks of new classes are not tracked.",
-        ReportKind::DependenciesExhausted => "the dependency table is full: new dependencies are not recorded.",
-        ReportKind::ChainsExhausted => "the chain cache is full: new lock chains are validated on every acquisition.",
+        ReportKind::ClassesExhausted => {
+            "the class table is full: locks of new classes are not tracked."
+        }
+        ReportKind::DependenciesExhausted => {
+            "the dependency table is full: new dependencies are not recorded."
+        }
+        ReportKind::ChainsExhausted => {
+            "the chain cache is full: new lock chains are validated on every acquisition."
+        }
         _ => "the stack-trace store is full: new dependencies are recorded without their stack.",
     }));
-    r.details.push(String::from("validation continues with what is already recorded."));
+    r.details.push(String::from(
+        "validation continues with what is already recorded.",
+    ));
     r.stack = current_stack();
     sink::defer(r);
 }
 
 /// Releasing `map`, which this thread does not hold.
-pub(crate) fn bad_unlock(h: &HeldStack, map: &DepMap, class: u32, loc: &'static std::panic::Location<'static>) {
+pub(crate) fn bad_unlock(
+    h: &HeldStack,
+    map: &DepMap,
+    class: u32,
+    loc: &'static std::panic::Location<'static>,
+) {
     let mut st = state::lock();
     if !st.first_time(ReportKind::BadUnlock, vec![class]) {
         return;
@@ -272,7 +312,8 @@ pub(crate) fn held_at_exit(h: &HeldStack, thread: &str) {
     let mut r = Report::new(ReportKind::LocksHeldAtExit, thread.to_string());
     r.headline = format!("WARNING: {thread} still has locks held!");
     r.held = h.held().iter().map(|e| describe(&st, e)).collect();
-    r.stack = current_stack();
+    // No stack: the thread is being torn down (and the unwinder's own thread-locals may be
+    // gone); the held locks' acquisition sites say where they were taken.
     sink::defer(r);
 }
 

@@ -22,6 +22,7 @@ pub(crate) const MAX_EDGES: usize = 1 << 15;
 /// Shared holder, recursive-reader acquirer.
 pub(crate) const DEP_SR: u8 = 1 << 0;
 /// Exclusive holder, recursive-reader acquirer.
+#[allow(dead_code)] // named for completeness: searches only ever mask the shared kinds off
 pub(crate) const DEP_ER: u8 = 1 << 1;
 /// Shared holder, non-recursive acquirer.
 pub(crate) const DEP_SN: u8 = 1 << 2;
@@ -152,7 +153,13 @@ impl Graph {
     /// Would adding `prev → next` (holding `prev` with `prev_read`, acquiring `next` with
     /// `next_read`) close a strong cycle? Returns the existing path `next → … → prev` as edge
     /// ids, shortest first found (breadth-first, like the kernel, so reports stay short).
-    pub(crate) fn find_cycle(&mut self, prev: u32, prev_read: u8, next: u32, next_read: u8) -> Option<Vec<u32>> {
+    pub(crate) fn find_cycle(
+        &mut self,
+        prev: u32,
+        prev_read: u8,
+        next: u32,
+        next_read: u8,
+    ) -> Option<Vec<u32>> {
         self.ensure_class(prev.max(next));
         let s = &mut self.search;
         s.epoch = s.epoch.wrapping_add(1);

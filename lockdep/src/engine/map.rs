@@ -60,7 +60,11 @@ pub(crate) struct DepMap {
 
 impl DepMap {
     pub(crate) const fn new(key: Key, kind: LockKind) -> Self {
-        DepMap { key, kind, cache: [const { AtomicU32::new(UNRESOLVED) }; 2] }
+        DepMap {
+            key,
+            kind,
+            cache: [const { AtomicU32::new(UNRESOLVED) }; 2],
+        }
     }
 
     /// The instance identity used in the held-lock stack.
@@ -96,6 +100,7 @@ impl DepMap {
             }
         }
         let id = super::state::lock().register_class(self.key, subclass, self.kind);
+        super::sink::flush(true);
         if let Key::Class(c) = self.key {
             c.ids[subclass as usize].store(id, Ordering::Relaxed);
         }

@@ -19,8 +19,22 @@ thread_local! {
 }
 
 /// Queues a report to be dispatched by the next [`flush`] on this thread.
+///
+/// During thread teardown, once the queue itself is gone, the report is recorded and printed
+/// at once (never turned into a panic: that would abort the process).
 pub(crate) fn defer(r: Report) {
-    PENDING.with(|p| p.borrow_mut().push(r));
+    let mut slot = Some(r);
+    let _ = PENDING.try_with(|p| p.borrow_mut().extend(slot.take()));
+    if let Some(r) = slot {
+        record_and_print(r);
+    }
+}
+
+fn record_and_print(r: Report) {
+    if crate::action() != Action::Collect {
+        print(&r);
+    }
+    REPORTS.lock().push(r);
 }
 
 /// Dispatches the queued reports. Must be called with no validator state borrowed.

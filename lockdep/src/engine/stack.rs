@@ -94,7 +94,11 @@ pub(crate) fn resolve(ip: usize) -> Vec<crate::report::Frame> {
         });
     });
     if frames.is_empty() {
-        frames.push(crate::report::Frame { function: format!("{ip:#x}"), file: None, line: None });
+        frames.push(crate::report::Frame {
+            function: format!("{ip:#x}"),
+            file: None,
+            line: None,
+        });
     }
     frames
 }

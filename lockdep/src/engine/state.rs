@@ -49,13 +49,18 @@ static STATE: Mutex<Option<Box<State>>> = Mutex::new(None);
 
 /// Locks the global state, creating it on first use.
 pub(crate) fn lock() -> MappedMutexGuard<'static, State> {
-    MutexGuard::map(STATE.lock(), |s| &mut **s.get_or_insert_with(|| Box::new(State::new())))
+    MutexGuard::map(STATE.lock(), |s| {
+        &mut **s.get_or_insert_with(|| Box::new(State::new()))
+    })
 }
 
 impl State {
     fn new() -> Self {
         let mut classes = Vec::with_capacity(MAX_CLASSES + 1);
-        classes.push(ClassInfo { name: String::from("<none>"), kind: LockKind::Mutex });
+        classes.push(ClassInfo {
+            name: String::from("<none>"),
+            kind: LockKind::Mutex,
+        });
         State {
             classes,
             class_index: FxHashMap::default(),
@@ -122,7 +127,10 @@ impl State {
     }
 
     pub(crate) fn class_name(&self, id: u32) -> &str {
-        self.classes.get(id as usize).map(|c| c.name.as_str()).unwrap_or("<untracked>")
+        self.classes
+            .get(id as usize)
+            .map(|c| c.name.as_str())
+            .unwrap_or("<untracked>")
     }
 
     /// Records that a violation with this signature is being reported; false if it already was.

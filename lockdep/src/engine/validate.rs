@@ -22,7 +22,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// cannot wait), but dependencies out of it are recorded once it is held, so callers register
 /// a trylock only after it succeeded.
 #[inline(always)]
-pub(crate) fn acquire(map: &DepMap, subclass: u32, read: u8, trylock: bool, loc: &'static Location<'static>) {
+pub(crate) fn acquire(
+    map: &DepMap,
+    subclass: u32,
+    read: u8,
+    trylock: bool,
+    loc: &'static Location<'static>,
+) {
     let class = map.class(subclass);
     let instance = map.instance();
     let done = held::with(|h| {
@@ -30,12 +36,24 @@ pub(crate) fn acquire(map: &DepMap, subclass: u32, read: u8, trylock: bool, loc:
         if h.slow != 0 || d >= MAX_LOCK_DEPTH {
             return false;
         }
-        let prev = if d == 0 { INITIAL_CHAIN_KEY } else { h.entries[d - 1].chain_key };
+        let prev = if d == 0 {
+            INITIAL_CHAIN_KEY
+        } else {
+            h.entries[d - 1].chain_key
+        };
         let key = chain_key(prev, class, read, trylock);
         if !(trylock || class == UNTRACKED || chain::contains(key)) {
             return false;
         }
-        h.entries[d] = Held { instance, chain_key: key, loc: Some(loc), class, read, trylock, subclass: subclass as u8 };
+        h.entries[d] = Held {
+            instance,
+            chain_key: key,
+            loc: Some(loc),
+            class,
+            read,
+            trylock,
+            subclass: subclass as u8,
+        };
         h.depth = d + 1;
         true
     });
@@ -46,34 +64,61 @@ pub(crate) fn acquire(map: &DepMap, subclass: u32, read: u8, trylock: bool, loc:
 
 #[cold]
 #[inline(never)]
-fn acquire_slow(map: &DepMap, class: u32, subclass: u32, read: u8, trylock: bool, loc: &'static Location<'static>) {
+fn acquire_slow(
+    map: &DepMap,
+    class: u32,
+    subclass: u32,
+    read: u8,
+    trylock: bool,
+    loc: &'static Location<'static>,
+) {
     let instance = map.instance();
-    let fatal = held::with(|h| {
+    let (entry, fatal) = held::with(|h| {
         if h.slow & UNREGISTERED != 0 {
             register(h);
         }
         let d = h.depth;
-        let next = Held { instance, chain_key: 0, loc: Some(loc), class, read, trylock, subclass: subclass as u8 };
+        let next = Held {
+            instance,
+            chain_key: 0,
+            loc: Some(loc),
+            class,
+            read,
+            trylock,
+            subclass: subclass as u8,
+        };
         if d >= MAX_LOCK_DEPTH {
             h.overflow += 1;
             check::max_depth(h, &next);
-            return None;
+            return (None, None);
         }
-        let prev = if d == 0 { INITIAL_CHAIN_KEY } else { h.entries[d - 1].chain_key };
-        let next = Held { chain_key: chain_key(prev, class, read, trylock), ..next };
+        let prev = if d == 0 {
+            INITIAL_CHAIN_KEY
+        } else {
+            h.entries[d - 1].chain_key
+        };
+        let next = Held {
+            chain_key: chain_key(prev, class, read, trylock),
+            ..next
+        };
         let mut fatal = None;
         if !trylock && class != UNTRACKED && !chain::contains(next.chain_key) {
             fatal = check::validate_chain(h, d, &next);
         }
-        if fatal.is_none() {
-            h.entries[d] = next;
-            h.depth = d + 1;
-        }
-        fatal
+        (Some(next), fatal)
     });
+    // Dispatch before the lock counts as held: with `Action::Panic` the panic unwinds out of
+    // `lock()` and the lock was never taken.
     sink::flush(true);
     if let Some(msg) = fatal {
         panic!("{msg}");
+    }
+    if let Some(next) = entry {
+        // A report hook may have taken (and released) locks meanwhile: the stack is as it was.
+        held::with(|h| {
+            h.entries[h.depth] = next;
+            h.depth += 1;
+        });
     }
 }
 
@@ -98,18 +143,20 @@ pub(crate) fn release(map: &DepMap, loc: &'static Location<'static>) -> bool {
 #[inline(never)]
 fn release_slow(map: &DepMap, loc: &'static Location<'static>) -> bool {
     let instance = map.instance();
-    let held = held::with(|h| match h.held().iter().rposition(|e| e.instance == instance) {
-        Some(i) => {
-            remove(h, i);
-            true
-        }
-        None if h.overflow > 0 => {
-            // Taken while the stack was full, so never tracked.
-            h.overflow -= 1;
-            true
-        }
-        None => false,
-    });
+    let held = held::with(
+        |h| match h.held().iter().rposition(|e| e.instance == instance) {
+            Some(i) => {
+                remove(h, i);
+                true
+            }
+            None if h.overflow > 0 => {
+                // Taken while the stack was full, so never tracked.
+                h.overflow -= 1;
+                true
+            }
+            None => false,
+        },
+    );
     if !held {
         let class = map.class(0);
         held::with(|h| check::bad_unlock(h, map, class, loc));
@@ -130,7 +177,11 @@ fn remove(h: &mut HeldStack, i: usize) {
 /// Recomputes the chain keys of entries `i..` and validates the chains that are new.
 fn revalidate_from(h: &mut HeldStack, i: usize) {
     for j in i..h.depth {
-        let prev = if j == 0 { INITIAL_CHAIN_KEY } else { h.entries[j - 1].chain_key };
+        let prev = if j == 0 {
+            INITIAL_CHAIN_KEY
+        } else {
+            h.entries[j - 1].chain_key
+        };
         let e = h.entries[j];
         let key = chain_key(prev, e.class, e.read, e.trylock);
         h.entries[j].chain_key = key;
@@ -147,7 +198,12 @@ fn revalidate_from(h: &mut HeldStack, i: usize) {
 pub(crate) fn release_for_wait(map: &DepMap) -> u32 {
     let instance = map.instance();
     let subclass = held::with(|h| {
-        h.held().iter().rev().find(|e| e.instance == instance).map(|e| e.subclass as u32).unwrap_or(0)
+        h.held()
+            .iter()
+            .rev()
+            .find(|e| e.instance == instance)
+            .map(|e| e.subclass as u32)
+            .unwrap_or(0)
     });
     release(map, Location::caller());
     subclass
@@ -180,14 +236,16 @@ pub(crate) fn is_held(map: &DepMap) -> bool {
 /// Called when a lock is destroyed: reports (and forgets) it if this thread still holds it.
 pub(crate) fn check_freed(map: &DepMap) {
     let instance = map.instance();
-    let found = held::with(|h| match h.held().iter().rposition(|e| e.instance == instance) {
-        Some(i) => {
-            check::held_lock_freed(h, map, i);
-            remove(h, i);
-            true
-        }
-        None => false,
-    });
+    let found = held::with(
+        |h| match h.held().iter().rposition(|e| e.instance == instance) {
+            Some(i) => {
+                check::held_lock_freed(h, map, i);
+                remove(h, i);
+                true
+            }
+            None => false,
+        },
+    );
     if found {
         sink::flush(true);
     }

@@ -159,7 +159,10 @@ pub struct Stack {
 impl Stack {
     #[cfg_attr(not(feature = "check"), allow(dead_code))]
     pub(crate) fn from_ips(ips: Vec<usize>) -> Stack {
-        Stack { ips, frames: OnceLock::new() }
+        Stack {
+            ips,
+            frames: OnceLock::new(),
+        }
     }
 
     /// The raw instruction pointers, innermost first.
@@ -185,7 +188,9 @@ impl Stack {
 fn is_internal(function: &str) -> bool {
     let f = function.trim_start_matches('<');
     (f.starts_with("lockdep::") && !f.contains("::tests::"))
-        || ["backtrace::", "std::", "core::", "alloc::"].iter().any(|p| f.starts_with(p))
+        || ["backtrace::", "std::", "core::", "alloc::"]
+            .iter()
+            .any(|p| f.starts_with(p))
 }
 
 /// Frames past which nothing is the user's.
@@ -221,7 +226,11 @@ fn symbolise(ips: &[usize]) -> Vec<Frame> {
     }
     #[cfg(not(feature = "check"))]
     {
-        let _ = (ips, is_internal as fn(&str) -> bool, is_outermost as fn(&str) -> bool);
+        let _ = (
+            ips,
+            is_internal as fn(&str) -> bool,
+            is_outermost as fn(&str) -> bool,
+        );
         Vec::new()
     }
 }
@@ -293,7 +302,11 @@ impl Report {
         let names: Vec<&str> = if !self.cycle.is_empty() {
             self.cycle.iter().map(String::as_str).collect()
         } else if self.holding.is_some() || self.acquiring.is_some() {
-            self.holding.iter().chain(self.acquiring.iter()).map(|l| l.class.as_str()).collect()
+            self.holding
+                .iter()
+                .chain(self.acquiring.iter())
+                .map(|l| l.class.as_str())
+                .collect()
         } else {
             self.held.iter().map(|l| l.class.as_str()).collect()
         };

@@ -11,7 +11,14 @@ use std::fmt::{self, Display, Formatter, Write};
 
 impl Display for HeldLock {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#x} ({}) [{}, {}", self.instance, self.class, self.kind, self.mode.word())?;
+        write!(
+            f,
+            "{:#x} ({}) [{}, {}",
+            self.instance,
+            self.class,
+            self.kind,
+            self.mode.word()
+        )?;
         if self.trylock {
             f.write_str(", trylock")?;
         }
@@ -41,7 +48,12 @@ fn held_list(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
     match r.held.len() {
         0 => writeln!(f, "no locks held by {}.", r.thread),
         n => {
-            writeln!(f, "{n} lock{} held by {}:", if n == 1 { "" } else { "s" }, r.thread)?;
+            writeln!(
+                f,
+                "{n} lock{} held by {}:",
+                if n == 1 { "" } else { "s" },
+                r.thread
+            )?;
             for (i, l) in r.held.iter().enumerate() {
                 writeln!(f, " #{i}: {l}")?;
             }
@@ -61,7 +73,9 @@ fn row(f: &mut Formatter<'_>, col: usize, verb: &str, class: &str) -> fmt::Resul
 }
 
 fn circular(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
-    let (Some(next), Some(prev)) = (&r.acquiring, &r.holding) else { return Ok(()) };
+    let (Some(next), Some(prev)) = (&r.acquiring, &r.holding) else {
+        return Ok(());
+    };
     writeln!(f, "{} is trying to acquire lock:", r.thread)?;
     writeln!(f, " {next}")?;
     writeln!(f)?;
@@ -101,14 +115,25 @@ fn circular(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
     writeln!(f)?;
     // cycle = [next, c1, ..., prev, next]
     if r.cycle.len() > 3 {
-        let chain: Vec<&str> = r.cycle[..r.cycle.len() - 1].iter().map(|s| s.as_str()).collect();
+        let chain: Vec<&str> = r.cycle[..r.cycle.len() - 1]
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
         writeln!(f, "Chain exists of:")?;
         writeln!(f, "  {}", chain.join(" --> "))?;
         writeln!(f)?;
     }
     // The class held right before the target on the existing path.
-    let parent = r.dependencies.first().map(|d| (d.from.as_str(), d.from_mode)).unwrap_or((&next.class, next.mode));
-    let prev_verb = r.dependencies.first().map(|d| d.to_mode.verb()).unwrap_or("lock");
+    let parent = r
+        .dependencies
+        .first()
+        .map(|d| (d.from.as_str(), d.from_mode))
+        .unwrap_or((&next.class, next.mode));
+    let prev_verb = r
+        .dependencies
+        .first()
+        .map(|d| d.to_mode.verb())
+        .unwrap_or("lock");
     writeln!(f, " Possible unsafe locking scenario:")?;
     writeln!(f)?;
     writeln!(f, "       T0                           T1")?;
@@ -126,7 +151,9 @@ fn circular(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
 }
 
 fn recursive(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
-    let (Some(next), Some(prev)) = (&r.acquiring, &r.holding) else { return Ok(()) };
+    let (Some(next), Some(prev)) = (&r.acquiring, &r.holding) else {
+        return Ok(());
+    };
     writeln!(f, "{} is trying to acquire lock:", r.thread)?;
     writeln!(f, " {next}")?;
     writeln!(f)?;
@@ -163,7 +190,11 @@ impl Display for Report {
                     if let Some(loc) = l.location {
                         let _ = write!(at, "{}:{}:{}", loc.file(), loc.line(), loc.column());
                     }
-                    writeln!(f, "{} is trying to release lock ({}) [{}] at:", self.thread, l.class, l.kind)?;
+                    writeln!(
+                        f,
+                        "{} is trying to release lock ({}) [{}] at:",
+                        self.thread, l.class, l.kind
+                    )?;
                     writeln!(f, "  {at}")?;
                 }
                 writeln!(f, "but there are no more locks to release!")?;

@@ -35,7 +35,9 @@ pub struct Condvar {
 impl Condvar {
     /// A new condition variable.
     pub const fn new() -> Self {
-        Condvar { inner: parking_lot::Condvar::new() }
+        Condvar {
+            inner: parking_lot::Condvar::new(),
+        }
     }
 
     /// Wakes one waiter. Returns whether one was woken.
@@ -57,7 +59,11 @@ impl Condvar {
         {
             let token = crate::engine::validate::release_for_wait(guard.map);
             self.inner.wait(&mut guard.inner);
-            crate::engine::validate::reacquire_after_wait(guard.map, token, std::panic::Location::caller());
+            crate::engine::validate::reacquire_after_wait(
+                guard.map,
+                token,
+                std::panic::Location::caller(),
+            );
         }
         #[cfg(not(feature = "check"))]
         self.inner.wait(guard)
@@ -65,12 +71,20 @@ impl Condvar {
 
     /// Like [`wait`](Self::wait), giving up at `deadline`.
     #[cfg_attr(feature = "check", track_caller)]
-    pub fn wait_until<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> WaitTimeoutResult {
+    pub fn wait_until<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        deadline: Instant,
+    ) -> WaitTimeoutResult {
         #[cfg(feature = "check")]
         {
             let token = crate::engine::validate::release_for_wait(guard.map);
             let r = self.inner.wait_until(&mut guard.inner, deadline);
-            crate::engine::validate::reacquire_after_wait(guard.map, token, std::panic::Location::caller());
+            crate::engine::validate::reacquire_after_wait(
+                guard.map,
+                token,
+                std::panic::Location::caller(),
+            );
             r
         }
         #[cfg(not(feature = "check"))]
@@ -79,7 +93,11 @@ impl Condvar {
 
     /// Like [`wait`](Self::wait), giving up after `timeout`.
     #[cfg_attr(feature = "check", track_caller)]
-    pub fn wait_for<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>, timeout: Duration) -> WaitTimeoutResult {
+    pub fn wait_for<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        timeout: Duration,
+    ) -> WaitTimeoutResult {
         // A timeout too large for an `Instant` is as good as none.
         let deadline = Instant::now()
             .checked_add(timeout)
@@ -89,7 +107,11 @@ impl Condvar {
 
     /// Waits while `condition` holds.
     #[cfg_attr(feature = "check", track_caller)]
-    pub fn wait_while<T: ?Sized, F: FnMut(&mut T) -> bool>(&self, guard: &mut MutexGuard<'_, T>, mut condition: F) {
+    pub fn wait_while<T: ?Sized, F: FnMut(&mut T) -> bool>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        mut condition: F,
+    ) {
         while condition(&mut **guard) {
             self.wait(guard);
         }

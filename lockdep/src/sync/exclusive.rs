@@ -233,5 +233,12 @@ macro_rules! exclusive_lock {
                 (**self).fmt(f)
             }
         }
+
+        #[cfg(feature = "check")]
+        impl<T: ?Sized + std::fmt::Display> std::fmt::Display for $guard<'_, T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                (**self).fmt(f)
+            }
+        }
     };
 }

@@ -106,7 +106,22 @@ mod guards {
             // SAFETY: `this` is never used or dropped again; the plain guard moves out once.
             let inner = unsafe { std::ptr::read(&this.inner) };
             validate::downgrade(map);
-            RwLockReadGuard { inner: parking_lot::RwLockWriteGuard::downgrade(inner), map }
+            RwLockReadGuard {
+                inner: parking_lot::RwLockWriteGuard::downgrade(inner),
+                map,
+            }
+        }
+    }
+
+    impl<T: ?Sized + std::fmt::Display> std::fmt::Display for RwLockReadGuard<'_, T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            (**self).fmt(f)
+        }
+    }
+
+    impl<T: ?Sized + std::fmt::Display> std::fmt::Display for RwLockWriteGuard<'_, T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            (**self).fmt(f)
         }
     }
 
@@ -128,7 +143,6 @@ pub use guards::{RwLockReadGuard, RwLockWriteGuard};
 // The validator's `read` argument for each acquisition flavour (unused with `check` off).
 #[cfg(feature = "check")]
 use crate::engine::held::{READ, READ_RECURSIVE, WRITE};
-
 
 impl<T> RwLock<T> {
     /// A new unlocked lock; its class is the call site.
@@ -152,7 +166,10 @@ impl<T> RwLock<T> {
         let _ = class;
         RwLock {
             #[cfg(feature = "check")]
-            map: DepMap::new(crate::engine::map::Key::Class(class), crate::engine::map::LockKind::RwLock),
+            map: DepMap::new(
+                crate::engine::map::Key::Class(class),
+                crate::engine::map::LockKind::RwLock,
+            ),
             inner: parking_lot::RwLock::new(value),
         }
     }
