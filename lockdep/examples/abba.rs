@@ -42,7 +42,10 @@ fn main() {
 
     let reports = lockdep::take_reports();
     if lockdep::ENABLED {
-        println!("lockdep found {} problem(s); the report is printed above on stderr.", reports.len());
+        println!(
+            "lockdep found {} problem(s); the report is printed above on stderr.",
+            reports.len()
+        );
     } else {
         println!("built without the `check` feature: nothing validated.");
     }

@@ -68,7 +68,8 @@ fn class(ty: Ty, name: &str) -> &'static LockClass {
     let letter = &name[..1];
     let key = format!("{}_{}", ty.prefix(), letter);
     let mut m = CLASSES.get_or_init(Default::default).lock().unwrap();
-    m.entry(key.clone()).or_insert_with(|| LockClass::register(key))
+    m.entry(key.clone())
+        .or_insert_with(|| LockClass::register(key))
 }
 
 pub struct Case {

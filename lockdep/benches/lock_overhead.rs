@@ -1,0 +1,138 @@
+//! Cost of an uncontended lock+unlock, ours against the plain locks, in one run.
+//!
+//! Build with `--features check` for the validator's cost, without it for the zero-cost
+//! claim; either way every plain lock is measured in the same run. The chain is validated
+//! during warm-up, so what is timed is the cached-chain hot path.
+//!
+//! ```text
+//! cargo bench -p lockdep --features check --bench lock_overhead
+//! cargo bench -p lockdep --bench lock_overhead
+//! ```
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use lockdep::{LockClass, Mutex, RwLock, SpinLock};
+use std::hint::black_box;
+
+const MODE: &str = if lockdep::ENABLED {
+    "lockdep-on"
+} else {
+    "lockdep-off"
+};
+
+static DEEP: [LockClass; 8] = [const { LockClass::new("deep") }; 8];
+
+fn single(c: &mut Criterion) {
+    let mut g = c.benchmark_group("single");
+    let std_m = std::sync::Mutex::new(0u64);
+    g.bench_function("std", |b| {
+        b.iter(|| *black_box(&std_m).lock().unwrap() += 1)
+    });
+    let pl = parking_lot::Mutex::new(0u64);
+    g.bench_function("parking_lot", |b| b.iter(|| *black_box(&pl).lock() += 1));
+    let tm = tracing_mutex::parkinglot::TracingMutex::new(0u64);
+    g.bench_function("tracing-mutex", |b| b.iter(|| *black_box(&tm).lock() += 1));
+    let ours = Mutex::new(0u64);
+    g.bench_function(MODE, |b| b.iter(|| *black_box(&ours).lock() += 1));
+    g.finish();
+}
+
+fn nested2(c: &mut Criterion) {
+    let mut g = c.benchmark_group("nested-2");
+    let (a, b_) = (parking_lot::Mutex::new(0u64), parking_lot::Mutex::new(0u64));
+    g.bench_function("parking_lot", |b| {
+        b.iter(|| {
+            let _x = black_box(&a).lock();
+            *black_box(&b_).lock() += 1;
+        })
+    });
+    let (a, b_) = (std::sync::Mutex::new(0u64), std::sync::Mutex::new(0u64));
+    g.bench_function("std", |b| {
+        b.iter(|| {
+            let _x = black_box(&a).lock().unwrap();
+            *black_box(&b_).lock().unwrap() += 1;
+        })
+    });
+    let (a, b_) = (
+        tracing_mutex::parkinglot::TracingMutex::new(0u64),
+        tracing_mutex::parkinglot::TracingMutex::new(0u64),
+    );
+    g.bench_function("tracing-mutex", |b| {
+        b.iter(|| {
+            let _x = black_box(&a).lock();
+            *black_box(&b_).lock() += 1;
+        })
+    });
+    let (a, b_) = (
+        Mutex::with_class(0u64, &DEEP[0]),
+        Mutex::with_class(0u64, &DEEP[1]),
+    );
+    g.bench_function(MODE, |b| {
+        b.iter(|| {
+            let _x = black_box(&a).lock();
+            *black_box(&b_).lock() += 1;
+        })
+    });
+    g.finish();
+}
+
+fn nested8(c: &mut Criterion) {
+    let mut g = c.benchmark_group("nested-8");
+    let pl: Vec<parking_lot::Mutex<u64>> = (0..8).map(|_| parking_lot::Mutex::new(0)).collect();
+    g.bench_function("parking_lot", |b| {
+        b.iter(|| {
+            let gs: [_; 8] = std::array::from_fn(|i| black_box(&pl[i]).lock());
+            black_box(&gs);
+        })
+    });
+    let sm: Vec<std::sync::Mutex<u64>> = (0..8).map(|_| std::sync::Mutex::new(0)).collect();
+    g.bench_function("std", |b| {
+        b.iter(|| {
+            let gs: [_; 8] = std::array::from_fn(|i| black_box(&sm[i]).lock().unwrap());
+            black_box(&gs);
+        })
+    });
+    let tm: Vec<tracing_mutex::parkinglot::TracingMutex<u64>> = (0..8)
+        .map(|_| tracing_mutex::parkinglot::TracingMutex::new(0))
+        .collect();
+    g.bench_function("tracing-mutex", |b| {
+        b.iter(|| {
+            let gs: [_; 8] = std::array::from_fn(|i| black_box(&tm[i]).lock());
+            black_box(&gs);
+        })
+    });
+    let ours: Vec<Mutex<u64>> = DEEP.iter().map(|c| Mutex::with_class(0, c)).collect();
+    g.bench_function(MODE, |b| {
+        b.iter(|| {
+            let gs: [_; 8] = std::array::from_fn(|i| black_box(&ours[i]).lock());
+            black_box(&gs);
+        })
+    });
+    g.finish();
+}
+
+fn rwlock_read(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rwlock-read");
+    let pl = parking_lot::RwLock::new(0u64);
+    g.bench_function("parking_lot", |b| b.iter(|| *black_box(&pl).read()));
+    let ours = RwLock::new(0u64);
+    g.bench_function(MODE, |b| b.iter(|| *black_box(&ours).read()));
+    g.finish();
+}
+
+fn spin(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spin");
+    let plain = spin::mutex::SpinMutex::<u64>::new(0);
+    g.bench_function("spin", |b| b.iter(|| *black_box(&plain).lock() += 1));
+    let ours = SpinLock::new(0u64);
+    g.bench_function(MODE, |b| b.iter(|| *black_box(&ours).lock() += 1));
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(300))
+        .measurement_time(std::time::Duration::from_secs(1));
+    targets = single, nested2, nested8, rwlock_read, spin
+}
+criterion_main!(benches);
