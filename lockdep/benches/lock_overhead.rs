@@ -13,6 +13,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use lockdep::{LockClass, Mutex, RwLock, SpinLock};
 use std::hint::black_box;
 
+/// tracing-mutex's parking_lot-backed mutex (always tracing, whatever the build profile).
+#[allow(deprecated)]
+type TracingMutex<T> = tracing_mutex::parkinglot::tracing::Mutex<T>;
+
 const MODE: &str = if lockdep::ENABLED {
     "lockdep-on"
 } else {
@@ -29,7 +33,7 @@ fn single(c: &mut Criterion) {
     });
     let pl = parking_lot::Mutex::new(0u64);
     g.bench_function("parking_lot", |b| b.iter(|| *black_box(&pl).lock() += 1));
-    let tm = tracing_mutex::parkinglot::TracingMutex::new(0u64);
+    let tm = TracingMutex::new(0u64);
     g.bench_function("tracing-mutex", |b| b.iter(|| *black_box(&tm).lock() += 1));
     let ours = Mutex::new(0u64);
     g.bench_function(MODE, |b| b.iter(|| *black_box(&ours).lock() += 1));
@@ -52,10 +56,7 @@ fn nested2(c: &mut Criterion) {
             *black_box(&b_).lock().unwrap() += 1;
         })
     });
-    let (a, b_) = (
-        tracing_mutex::parkinglot::TracingMutex::new(0u64),
-        tracing_mutex::parkinglot::TracingMutex::new(0u64),
-    );
+    let (a, b_) = (TracingMutex::new(0u64), TracingMutex::new(0u64));
     g.bench_function("tracing-mutex", |b| {
         b.iter(|| {
             let _x = black_box(&a).lock();
@@ -91,9 +92,7 @@ fn nested8(c: &mut Criterion) {
             black_box(&gs);
         })
     });
-    let tm: Vec<tracing_mutex::parkinglot::TracingMutex<u64>> = (0..8)
-        .map(|_| tracing_mutex::parkinglot::TracingMutex::new(0))
-        .collect();
+    let tm: Vec<TracingMutex<u64>> = (0..8).map(|_| TracingMutex::new(0)).collect();
     g.bench_function("tracing-mutex", |b| {
         b.iter(|| {
             let gs: [_; 8] = std::array::from_fn(|i| black_box(&tm[i]).lock());

@@ -63,6 +63,32 @@ pub const ENABLED: bool = cfg!(feature = "check");
 /// `MAX_LOCK_DEPTH`). Taking one more is reported and the extra locks go untracked.
 pub const MAX_LOCK_DEPTH: usize = 48;
 
+/// Counters describing the validator's state (all zero with the feature off).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Lock classes registered.
+    pub classes: usize,
+    /// Dependencies recorded (edges of the class graph).
+    pub dependencies: usize,
+    /// Lock chains validated and cached.
+    pub chains: usize,
+    /// Times the validator took its global lock: class registration, new chains, reports.
+    /// Acquisitions whose chain was validated before never add to it.
+    pub slow_paths: u64,
+}
+
+/// The validator's counters. Reading them takes the validator's lock once (not counted).
+pub fn stats() -> Stats {
+    #[cfg(feature = "check")]
+    {
+        engine::state::stats()
+    }
+    #[cfg(not(feature = "check"))]
+    {
+        Stats::default()
+    }
+}
+
 /// Drains the reports recorded so far in this process, oldest first.
 ///
 /// Reports are recorded whatever the [`Action`]; with the feature off this is always empty.

@@ -7,6 +7,7 @@ use super::stack::StackArena;
 use crate::report::ReportKind;
 use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
 use rustc_hash::{FxHashMap, FxHashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// At most this many classes (the kernel's `MAX_LOCKDEP_KEYS`).
 pub(crate) const MAX_CLASSES: usize = 8192;
@@ -47,8 +48,16 @@ pub(crate) struct State {
 
 static STATE: Mutex<Option<Box<State>>> = Mutex::new(None);
 
+/// How many times the global state was locked: the hit path must never add to it.
+pub(crate) static LOCKED: AtomicU64 = AtomicU64::new(0);
+
 /// Locks the global state, creating it on first use.
 pub(crate) fn lock() -> MappedMutexGuard<'static, State> {
+    LOCKED.fetch_add(1, Ordering::Relaxed);
+    lock_uncounted()
+}
+
+fn lock_uncounted() -> MappedMutexGuard<'static, State> {
     MutexGuard::map(STATE.lock(), |s| {
         &mut **s.get_or_insert_with(|| Box::new(State::new()))
     })
@@ -138,5 +147,17 @@ impl State {
         classes.sort_unstable();
         classes.dedup();
         self.reported.insert((kind, classes))
+    }
+}
+
+/// A snapshot of the validator's counters, for [`crate::stats`].
+pub(crate) fn stats() -> crate::Stats {
+    let locked = LOCKED.load(Ordering::Relaxed);
+    let st = lock_uncounted();
+    crate::Stats {
+        classes: st.classes.len() - 1,
+        dependencies: st.graph.edge_count(),
+        chains: st.chains,
+        slow_paths: locked,
     }
 }
