@@ -18,9 +18,7 @@ fn class_table_exhaustion_is_reported_once_and_never_crashes() {
     let r = lockdep::take_reports();
     let k: Vec<_> = r.iter().map(|r| r.kind()).collect();
     assert_eq!(
-        k.iter()
-            .filter(|k| **k == ReportKind::ClassesExhausted)
-            .count(),
+        k.iter().filter(|k| **k == ReportKind::ClassesExhausted).count(),
         1,
         "{k:?}"
     );

@@ -36,13 +36,7 @@ static GLOBAL: CountingAlloc = CountingAlloc;
 
 static LEVELS: [LockClass; 8] = [const { LockClass::new("level") }; 8];
 
-fn workload(
-    m: &Mutex<u64>,
-    r: &RwLock<u64>,
-    s: &SpinLock<u64>,
-    raw: &RawSpinLock<u64>,
-    deep: &[Mutex<u64>],
-) {
+fn workload(m: &Mutex<u64>, r: &RwLock<u64>, s: &SpinLock<u64>, raw: &RawSpinLock<u64>, deep: &[Mutex<u64>]) {
     *m.lock() += 1;
     let _ = *r.read();
     let _ = *r.read_recursive();

@@ -88,10 +88,7 @@ fn exceeding_the_held_depth_is_reported_once_and_degrades() {
     // report; the releases of the untracked extra locks are not bad unlocks.
     let k: Vec<_> = r.iter().map(|r| r.kind()).collect();
     assert!(k.contains(&ReportKind::MaxLockDepth), "{k:?}");
-    assert_eq!(
-        k.iter().filter(|k| **k == ReportKind::MaxLockDepth).count(),
-        1
-    );
+    assert_eq!(k.iter().filter(|k| **k == ReportKind::MaxLockDepth).count(), 1);
     assert!(!k.contains(&ReportKind::BadUnlock), "{k:?}");
     // Afterwards the thread is tracked normally again.
     let a = Mutex::new(());

@@ -31,10 +31,7 @@ fn ops(max: usize) -> impl Strategy<Value = Vec<Op>> {
 
 /// Runs `ops`, choosing each lock with `pick(held, n)`; returns the lock indices acquired in
 /// order with the held set before each, and whether anything was reported.
-fn run(
-    ops: &[Op],
-    pick: impl Fn(&[usize], usize) -> Option<usize>,
-) -> (Vec<(Vec<usize>, usize)>, bool) {
+fn run(ops: &[Op], pick: impl Fn(&[usize], usize) -> Option<usize>) -> (Vec<(Vec<usize>, usize)>, bool) {
     let locks: Vec<Mutex<()>> = CLASSES.iter().map(|c| Mutex::with_class((), c)).collect();
     let mut held: Vec<(usize, MutexGuard<'_, ()>)> = Vec::new();
     let mut trace = Vec::new();

@@ -41,10 +41,7 @@ fn scrub(line: &str) -> String {
             s.push_str("0xADDR");
             rest = &r[n..];
         } else if let Some(r) = rest.strip_prefix("tests/report_format.rs:") {
-            let n = r
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == ':')
-                .count();
+            let n = r.chars().take_while(|c| c.is_ascii_digit() || *c == ':').count();
             s.push_str("FILE:L:C");
             rest = &r[n..];
         } else if rest.starts_with('/') && rest[1..].starts_with(|c: char| c.is_ascii_digit()) {
@@ -139,9 +136,7 @@ fn circular_report_text() {
                 );
             }
             assert!(
-                r[0].stack().frames()[0]
-                    .function
-                    .contains("circular_report_text"),
+                r[0].stack().frames()[0].function.contains("circular_report_text"),
                 "{}",
                 r[0]
             );

@@ -37,11 +37,7 @@ fn abba_halves_in_two_threads_that_never_overlap() {
     assert_eq!(r[0].kind(), ReportKind::CircularDependency);
     assert!(r[0].thread().starts_with("second/"));
     // The existing half is attributed to the thread that established it.
-    assert!(
-        r[0].dependencies()[0].thread().starts_with("first/"),
-        "{}",
-        r[0]
-    );
+    assert!(r[0].dependencies()[0].thread().starts_with("first/"), "{}", r[0]);
 }
 
 #[test]
@@ -105,12 +101,7 @@ fn many_threads_hitting_one_inversion_report_it_once() {
 #[test]
 fn distinct_violations_are_all_reported_not_just_the_first() {
     let _s = serial();
-    let (a, b, c, d) = (
-        Mutex::new(()),
-        Mutex::new(()),
-        Mutex::new(()),
-        Mutex::new(()),
-    );
+    let (a, b, c, d) = (Mutex::new(()), Mutex::new(()), Mutex::new(()), Mutex::new(()));
     for (x, y) in [(&a, &b), (&b, &a), (&c, &d), (&d, &c)] {
         let _x = x.lock();
         let _y = y.lock();

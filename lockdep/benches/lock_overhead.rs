@@ -28,9 +28,7 @@ static DEEP: [LockClass; 8] = [const { LockClass::new("deep") }; 8];
 fn single(c: &mut Criterion) {
     let mut g = c.benchmark_group("single");
     let std_m = std::sync::Mutex::new(0u64);
-    g.bench_function("std", |b| {
-        b.iter(|| *black_box(&std_m).lock().unwrap() += 1)
-    });
+    g.bench_function("std", |b| b.iter(|| *black_box(&std_m).lock().unwrap() += 1));
     let pl = parking_lot::Mutex::new(0u64);
     g.bench_function("parking_lot", |b| b.iter(|| *black_box(&pl).lock() += 1));
     let tm = TracingMutex::new(0u64);
@@ -76,30 +74,43 @@ fn nested2(c: &mut Criterion) {
     g.finish();
 }
 
+/// Takes the 8 locks of `$l` in index order and releases them in reverse (scoped guards).
+macro_rules! lifo8 {
+    ($l:expr, $lock:ident $(. $unwrap:ident ())?) => {{
+        let l = black_box($l);
+        let _g0 = l[0].$lock()$(.$unwrap())?;
+        let _g1 = l[1].$lock()$(.$unwrap())?;
+        let _g2 = l[2].$lock()$(.$unwrap())?;
+        let _g3 = l[3].$lock()$(.$unwrap())?;
+        let _g4 = l[4].$lock()$(.$unwrap())?;
+        let _g5 = l[5].$lock()$(.$unwrap())?;
+        let _g6 = l[6].$lock()$(.$unwrap())?;
+        let _g7 = l[7].$lock()$(.$unwrap())?;
+    }};
+}
+
 fn nested8(c: &mut Criterion) {
-    let mut g = c.benchmark_group("nested-8");
     let pl: Vec<parking_lot::Mutex<u64>> = (0..8).map(|_| parking_lot::Mutex::new(0)).collect();
+    let sm: Vec<std::sync::Mutex<u64>> = (0..8).map(|_| std::sync::Mutex::new(0)).collect();
+    let tm: Vec<TracingMutex<u64>> = (0..8).map(|_| TracingMutex::new(0)).collect();
+    let ours: Vec<Mutex<u64>> = DEEP.iter().map(|c| Mutex::with_class(0, c)).collect();
+
+    let mut g = c.benchmark_group("nested-8");
+    g.bench_function("parking_lot", |b| b.iter(|| lifo8!(&pl, lock)));
+    g.bench_function("std", |b| b.iter(|| lifo8!(&sm, lock.unwrap())));
+    g.bench_function("tracing-mutex", |b| b.iter(|| lifo8!(&tm, lock)));
+    g.bench_function(MODE, |b| b.iter(|| lifo8!(&ours, lock)));
+    g.finish();
+
+    // The same locks released front to back, as a `Vec` or array of guards drops: every
+    // release but the last is out of order.
+    let mut g = c.benchmark_group("nested-8-fifo-release");
     g.bench_function("parking_lot", |b| {
         b.iter(|| {
             let gs: [_; 8] = std::array::from_fn(|i| black_box(&pl[i]).lock());
             black_box(&gs);
         })
     });
-    let sm: Vec<std::sync::Mutex<u64>> = (0..8).map(|_| std::sync::Mutex::new(0)).collect();
-    g.bench_function("std", |b| {
-        b.iter(|| {
-            let gs: [_; 8] = std::array::from_fn(|i| black_box(&sm[i]).lock().unwrap());
-            black_box(&gs);
-        })
-    });
-    let tm: Vec<TracingMutex<u64>> = (0..8).map(|_| TracingMutex::new(0)).collect();
-    g.bench_function("tracing-mutex", |b| {
-        b.iter(|| {
-            let gs: [_; 8] = std::array::from_fn(|i| black_box(&tm[i]).lock());
-            black_box(&gs);
-        })
-    });
-    let ours: Vec<Mutex<u64>> = DEEP.iter().map(|c| Mutex::with_class(0, c)).collect();
     g.bench_function(MODE, |b| {
         b.iter(|| {
             let gs: [_; 8] = std::array::from_fn(|i| black_box(&ours[i]).lock());

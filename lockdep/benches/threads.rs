@@ -44,11 +44,7 @@ fn run<L: Send + Sync + 'static>(
             })
         })
         .collect();
-    handles
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .max()
-        .unwrap()
+    handles.into_iter().map(|h| h.join().unwrap()).max().unwrap()
 }
 
 fn disjoint(c: &mut Criterion) {

@@ -53,9 +53,7 @@ mod imp {
             _ => {
                 let a = match std::env::var("LOCKDEP_ACTION") {
                     Ok(v) => Action::parse(&v).unwrap_or_else(|| {
-                        eprintln!(
-                            "lockdep: ignoring LOCKDEP_ACTION={v:?} (want warn, panic or collect)"
-                        );
+                        eprintln!("lockdep: ignoring LOCKDEP_ACTION={v:?} (want warn, panic or collect)");
                         Action::Warn
                     }),
                     Err(_) => Action::Warn,

@@ -52,8 +52,8 @@ pub use class::{LockClass, MAX_SUBCLASSES};
 pub use config::{action, set_action, Action};
 pub use report::{Dependency, Frame, HeldLock, LockMode, Report, ReportKind, Stack};
 pub use sync::{
-    Condvar, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, RwLock, RwLockReadGuard,
-    RwLockWriteGuard, SpinLock, SpinLockGuard, WaitTimeoutResult,
+    Condvar, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    SpinLock, SpinLockGuard, WaitTimeoutResult,
 };
 
 /// Whether this build validates (the `check` feature is on).

@@ -13,14 +13,8 @@ static STATIC_NAMED: SpinLock<u32> = SpinLock::with_class(1, &NAMED);
 #[cfg(not(feature = "check"))]
 #[test]
 fn feature_off_types_are_the_plain_locks() {
-    assert_eq!(
-        size_of::<Mutex<u64>>(),
-        size_of::<parking_lot::Mutex<u64>>()
-    );
-    assert_eq!(
-        size_of::<RwLock<u64>>(),
-        size_of::<parking_lot::RwLock<u64>>()
-    );
+    assert_eq!(size_of::<Mutex<u64>>(), size_of::<parking_lot::Mutex<u64>>());
+    assert_eq!(size_of::<RwLock<u64>>(), size_of::<parking_lot::RwLock<u64>>());
     assert_eq!(
         size_of::<SpinLock<u64>>(),
         size_of::<spin::mutex::SpinMutex<u64>>()

@@ -23,8 +23,8 @@
 #![allow(dead_code)]
 
 use lockdep::{
-    LockClass, Mutex, MutexGuard, Report, ReportKind, RwLock, RwLockReadGuard, RwLockWriteGuard,
-    SpinLock, SpinLockGuard,
+    LockClass, Mutex, MutexGuard, Report, ReportKind, RwLock, RwLockReadGuard, RwLockWriteGuard, SpinLock,
+    SpinLockGuard,
 };
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -63,13 +63,11 @@ enum Guard {
 
 /// The class of a lock name: `A1`-style names share the letter's class.
 fn class(ty: Ty, name: &str) -> &'static LockClass {
-    static CLASSES: OnceLock<std::sync::Mutex<HashMap<String, &'static LockClass>>> =
-        OnceLock::new();
+    static CLASSES: OnceLock<std::sync::Mutex<HashMap<String, &'static LockClass>>> = OnceLock::new();
     let letter = &name[..1];
     let key = format!("{}_{}", ty.prefix(), letter);
     let mut m = CLASSES.get_or_init(Default::default).lock().unwrap();
-    m.entry(key.clone())
-        .or_insert_with(|| LockClass::register(key))
+    m.entry(key.clone()).or_insert_with(|| LockClass::register(key))
 }
 
 pub struct Case {
@@ -219,12 +217,8 @@ pub fn check(name: &str, seq: &str, expect: Expect) -> Result<(), String> {
             "{name}: `{seq}` must not be reported, got:\n{}",
             reports[0]
         )),
-        (Failure(k), None) => Err(format!(
-            "{name}: `{seq}` must be reported as {k:?}, nothing was"
-        )),
-        (Failure(k), Some(r)) => Err(format!(
-            "{name}: `{seq}` must be reported as {k:?}, got:\n{r}"
-        )),
+        (Failure(k), None) => Err(format!("{name}: `{seq}` must be reported as {k:?}, nothing was")),
+        (Failure(k), Some(r)) => Err(format!("{name}: `{seq}` must be reported as {k:?}, got:\n{r}")),
     }
 }
 

@@ -7,9 +7,7 @@
 mod harness;
 
 use harness::{check_all, instantiate, Expect, Failure, Success, VARIANTS};
-use lockdep::ReportKind::{
-    BadUnlock, CircularDependency as Circ, HeldLockFreed, RecursiveLocking as Rec,
-};
+use lockdep::ReportKind::{BadUnlock, CircularDependency as Circ, HeldLockFreed, RecursiveLocking as Rec};
 
 fn case(name: &str, seq: &str, e: Expect) -> (String, String, Expect) {
     (name.to_string(), seq.to_string(), e)
@@ -39,11 +37,7 @@ fn aa() {
 
 #[test]
 fn abba() {
-    check_all(&six_r(
-        "ABBA",
-        &[lu2("A", "B"), lu2("B", "A")].concat(),
-        Circ,
-    ));
+    check_all(&six_r("ABBA", &[lu2("A", "B"), lu2("B", "A")].concat(), Circ));
 }
 
 #[test]
@@ -137,12 +131,36 @@ fn read_recursion_block() {
         case("rsem_AA2", "RSL(X1); WSL(X2);", Failure(Rec)),
         case("rlock_AA3", "WL(X1); RL(X2);", Failure(Rec)),
         case("rsem_AA3", "WSL(X1); RSL(X2);", Failure(Rec)),
-        case("rlock_ABBA1", "RL(X1); L(Y1); U(Y1); RU(X1); L(Y1); WL(X1); WU(X1); U(Y1);", Failure(Circ)),
-        case("rwsem_ABBA1", "RSL(X1); ML(Y1); MU(Y1); RSU(X1); ML(Y1); WSL(X1); WSU(X1); MU(Y1);", Failure(Circ)),
-        case("rlock_ABBA2", "RL(X1); L(Y1); U(Y1); RU(X1); L(Y1); RL(X1); RU(X1); U(Y1);", Success),
-        case("rwsem_ABBA2", "RSL(X1); ML(Y1); MU(Y1); RSU(X1); ML(Y1); RSL(X1); RSU(X1); MU(Y1);", Failure(Circ)),
-        case("rlock_ABBA3", "WL(X1); L(Y1); U(Y1); WU(X1); L(Y1); WL(X1); WU(X1); U(Y1);", Failure(Circ)),
-        case("rwsem_ABBA3", "WSL(X1); ML(Y1); MU(Y1); WSU(X1); ML(Y1); WSL(X1); WSU(X1); MU(Y1);", Failure(Circ)),
+        case(
+            "rlock_ABBA1",
+            "RL(X1); L(Y1); U(Y1); RU(X1); L(Y1); WL(X1); WU(X1); U(Y1);",
+            Failure(Circ),
+        ),
+        case(
+            "rwsem_ABBA1",
+            "RSL(X1); ML(Y1); MU(Y1); RSU(X1); ML(Y1); WSL(X1); WSU(X1); MU(Y1);",
+            Failure(Circ),
+        ),
+        case(
+            "rlock_ABBA2",
+            "RL(X1); L(Y1); U(Y1); RU(X1); L(Y1); RL(X1); RU(X1); U(Y1);",
+            Success,
+        ),
+        case(
+            "rwsem_ABBA2",
+            "RSL(X1); ML(Y1); MU(Y1); RSU(X1); ML(Y1); RSL(X1); RSU(X1); MU(Y1);",
+            Failure(Circ),
+        ),
+        case(
+            "rlock_ABBA3",
+            "WL(X1); L(Y1); U(Y1); WU(X1); L(Y1); WL(X1); WU(X1); U(Y1);",
+            Failure(Circ),
+        ),
+        case(
+            "rwsem_ABBA3",
+            "WSL(X1); ML(Y1); MU(Y1); WSU(X1); ML(Y1); WSL(X1); WSU(X1); MU(Y1);",
+            Failure(Circ),
+        ),
         case(
             "rlock_chaincache_ABBA1",
             "RL(X1); L(Y1); U(Y1); RU(X1); L(Y1); RL(X1); RU(X1); U(Y1); L(Y1); WL(X1); WU(X1); U(Y1);",
@@ -261,7 +279,15 @@ fn trylock_rules() {
 #[test]
 fn chain_cache_flavours() {
     check_all(&[
-        case("cache_try_then_block", "L(A); TL(B); U(B); U(A); L(B); L(A); U(A); U(B); L(A); L(B); U(B); U(A);", Failure(Circ)),
-        case("cache_rec_read_then_read", "L(Y1); RL(X1); RU(X1); U(Y1); QRL(X1); L(Y1); U(Y1); QRU(X1); L(Y1); QRL(X1); QRU(X1); U(Y1);", Failure(Circ)),
+        case(
+            "cache_try_then_block",
+            "L(A); TL(B); U(B); U(A); L(B); L(A); U(A); U(B); L(A); L(B); U(B); U(A);",
+            Failure(Circ),
+        ),
+        case(
+            "cache_rec_read_then_read",
+            "L(Y1); RL(X1); RU(X1); U(Y1); QRL(X1); L(Y1); U(Y1); QRU(X1); L(Y1); QRL(X1); QRU(X1); U(Y1);",
+            Failure(Circ),
+        ),
     ]);
 }

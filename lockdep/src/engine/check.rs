@@ -135,12 +135,13 @@ fn add_dependency(
             return; // validated when it was recorded; the graph never holds a strong cycle
         }
     }
-    if let Some(path) = st
-        .graph
-        .find_cycle(prev.class, prev.read, next.class, next.read)
-    {
-        circular(st, h, d, prev, next, &path);
-        return;
+    // Only when the topological order cannot rule a path next -> prev out.
+    if st.graph.may_close_cycle(prev.class, next.class) {
+        let path = st.graph.find_cycle(prev.class, prev.read, next.class, next.read);
+        if let Some(path) = path {
+            circular(st, h, d, prev, next, &path);
+            return;
+        }
     }
     if let Some(e) = existing {
         st.graph.add_kind(e, kind);
@@ -167,9 +168,7 @@ fn add_dependency(
             }
         }
     });
-    st.thread_names
-        .entry(h.tid)
-        .or_insert_with(|| thread_desc(h.tid));
+    st.thread_names.entry(h.tid).or_insert_with(|| thread_desc(h.tid));
     let edge = Graph::edge(
         prev.class, next.class, prev.read, next.read, prev.loc, next.loc, trace, h.tid,
     );
@@ -178,10 +177,7 @@ fn add_dependency(
 
 /// Reports `prev → next` closing the cycle `next → … → prev` (`path`, as edge ids).
 fn circular(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &Held, path: &[u32]) {
-    let mut classes: Vec<u32> = path
-        .iter()
-        .map(|&e| st.graph.edges[e as usize].to)
-        .collect();
+    let mut classes: Vec<u32> = path.iter().map(|&e| st.graph.edges[e as usize].to).collect();
     classes.push(next.class);
     if !st.first_time(ReportKind::CircularDependency, classes) {
         return;
@@ -241,9 +237,7 @@ pub(crate) fn capacity(st: &mut State, kind: ReportKind) {
     }
     let mut r = Report::new(kind, thread_desc(0));
     r.details.push(String::from(match kind {
-        ReportKind::ClassesExhausted => {
-            "the class table is full: locks of new classes are not tracked."
-        }
+        ReportKind::ClassesExhausted => "the class table is full: locks of new classes are not tracked.",
         ReportKind::DependenciesExhausted => {
             "the dependency table is full: new dependencies are not recorded."
         }

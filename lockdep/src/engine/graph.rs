@@ -10,6 +10,14 @@
 //!
 //! The graph never contains a strong cycle: an edge that would close one is reported and not
 //! inserted.
+//!
+//! To keep the new-dependency path cheap, the graph also keeps a topological order of its
+//! classes (Pearce–Kelly): when the new edge `prev → next` already goes "forwards"
+//! (`ord[prev] < ord[next]`) no path can lead back from `next` to `prev`, and the search is
+//! skipped; otherwise the search runs and, if the edge goes in, only the affected region of the
+//! order is rearranged. Recursive readers can legitimately form (weak) cycles, which have no
+//! topological order: once one exists, the order is abandoned and every new edge is searched,
+//! until the next reset.
 
 use super::stack::TraceId;
 use rustc_hash::FxHashMap;
@@ -49,6 +57,7 @@ pub(crate) struct Edge {
     pub trace: TraceId,
     pub tid: u64,
     next_after: u32,
+    next_before: u32,
 }
 
 #[derive(Default)]
@@ -63,6 +72,13 @@ struct Search {
 
 pub(crate) struct Graph {
     first_after: Vec<u32>,
+    first_before: Vec<u32>,
+    /// A topological order of the classes (valid while `dag`).
+    ord: Vec<u32>,
+    dag: bool,
+    /// Scratch for reordering: per class, the epoch it was visited in.
+    pk_mark: Vec<u32>,
+    pk_epoch: u32,
     pub(crate) edges: Vec<Edge>,
     index: FxHashMap<u64, u32>,
     search: Search,
@@ -76,6 +92,11 @@ impl Graph {
     pub(crate) fn new() -> Self {
         Graph {
             first_after: Vec::new(),
+            first_before: Vec::new(),
+            ord: Vec::new(),
+            dag: true,
+            pk_mark: Vec::new(),
+            pk_epoch: 0,
             edges: Vec::with_capacity(MAX_EDGES),
             index: FxHashMap::default(),
             search: Search::default(),
@@ -85,6 +106,8 @@ impl Graph {
     /// Forgets every edge (classes stay).
     pub(crate) fn clear(&mut self) {
         self.first_after.iter_mut().for_each(|h| *h = NONE);
+        self.first_before.iter_mut().for_each(|h| *h = NONE);
+        self.dag = true; // any order is topological for a graph without edges
         self.edges.clear();
         self.index.clear();
     }
@@ -93,6 +116,10 @@ impl Graph {
     pub(crate) fn ensure_class(&mut self, class: u32) {
         let n = class as usize + 1;
         if self.first_after.len() < n {
+            let old = self.ord.len() as u32;
+            self.ord.extend(old..n as u32);
+            self.pk_mark.resize(n, 0);
+            self.first_before.resize(n, NONE);
             self.first_after.resize(n, NONE);
             self.search.mark.resize(n, [0; 2]);
             self.search.parent.resize(n, [(NONE, 0); 2]);
@@ -119,9 +146,81 @@ impl Graph {
         let id = self.edges.len() as u32;
         e.next_after = self.first_after[e.from as usize];
         self.first_after[e.from as usize] = id;
-        self.index.insert(pair(e.from, e.to), id);
+        e.next_before = self.first_before[e.to as usize];
+        self.first_before[e.to as usize] = id;
+        let (from, to) = (e.from, e.to);
+        self.index.insert(pair(from, to), id);
         self.edges.push(e);
+        if self.dag && from != to && self.ord[from as usize] > self.ord[to as usize] {
+            self.reorder(from, to);
+        }
         id
+    }
+
+    /// Whether `prev → next` could close a cycle at all: false when the order already puts
+    /// `prev` before `next`, so no path leads from `next` back to `prev`.
+    pub(crate) fn may_close_cycle(&self, prev: u32, next: u32) -> bool {
+        !self.dag || prev == next || self.ord[prev as usize] > self.ord[next as usize]
+    }
+
+    /// Pearce–Kelly: after inserting `from → to` with `ord[from] > ord[to]`, moves the classes
+    /// reachable from `to` (below `ord[from]`) after those reaching `from` (above `ord[to]`).
+    fn reorder(&mut self, from: u32, to: u32) {
+        let (ub, lb) = (self.ord[from as usize], self.ord[to as usize]);
+        self.pk_epoch = self.pk_epoch.wrapping_add(1);
+        if self.pk_epoch == 0 {
+            self.pk_mark.iter_mut().for_each(|m| *m = 0);
+            self.pk_epoch = 1;
+        }
+        let epoch = self.pk_epoch;
+        // Forward from `to`, within the window.
+        let mut fwd = Vec::new();
+        let mut stack = vec![to];
+        self.pk_mark[to as usize] = epoch;
+        while let Some(u) = stack.pop() {
+            fwd.push(u);
+            let mut e = self.first_after[u as usize];
+            while e != NONE {
+                let v = self.edges[e as usize].to;
+                e = self.edges[e as usize].next_after;
+                if v == from {
+                    // A cycle through recursive readers: no topological order exists.
+                    self.dag = false;
+                    return;
+                }
+                if v != u && self.pk_mark[v as usize] != epoch && self.ord[v as usize] < ub {
+                    self.pk_mark[v as usize] = epoch;
+                    stack.push(v);
+                }
+            }
+        }
+        // Backward from `from`, within the window.
+        let mut bwd = Vec::new();
+        stack.push(from);
+        self.pk_mark[from as usize] = epoch;
+        while let Some(u) = stack.pop() {
+            bwd.push(u);
+            let mut e = self.first_before[u as usize];
+            while e != NONE {
+                let v = self.edges[e as usize].from;
+                e = self.edges[e as usize].next_before;
+                if v != u && self.pk_mark[v as usize] != epoch && self.ord[v as usize] > lb {
+                    self.pk_mark[v as usize] = epoch;
+                    stack.push(v);
+                }
+            }
+        }
+        fwd.sort_unstable_by_key(|&c| self.ord[c as usize]);
+        bwd.sort_unstable_by_key(|&c| self.ord[c as usize]);
+        let mut slots: Vec<u32> = bwd
+            .iter()
+            .chain(fwd.iter())
+            .map(|&c| self.ord[c as usize])
+            .collect();
+        slots.sort_unstable();
+        for (c, o) in bwd.iter().chain(fwd.iter()).zip(slots) {
+            self.ord[*c as usize] = o;
+        }
     }
 
     /// Builds an edge value (not yet inserted).
@@ -147,6 +246,7 @@ impl Graph {
             trace,
             tid,
             next_after: NONE,
+            next_before: NONE,
         }
     }
 

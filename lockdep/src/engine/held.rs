@@ -48,6 +48,8 @@ impl Held {
 
 /// `slow` bit: the thread has not been registered yet (no id, no exit check).
 pub(crate) const UNREGISTERED: u8 = 1;
+/// `slow` bit: the chain keys of `entries[stale..]` are out of date (see `validate::remove`).
+pub(crate) const STALE_KEYS: u8 = 2;
 
 pub(crate) struct HeldStack {
     pub depth: usize,
@@ -57,6 +59,8 @@ pub(crate) struct HeldStack {
     pub tid: u64,
     /// Acquisitions not tracked because the stack was full; their releases are expected.
     pub overflow: u32,
+    /// With [`STALE_KEYS`]: the first entry whose chain key needs recomputing.
+    pub stale: usize,
     pub entries: [Held; MAX_LOCK_DEPTH],
 }
 
@@ -67,6 +71,7 @@ impl HeldStack {
             slow: UNREGISTERED,
             tid: 0,
             overflow: 0,
+            stale: 0,
             entries: [Held::EMPTY; MAX_LOCK_DEPTH],
         }
     }

@@ -8,7 +8,7 @@
 
 use super::chain;
 use super::check;
-use super::held::{self, chain_key, Held, HeldStack, INITIAL_CHAIN_KEY, UNREGISTERED};
+use super::held::{self, chain_key, Held, HeldStack, INITIAL_CHAIN_KEY, STALE_KEYS, UNREGISTERED, WRITE};
 use super::map::{DepMap, UNTRACKED};
 use super::sink;
 use crate::MAX_LOCK_DEPTH;
@@ -22,13 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// cannot wait), but dependencies out of it are recorded once it is held, so callers register
 /// a trylock only after it succeeded.
 #[inline(always)]
-pub(crate) fn acquire(
-    map: &DepMap,
-    subclass: u32,
-    read: u8,
-    trylock: bool,
-    loc: &'static Location<'static>,
-) {
+pub(crate) fn acquire(map: &DepMap, subclass: u32, read: u8, trylock: bool, loc: &'static Location<'static>) {
     let class = map.class(subclass);
     let instance = map.instance();
     let done = held::with(|h| {
@@ -76,6 +70,9 @@ fn acquire_slow(
     let (entry, fatal) = held::with(|h| {
         if h.slow & UNREGISTERED != 0 {
             register(h);
+        }
+        if h.slow & STALE_KEYS != 0 {
+            refresh_keys(h);
         }
         let d = h.depth;
         let next = Held {
@@ -143,20 +140,18 @@ pub(crate) fn release(map: &DepMap, loc: &'static Location<'static>) -> bool {
 #[inline(never)]
 fn release_slow(map: &DepMap, loc: &'static Location<'static>) -> bool {
     let instance = map.instance();
-    let held = held::with(
-        |h| match h.held().iter().rposition(|e| e.instance == instance) {
-            Some(i) => {
-                remove(h, i);
-                true
-            }
-            None if h.overflow > 0 => {
-                // Taken while the stack was full, so never tracked.
-                h.overflow -= 1;
-                true
-            }
-            None => false,
-        },
-    );
+    let held = held::with(|h| match h.held().iter().rposition(|e| e.instance == instance) {
+        Some(i) => {
+            remove(h, i);
+            true
+        }
+        None if h.overflow > 0 => {
+            // Taken while the stack was full, so never tracked.
+            h.overflow -= 1;
+            true
+        }
+        None => false,
+    });
     if !held {
         let class = map.class(0);
         held::with(|h| check::bad_unlock(h, map, class, loc));
@@ -165,13 +160,46 @@ fn release_slow(map: &DepMap, loc: &'static Location<'static>) -> bool {
     held
 }
 
-/// Removes entry `i` and re-validates the entries above it, whose chains changed: releasing
-/// out of order can create dependencies (`L(A) L(B) L(C) U(B)` makes C held directly over A).
+/// Removes entry `i`; the entries above it now sit on a different chain.
+///
+/// The kernel re-validates them at once, because releasing out of order can create
+/// dependencies: in `L(A) L(B) L(C) U(B)`, C is now held directly over A. When B and everything
+/// above it are exclusive, blocking acquisitions, every such dependency is already implied by a
+/// strong path through B (A → B → C), so re-validating cannot find anything new: only the chain
+/// keys change, and they are recomputed lazily, when the thread next acquires a lock. That keeps
+/// the common out-of-order pattern — a `Vec` of guards dropped front to back — off the slow
+/// path. Otherwise (readers or trylocks involved) the entries are re-validated now.
 fn remove(h: &mut HeldStack, i: usize) {
     let d = h.depth;
+    let implied = h.entries[i..d].iter().all(|e| e.read == WRITE && !e.trylock);
     h.entries.copy_within(i + 1..d, i);
     h.depth = d - 1;
-    revalidate_from(h, i);
+    if implied {
+        if h.slow & STALE_KEYS == 0 || i < h.stale {
+            h.stale = i;
+        }
+        h.slow |= STALE_KEYS;
+    } else {
+        refresh_keys(h);
+        revalidate_from(h, i);
+    }
+}
+
+/// Brings stale chain keys up to date (no validation needed, see [`remove`]).
+fn refresh_keys(h: &mut HeldStack) {
+    if h.slow & STALE_KEYS == 0 {
+        return;
+    }
+    h.slow &= !STALE_KEYS;
+    for j in h.stale..h.depth {
+        let prev = if j == 0 {
+            INITIAL_CHAIN_KEY
+        } else {
+            h.entries[j - 1].chain_key
+        };
+        let e = &mut h.entries[j];
+        e.chain_key = chain_key(prev, e.class, e.read, e.trylock);
+    }
 }
 
 /// Recomputes the chain keys of entries `i..` and validates the chains that are new.
@@ -219,6 +247,7 @@ pub(crate) fn reacquire_after_wait(map: &DepMap, subclass: u32, loc: &'static Lo
 pub(crate) fn downgrade(map: &DepMap) {
     let instance = map.instance();
     held::with(|h| {
+        refresh_keys(h);
         if let Some(i) = h.held().iter().rposition(|e| e.instance == instance) {
             h.entries[i].read = super::held::READ;
             revalidate_from(h, i);
@@ -236,16 +265,14 @@ pub(crate) fn is_held(map: &DepMap) -> bool {
 /// Called when a lock is destroyed: reports (and forgets) it if this thread still holds it.
 pub(crate) fn check_freed(map: &DepMap) {
     let instance = map.instance();
-    let found = held::with(
-        |h| match h.held().iter().rposition(|e| e.instance == instance) {
-            Some(i) => {
-                check::held_lock_freed(h, map, i);
-                remove(h, i);
-                true
-            }
-            None => false,
-        },
-    );
+    let found = held::with(|h| match h.held().iter().rposition(|e| e.instance == instance) {
+        Some(i) => {
+            check::held_lock_freed(h, map, i);
+            remove(h, i);
+            true
+        }
+        None => false,
+    });
     if found {
         sink::flush(true);
     }

@@ -34,9 +34,7 @@ impl ReportKind {
     /// report's own headline also names the thread).
     pub fn headline(self) -> &'static str {
         match self {
-            ReportKind::CircularDependency => {
-                "WARNING: possible circular locking dependency detected"
-            }
+            ReportKind::CircularDependency => "WARNING: possible circular locking dependency detected",
             ReportKind::RecursiveLocking => "WARNING: possible recursive locking detected",
             ReportKind::BadUnlock => "WARNING: bad unlock balance detected!",
             ReportKind::HeldLockFreed => "WARNING: held lock freed!",

@@ -115,10 +115,7 @@ fn circular(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
     writeln!(f)?;
     // cycle = [next, c1, ..., prev, next]
     if r.cycle.len() > 3 {
-        let chain: Vec<&str> = r.cycle[..r.cycle.len() - 1]
-            .iter()
-            .map(|s| s.as_str())
-            .collect();
+        let chain: Vec<&str> = r.cycle[..r.cycle.len() - 1].iter().map(|s| s.as_str()).collect();
         writeln!(f, "Chain exists of:")?;
         writeln!(f, "  {}", chain.join(" --> "))?;
         writeln!(f)?;
@@ -129,11 +126,7 @@ fn circular(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
         .first()
         .map(|d| (d.from.as_str(), d.from_mode))
         .unwrap_or((&next.class, next.mode));
-    let prev_verb = r
-        .dependencies
-        .first()
-        .map(|d| d.to_mode.verb())
-        .unwrap_or("lock");
+    let prev_verb = r.dependencies.first().map(|d| d.to_mode.verb()).unwrap_or("lock");
     writeln!(f, " Possible unsafe locking scenario:")?;
     writeln!(f)?;
     writeln!(f, "       T0                           T1")?;

@@ -59,11 +59,7 @@ impl Condvar {
         {
             let token = crate::engine::validate::release_for_wait(guard.map);
             self.inner.wait(&mut guard.inner);
-            crate::engine::validate::reacquire_after_wait(
-                guard.map,
-                token,
-                std::panic::Location::caller(),
-            );
+            crate::engine::validate::reacquire_after_wait(guard.map, token, std::panic::Location::caller());
         }
         #[cfg(not(feature = "check"))]
         self.inner.wait(guard)
@@ -80,11 +76,7 @@ impl Condvar {
         {
             let token = crate::engine::validate::release_for_wait(guard.map);
             let r = self.inner.wait_until(&mut guard.inner, deadline);
-            crate::engine::validate::reacquire_after_wait(
-                guard.map,
-                token,
-                std::panic::Location::caller(),
-            );
+            crate::engine::validate::reacquire_after_wait(guard.map, token, std::panic::Location::caller());
             r
         }
         #[cfg(not(feature = "check"))]
@@ -93,11 +85,7 @@ impl Condvar {
 
     /// Like [`wait`](Self::wait), giving up after `timeout`.
     #[cfg_attr(feature = "check", track_caller)]
-    pub fn wait_for<T: ?Sized>(
-        &self,
-        guard: &mut MutexGuard<'_, T>,
-        timeout: Duration,
-    ) -> WaitTimeoutResult {
+    pub fn wait_for<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>, timeout: Duration) -> WaitTimeoutResult {
         // A timeout too large for an `Instant` is as good as none.
         let deadline = Instant::now()
             .checked_add(timeout)
