@@ -40,21 +40,40 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod annotate;
 mod class;
 mod config;
+pub mod context;
+mod lockable;
+mod lockmap;
 pub mod report;
+mod srcu;
 pub mod sync;
+pub mod ww;
 
 #[cfg(feature = "check")]
 mod engine;
 
+pub use annotate::{
+    assert_held, assert_held_read, assert_held_write, assert_none_held, assert_not_held, forbid_nesting,
+    is_held, might_lock, might_lock_nested, might_lock_read, might_sleep, must_not_hold, prime,
+    return_to_user, syscall, SyscallScope,
+};
 pub use class::{LockClass, MAX_SUBCLASSES};
 pub use config::{action, set_action, Action};
+pub use context::{
+    bh_disabled, irq_context, irqs_disabled, panic_context, softirq_context, threaded_irq_context,
+    ContextScope,
+};
+pub use lockable::Lockable;
+pub use lockmap::{LockMap, LockMapGuard, WaitType};
 pub use report::{Dependency, Frame, HeldLock, LockMode, Report, ReportKind, Stack};
+pub use srcu::{Srcu, SrcuReadGuard};
 pub use sync::{
     Condvar, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
     SpinLock, SpinLockGuard, WaitTimeoutResult,
 };
+pub use ww::{WwAcquireCtx, WwClass, WwError, WwMutex, WwMutexGuard};
 
 /// Whether this build validates (the `check` feature is on).
 pub const ENABLED: bool = cfg!(feature = "check");

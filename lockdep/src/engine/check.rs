@@ -1,8 +1,11 @@
 //! The checks run on slow paths, and the reports they build.
 //!
-//! * [`validate_chain`] — a chain of held classes never seen before: recursive locking
-//!   (the kernel's `check_deadlock`), then a dependency from each relevant held lock to the new
-//!   one (`check_prevs_add`), each new one searched for a cycle first;
+//! * [`validate_chain`] — a chain of held classes never seen before, in the kernel's order:
+//!   wait context, sleeping in atomic context, irq usage (`mark_usage`), recursive locking
+//!   (`check_deadlock`, nest locks), must-not-nest rules, then a dependency from each relevant
+//!   held lock to the new one (`check_prevs_add`), each new one searched for a cycle and for
+//!   an irq-safe → irq-unsafe connection first;
+//! * execution contexts: [`panic_op`], [`mark_held_enabled`] (interrupts re-enabled);
 //! * lifetime checks: [`bad_unlock`], [`held_lock_freed`], [`held_at_exit`];
 //! * capacity checks: [`max_depth`], [`capacity`], [`invalid_subclass`].
 //!
@@ -11,11 +14,13 @@
 
 use super::chain;
 use super::graph::{dep_kind, Graph};
-use super::held::{Held, HeldStack, READ_RECURSIVE, WRITE};
-use super::map::{DepMap, UNTRACKED};
+use super::held::{Held, HeldStack, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_IRQ_MASK, CTX_SOFTIRQ};
+use super::held::{READ_RECURSIVE, WRITE};
+use super::map::{DepMap, LockKind, UNTRACKED, WAIT_CONFIG, WAIT_INV, WAIT_MAX, WAIT_SPIN};
 use super::sink;
 use super::stack::{capture_ips, TraceId, MAX_FRAMES, NO_TRACE};
 use super::state::{self, State};
+use super::usage;
 use super::validate::thread_desc;
 use crate::report::{Dependency, HeldLock, LockMode, Report, ReportKind, Stack};
 use crate::MAX_LOCK_DEPTH;
@@ -26,7 +31,7 @@ fn current_stack() -> Stack {
     Stack::from_ips(buf[..n].to_vec())
 }
 
-fn describe(st: &State, e: &Held) -> HeldLock {
+pub(crate) fn describe(st: &State, e: &Held) -> HeldLock {
     HeldLock {
         class: st.class_name(e.class).to_string(),
         kind: st
@@ -41,7 +46,7 @@ fn describe(st: &State, e: &Held) -> HeldLock {
     }
 }
 
-fn report(st: &State, kind: ReportKind, h: &HeldStack, upto: usize) -> Report {
+pub(crate) fn report(st: &State, kind: ReportKind, h: &HeldStack, upto: usize) -> Report {
     let mut r = Report::new(kind, thread_desc(h.tid));
     r.held = h.entries[..upto].iter().map(|e| describe(st, e)).collect();
     r.stack = current_stack();
@@ -57,10 +62,40 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) -> Option<Str
     if chain::contains(next.chain_key) {
         return None; // another thread validated it meanwhile
     }
+    let kind = st.classes[next.class as usize].kind;
+
+    if !next.trylock {
+        let wait_fired = wait_context(&mut st, h, d, next);
+        if !wait_fired && kind.sleeps() {
+            sleep_in_atomic(&mut st, h, d, next);
+        }
+    }
+    usage::mark_acquire(&mut st, h, d, next);
+    if next.trylock {
+        // A trylock never waits: no recursion, no dependency into it.
+        cache(&mut st, next.chain_key);
+        return None;
+    }
+
+    if next.nest != 0
+        && !held.iter().any(|e| e.instance == next.nest)
+        && st.first_time(ReportKind::NestLockNotHeld, vec![next.class])
+    {
+        let mut r = report(&st, ReportKind::NestLockNotHeld, h, d);
+        r.acquiring = Some(describe(&st, next));
+        r.details.push(String::from(
+            "but this thread is not holding the lock it is nested under.",
+        ));
+        sink::defer(r);
+    }
 
     // Recursive locking: the same class already held (the kernel's check_deadlock), or the
     // very same lock under another subclass.
+    let mut nest_held = false;
     for prev in held {
+        if next.nest != 0 && prev.instance == next.nest {
+            nest_held = true;
+        }
         if prev.class == UNTRACKED {
             continue;
         }
@@ -71,6 +106,11 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) -> Option<Str
         }
         if !certain && next.read == READ_RECURSIVE && prev.read != WRITE {
             continue; // read-after-read recursion is allowed
+        }
+        if nest_held && !certain {
+            // Serialised by the nest lock: no recursion, and no new dependency either.
+            cache(&mut st, next.chain_key);
+            return None;
         }
         if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
             let mut r = report(&st, ReportKind::RecursiveLocking, h, d);
@@ -94,30 +134,274 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) -> Option<Str
         });
     }
 
+    forbidden_nesting(&mut st, h, d, next);
+
     // Dependencies: from every trylock on top of the stack and the first blocking lock below
-    // them; the blocking one already has its own dependencies on everything under it.
+    // them (within this irq context); the blocking one already has its own dependencies on
+    // everything under it.
     let mut trace: Option<TraceId> = None;
-    for (i, prev) in held.iter().enumerate().rev() {
+    for prev in held.iter().rev() {
+        if (prev.ctx ^ next.ctx) & CTX_IRQ_MASK != 0 {
+            break;
+        }
         if prev.class == UNTRACKED {
             continue;
         }
         add_dependency(&mut st, h, d, prev, next, &mut trace);
-        let _ = i;
         if !prev.trylock {
             break;
         }
     }
+    cache(&mut st, next.chain_key);
+    None
+}
 
+/// Inserts a validated chain in the cache, unless the cache is full (reported once).
+fn cache(st: &mut State, key: u64) {
     if st.chains >= chain::MAX_CHAINS {
         if !st.exhausted.chains {
             st.exhausted.chains = true;
-            capacity(&mut st, ReportKind::ChainsExhausted);
+            capacity(st, ReportKind::ChainsExhausted);
         }
     } else {
         st.chains += 1;
-        chain::insert(next.chain_key);
+        chain::insert(key);
     }
-    None
+}
+
+/// The strictest wait type the thread's context allows, before any held lock.
+fn task_wait_type(h: &HeldStack) -> u8 {
+    if h.ctx & CTX_HARDIRQ != 0 {
+        if h.hardirq_threaded {
+            WAIT_CONFIG
+        } else {
+            WAIT_SPIN
+        }
+    } else if h.ctx & CTX_SOFTIRQ != 0 {
+        WAIT_CONFIG
+    } else {
+        WAIT_MAX
+    }
+}
+
+/// `[ BUG: Invalid wait context ]`: taking a lock that may wait longer than the context
+/// allows (a mutex under a spinlock, a spinlock under a raw spinlock or in a hard irq).
+fn wait_context(st: &mut State, h: &HeldStack, d: usize, next: &Held) -> bool {
+    let info = &st.classes[next.class as usize];
+    if info.wait_inner == WAIT_INV {
+        return false;
+    }
+    let next_outer = if info.wait_outer != WAIT_INV {
+        info.wait_outer
+    } else {
+        info.wait_inner
+    };
+    let task = task_wait_type(h);
+    let mut curr = task;
+    let mut strictest: Option<&Held> = None;
+    for e in h.entries[..d].iter().rev() {
+        if (e.ctx ^ next.ctx) & CTX_IRQ_MASK != 0 {
+            break;
+        }
+        let w = st
+            .classes
+            .get(e.class as usize)
+            .map_or(WAIT_INV, |c| c.wait_inner);
+        if w != WAIT_INV && w < curr {
+            curr = w;
+            strictest = Some(e);
+        }
+    }
+    if next_outer <= curr {
+        return false;
+    }
+    let sig = vec![next.class, strictest.map_or(u32::MAX - task as u32, |e| e.class)];
+    if st.first_time(ReportKind::InvalidWaitContext, sig) {
+        let mut r = report(st, ReportKind::InvalidWaitContext, h, d);
+        r.acquiring = Some(describe(st, next));
+        r.holding = strictest.map(|e| describe(st, e));
+        r.details.push(format!("{} is trying to lock:", r.thread));
+        r.details.push(format!(
+            " {}{{{}:{}}}",
+            describe(st, next),
+            next_outer,
+            info_inner(st, next.class)
+        ));
+        r.details.push(format!(
+            "other info that might help us debug this:
+context-{{{task}:{task}}}"
+        ));
+        match strictest {
+            Some(e) => r.details.push(format!(
+                "but holding {} ({}), in which nothing waiting longer than wait type {curr} may be taken.",
+                st.class_name(e.class),
+                st.classes[e.class as usize].kind.name()
+            )),
+            None => {
+                r.details.push(format!(
+                "but the thread is in {} context, which allows nothing waiting longer than wait type {curr}.",
+                if h.ctx & CTX_HARDIRQ != 0 { "hard interrupt" } else { "soft interrupt" }
+            ))
+            }
+        }
+        sink::defer(r);
+    }
+    true
+}
+
+fn info_inner(st: &State, class: u32) -> u8 {
+    st.classes.get(class as usize).map_or(0, |c| c.wait_inner)
+}
+
+/// Whether the thread may not sleep: in an interrupt handler, with interrupts disabled, or
+/// holding a spinning lock.
+pub(crate) fn atomic_reason(st: &State, h: &HeldStack) -> Option<String> {
+    if h.ctx & CTX_HARDIRQ != 0 {
+        return Some(String::from("in hard interrupt context"));
+    }
+    if h.ctx & CTX_SOFTIRQ != 0 {
+        return Some(String::from("in soft interrupt context"));
+    }
+    if h.ctx & CTX_IRQS_OFF != 0 {
+        return Some(String::from("with interrupts disabled"));
+    }
+    h.held()
+        .iter()
+        .find(|e| {
+            st.classes
+                .get(e.class as usize)
+                .is_some_and(|c| matches!(c.kind, LockKind::SpinLock | LockKind::RawSpinLock))
+        })
+        .map(|e| format!("while holding spinlock {}", st.class_name(e.class)))
+}
+
+fn sleep_in_atomic(st: &mut State, h: &HeldStack, d: usize, next: &Held) {
+    let Some(reason) = atomic_reason(st, h) else {
+        return;
+    };
+    if !st.first_time(ReportKind::SleepInAtomic, vec![next.class]) {
+        return;
+    }
+    let mut r = report(st, ReportKind::SleepInAtomic, h, d);
+    r.acquiring = Some(describe(st, next));
+    r.details.push(format!(
+        "{} may sleep: taking {} ({}) {reason}.",
+        r.thread,
+        st.class_name(next.class),
+        st.classes[next.class as usize].kind.name()
+    ));
+    sink::defer(r);
+}
+
+/// An operation that may sleep (a wait, an allocation that may reclaim) in atomic context.
+pub(crate) fn might_sleep(h: &HeldStack, what: &str, loc: &'static std::panic::Location<'static>) {
+    let mut st = state::lock();
+    let Some(reason) = atomic_reason(&st, h) else {
+        return;
+    };
+    if !st.first_time(
+        ReportKind::SleepInAtomic,
+        vec![u32::MAX, loc.line(), loc.column()],
+    ) {
+        return;
+    }
+    let mut r = report(&st, ReportKind::SleepInAtomic, h, h.depth);
+    r.details
+        .push(format!("in_atomic(): {what} at {loc} may sleep, {reason}."));
+    sink::defer(r);
+}
+
+/// A lock operation inside a panic handler: only `RawSpinLock::try_lock` is allowed.
+pub(crate) fn panic_op(h: &HeldStack, next: &Held) {
+    let mut st = state::lock();
+    let kind = st.classes.get(next.class as usize).map(|c| c.kind);
+    if next.trylock && kind == Some(LockKind::RawSpinLock) {
+        return;
+    }
+    let loc = next.loc.map_or((0, 0), |l| (l.line(), l.column()));
+    if !st.first_time(ReportKind::PanicContext, vec![next.class, loc.0, loc.1]) {
+        return;
+    }
+    let mut r = report(&st, ReportKind::PanicContext, h, h.depth);
+    r.acquiring = Some(describe(&st, next));
+    r.details.push(format!(
+        "{} {} {} ({}) inside a panic handler: only a try-lock of a raw spinlock is allowed there, \
+         and the handler must give up when it fails.",
+        r.thread,
+        if next.trylock { "try-locks" } else { "blocks on" },
+        st.class_name(next.class),
+        kind.map_or("lock", |k| k.name())
+    ));
+    sink::defer(r);
+}
+
+/// Declared must-not-nest rules (`lockdep::forbid_nesting`).
+fn forbidden_nesting(st: &mut State, h: &HeldStack, d: usize, next: &Held) {
+    for prev in &h.entries[..d] {
+        let hit = st
+            .rules
+            .iter()
+            .find(|(outer, inner, _)| *outer == prev.class && *inner == next.class)
+            .copied();
+        if let Some((_, _, why)) = hit {
+            if st.first_time(ReportKind::ForbiddenWhileHeld, vec![prev.class, next.class]) {
+                let mut r = report(st, ReportKind::ForbiddenWhileHeld, h, d);
+                r.acquiring = Some(describe(st, next));
+                r.holding = Some(describe(st, prev));
+                r.details.push(format!(
+                    "{} must not be taken while {} is held: {why}",
+                    st.class_name(next.class),
+                    st.class_name(prev.class)
+                ));
+                sink::defer(r);
+            }
+        }
+    }
+}
+
+/// A declared "must not run while X is held" operation ran with X held.
+pub(crate) fn forbidden_op(
+    h: &HeldStack,
+    class: u32,
+    what: &str,
+    loc: &'static std::panic::Location<'static>,
+) {
+    let Some(e) = h.held().iter().rev().find(|e| e.class == class).copied() else {
+        return;
+    };
+    let mut st = state::lock();
+    if !st.first_time(
+        ReportKind::ForbiddenWhileHeld,
+        vec![class, u32::MAX, loc.line(), loc.column()],
+    ) {
+        return;
+    }
+    let mut r = report(&st, ReportKind::ForbiddenWhileHeld, h, h.depth);
+    r.holding = Some(describe(&st, &e));
+    r.details.push(format!(
+        "{what} at {loc} must not run while {} is held.",
+        st.class_name(class)
+    ));
+    sink::defer(r);
+}
+
+/// Interrupts were re-enabled with locks held: they become irq-unsafe.
+pub(crate) fn mark_held_enabled(h: &HeldStack, hard: bool, soft: bool) {
+    if h.depth == 0 {
+        return;
+    }
+    let mut st = state::lock();
+    for (enabled, bit) in [(hard, usage::ENABLED_HARDIRQ), (soft, usage::ENABLED_SOFTIRQ)] {
+        if !enabled {
+            continue;
+        }
+        for i in 0..h.depth {
+            let e = h.entries[i];
+            if e.class != UNTRACKED {
+                usage::mark(&mut st, h, h.depth, &e, bit + (e.read != 0) as u8);
+            }
+        }
+    }
 }
 
 fn add_dependency(
@@ -139,9 +423,22 @@ fn add_dependency(
     if st.graph.may_close_cycle(prev.class, next.class) {
         let path = st.graph.find_cycle(prev.class, prev.read, next.class, next.read);
         if let Some(path) = path {
-            circular(st, h, d, prev, next, &path);
+            if prev.class == next.class {
+                // A path from a class back to itself: recursion through other locks.
+                if st.first_time(ReportKind::RecursiveLocking, vec![prev.class]) {
+                    let mut r = report(st, ReportKind::RecursiveLocking, h, d);
+                    r.acquiring = Some(describe(st, next));
+                    r.holding = Some(describe(st, prev));
+                    sink::defer(r);
+                }
+            } else {
+                circular(st, h, d, prev, next, &path);
+            }
             return;
         }
+    }
+    if !usage::check_irq_usage(st, h, d, prev, next) {
+        return;
     }
     if let Some(e) = existing {
         st.graph.add_kind(e, kind);
@@ -257,22 +554,21 @@ pub(crate) fn capacity(st: &mut State, kind: ReportKind) {
 pub(crate) fn bad_unlock(
     h: &HeldStack,
     map: &DepMap,
+    instance: usize,
     class: u32,
     loc: &'static std::panic::Location<'static>,
 ) {
+    let _ = map;
     let mut st = state::lock();
     if !st.first_time(ReportKind::BadUnlock, vec![class]) {
         return;
     }
     let mut r = report(&st, ReportKind::BadUnlock, h, h.depth);
     let fake = Held {
-        instance: map.instance(),
-        chain_key: 0,
+        instance,
         loc: Some(loc),
         class,
-        read: WRITE,
-        trylock: false,
-        subclass: 0,
+        ..Held::EMPTY
     };
     r.acquiring = Some(describe(&st, &fake));
     sink::defer(r);
@@ -324,5 +620,22 @@ pub(crate) fn invalid_subclass(h: &HeldStack, subclass: u32) {
         crate::MAX_SUBCLASSES - 1,
         crate::MAX_SUBCLASSES - 1
     ));
+    sink::defer(r);
+}
+
+/// A misuse reported with a message, de-duplicated by kind and call site.
+pub(crate) fn misuse(
+    h: &HeldStack,
+    kind: ReportKind,
+    what: &str,
+    loc: &'static std::panic::Location<'static>,
+) {
+    let mut st = state::lock();
+    let sig = vec![loc.line(), loc.column(), what.len() as u32];
+    if !st.first_time(kind, sig) {
+        return;
+    }
+    let mut r = report(&st, kind, h, h.depth);
+    r.details.push(format!("{what}, at {loc}."));
     sink::defer(r);
 }

@@ -30,7 +30,6 @@ pub(crate) const MAX_EDGES: usize = 1 << 15;
 /// Shared holder, recursive-reader acquirer.
 pub(crate) const DEP_SR: u8 = 1 << 0;
 /// Exclusive holder, recursive-reader acquirer.
-#[allow(dead_code)] // named for completeness: searches only ever mask the shared kinds off
 pub(crate) const DEP_ER: u8 = 1 << 1;
 /// Shared holder, non-recursive acquirer.
 pub(crate) const DEP_SN: u8 = 1 << 2;
@@ -313,4 +312,114 @@ impl Graph {
         }
         None
     }
+
+    /// Breadth-first search for a class whose irq usage (`usage[class]`) intersects `want`,
+    /// forwards (along "taken after") or backwards (along "taken before") from `root`,
+    /// following only strong paths. `root_shared` is the strength state of the root (forwards:
+    /// it is acquired as a recursive reader; backwards: it is held shared). A class reached only
+    /// through such weak links counts only its write (non-`_READ`) usage. The root is matched
+    /// too. Returns the class and the bits that matched.
+    pub(crate) fn search_usage(
+        &mut self,
+        root: u32,
+        forward: bool,
+        root_shared: bool,
+        usage: &[u16],
+        want: u16,
+    ) -> Option<(u32, u16)> {
+        let mut found = None;
+        self.walk(root, forward, root_shared, |c, weak| {
+            let bits =
+                usage.get(c as usize).copied().unwrap_or(0) & want & if weak { WRITE_USAGE } else { !0 };
+            if bits != 0 {
+                found = Some((c, bits));
+                true
+            } else {
+                false
+            }
+        });
+        found
+    }
+
+    /// The union of the usage bits in `want` over every class reachable (strongly) from `root`,
+    /// with the same read/write filtering as [`search_usage`](Self::search_usage).
+    pub(crate) fn accumulate_usage(
+        &mut self,
+        root: u32,
+        forward: bool,
+        root_shared: bool,
+        usage: &[u16],
+        want: u16,
+    ) -> u16 {
+        let mut acc = 0;
+        self.walk(root, forward, root_shared, |c, weak| {
+            acc |= usage.get(c as usize).copied().unwrap_or(0) & want & if weak { WRITE_USAGE } else { !0 };
+            false
+        });
+        acc
+    }
+
+    /// Visits classes breadth-first from `root` along strong paths; `visit(class, weak)` returns
+    /// true to stop.
+    fn walk(&mut self, root: u32, forward: bool, root_weak: bool, mut visit: impl FnMut(u32, bool) -> bool) {
+        self.ensure_class(root);
+        let s = &mut self.search;
+        s.epoch = s.epoch.wrapping_add(1);
+        if s.epoch == 0 {
+            s.mark.iter_mut().for_each(|m| *m = [0; 2]);
+            s.epoch = 1;
+        }
+        let epoch = s.epoch;
+        s.queue.clear();
+        let rs = (!root_weak) as u8;
+        s.mark[root as usize][rs as usize] = epoch;
+        s.queue.push_back((root, rs));
+        while let Some((u, u_state)) = s.queue.pop_front() {
+            if visit(u, u_state == 0) {
+                return;
+            }
+            let mut e = if forward {
+                self.first_after[u as usize]
+            } else {
+                self.first_before[u as usize]
+            };
+            while e != NONE {
+                let edge = &self.edges[e as usize];
+                let (v, mut dep) = if forward {
+                    e = edge.next_after;
+                    (edge.to, edge.dep)
+                } else {
+                    e = edge.next_before;
+                    (edge.from, edge.dep)
+                };
+                let v_state = if forward {
+                    // Weak: `u` acquired only as a recursive reader, so the next link must
+                    // start exclusive.
+                    if u_state == 0 {
+                        dep &= !(DEP_SR | DEP_SN);
+                    }
+                    (dep & (DEP_SN | DEP_EN) != 0) as u8
+                } else {
+                    // Weak: `u` is held only shared afterwards, so the link into it must be a
+                    // non-recursive acquisition.
+                    if u_state == 0 {
+                        dep &= !(DEP_SR | DEP_ER);
+                    }
+                    (dep & (DEP_ER | DEP_EN) != 0) as u8
+                };
+                if dep == 0 || v == u {
+                    continue;
+                }
+                let m = &mut s.mark[v as usize];
+                if m[1] == epoch || m[v_state as usize] == epoch {
+                    continue;
+                }
+                m[v_state as usize] = epoch;
+                s.queue.push_back((v, v_state));
+            }
+        }
+    }
 }
+
+/// The write (non-`_READ`) irq usage bits.
+pub(crate) const WRITE_USAGE: u16 = 0b0101_0101;

@@ -1,9 +1,10 @@
-//! The per-thread stack of held locks and the running chain key.
+//! The per-thread stack of held locks, the thread's execution context and the running chain
+//! key.
 //!
 //! The stack is a fixed array in a `const`-initialised thread-local of a type without `Drop`:
 //! reaching it costs one TLS offset, with no lazy-initialisation or destructor-state check
 //! (measured 0.54 ns against 1.24 ns for a type with `Drop`). The thread-exit check lives in a
-//! separate lazily-registered thread-local (see `validate::register_thread`).
+//! separate lazily-registered thread-local (see `validate::register`).
 
 use crate::MAX_LOCK_DEPTH;
 use std::cell::UnsafeCell;
@@ -17,21 +18,39 @@ pub(crate) const READ: u8 = 1;
 /// A recursive reader: never blocked by other readers.
 pub(crate) const READ_RECURSIVE: u8 = 2;
 
+/// Context bits (the low two are the kernel's `irq_context`: chains and dependencies never
+/// cross a change of them).
+pub(crate) const CTX_SOFTIRQ: u8 = 1;
+pub(crate) const CTX_HARDIRQ: u8 = 2;
+pub(crate) const CTX_IRQ_MASK: u8 = CTX_SOFTIRQ | CTX_HARDIRQ;
+/// Hard interrupts disabled.
+pub(crate) const CTX_IRQS_OFF: u8 = 4;
+/// Soft interrupts (bottom halves) disabled.
+pub(crate) const CTX_BH_OFF: u8 = 8;
+/// Inside a panic handler.
+pub(crate) const CTX_PANIC: u8 = 16;
+
 /// One held lock.
 #[derive(Clone, Copy)]
 pub(crate) struct Held {
-    /// Identity of the lock (address of its `DepMap`).
+    /// Identity of the lock instance.
     pub instance: usize,
     /// The chain key of the stack up to and including this entry.
     pub chain_key: u64,
     /// Where it was acquired.
     pub loc: Option<&'static Location<'static>>,
+    /// The instance of the lock that serialises nesting of this class (0: none).
+    pub nest: usize,
     pub class: u32,
+    /// More locks of the same class merged into this entry under its nest lock.
+    pub refs: u16,
     /// [`WRITE`], [`READ`] or [`READ_RECURSIVE`].
     pub read: u8,
     pub trylock: bool,
     /// The subclass it was taken with (kept to re-take it, e.g. after a condvar wait).
     pub subclass: u8,
+    /// The thread's context bits when it was acquired.
+    pub ctx: u8,
 }
 
 impl Held {
@@ -39,10 +58,13 @@ impl Held {
         instance: 0,
         chain_key: 0,
         loc: None,
+        nest: 0,
         class: 0,
+        refs: 0,
         read: WRITE,
         trylock: false,
         subclass: 0,
+        ctx: 0,
     };
 }
 
@@ -50,17 +72,32 @@ impl Held {
 pub(crate) const UNREGISTERED: u8 = 1;
 /// `slow` bit: the chain keys of `entries[stale..]` are out of date (see `validate::remove`).
 pub(crate) const STALE_KEYS: u8 = 2;
+/// `slow` bit: in a panic handler, where every lock operation is checked.
+pub(crate) const IN_PANIC: u8 = 4;
 
 pub(crate) struct HeldStack {
     pub depth: usize,
     /// Non-zero sends every acquisition down the slow path.
     pub slow: u8,
+    /// The context bits in force (`CTX_*`).
+    pub ctx: u8,
     /// This thread's validator id (0 until registered).
     pub tid: u64,
     /// Acquisitions not tracked because the stack was full; their releases are expected.
     pub overflow: u32,
     /// With [`STALE_KEYS`]: the first entry whose chain key needs recomputing.
     pub stale: usize,
+    /// Nesting of simulated hard and soft interrupt handlers, interrupt- and
+    /// bottom-half-disabled sections, and panic handlers.
+    pub hardirq: u32,
+    pub softirq: u32,
+    pub irqs_off: u32,
+    pub bh_off: u32,
+    pub panic: u32,
+    /// The current hard-irq handler would run threaded on a real-time kernel.
+    pub hardirq_threaded: bool,
+    /// Saved interrupt states of nested `irqs_disabled()` scopes, one bit each.
+    pub irq_save: BitStack,
     pub entries: [Held; MAX_LOCK_DEPTH],
 }
 
@@ -69,15 +106,85 @@ impl HeldStack {
         HeldStack {
             depth: 0,
             slow: UNREGISTERED,
+            ctx: 0,
             tid: 0,
             overflow: 0,
             stale: 0,
+            hardirq: 0,
+            softirq: 0,
+            irqs_off: 0,
+            bh_off: 0,
+            panic: 0,
+            hardirq_threaded: false,
+            irq_save: BitStack(0, 0),
             entries: [Held::EMPTY; MAX_LOCK_DEPTH],
         }
     }
 
     pub(crate) fn held(&self) -> &[Held] {
         &self.entries[..self.depth]
+    }
+
+    /// Recomputes the context bits from the counters.
+    pub(crate) fn update_ctx(&mut self) {
+        let mut c = 0;
+        if self.softirq > 0 {
+            c |= CTX_SOFTIRQ;
+        }
+        if self.hardirq > 0 {
+            c |= CTX_HARDIRQ;
+        }
+        if self.irqs_off > 0 {
+            c |= CTX_IRQS_OFF;
+        }
+        if self.bh_off > 0 {
+            c |= CTX_BH_OFF;
+        }
+        if self.panic > 0 {
+            c |= CTX_PANIC;
+            self.slow |= IN_PANIC;
+        } else {
+            self.slow &= !IN_PANIC;
+        }
+        self.ctx = c;
+    }
+
+    /// The chain key a new acquisition extends: the top entry's, unless the stack is empty or
+    /// the top was taken in another irq context (chains restart there).
+    #[inline(always)]
+    pub(crate) fn prev_key(&self, d: usize) -> u64 {
+        if d == 0 || (self.entries[d - 1].ctx ^ self.ctx) & CTX_IRQ_MASK != 0 {
+            INITIAL_CHAIN_KEY
+        } else {
+            self.entries[d - 1].chain_key
+        }
+    }
+}
+
+/// A small stack of bits (64 deep; deeper saves are kept as "was on").
+#[derive(Clone, Copy)]
+pub(crate) struct BitStack(u64, u32);
+
+impl BitStack {
+    pub(crate) fn push_bit(&mut self, b: bool) {
+        if self.1 < 64 {
+            self.0 = self.0 << 1 | b as u64;
+        }
+        self.1 += 1;
+    }
+
+    pub(crate) fn pop_bit(&mut self) -> bool {
+        if self.1 == 0 {
+            return false;
+        }
+        self.1 -= 1;
+        if self.1 < 64 {
+            let b = self.0 & 1 != 0;
+            self.0 >>= 1;
+            b
+        } else {
+            false
+        }
     }
 }
 
@@ -100,12 +207,15 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut HeldStack) -> R) -> R {
 /// The chain key of an empty stack. Not zero: zero marks an empty chain-cache slot.
 pub(crate) const INITIAL_CHAIN_KEY: u64 = 0x6c6f_636b_6465_7021;
 
-/// Extends a chain key by one held lock. The lock's read state and trylock bit are part of the
-/// key, so a chain validated with a reader is not mistaken for the same chain with a writer
-/// (the kernel selftest `rlock_chaincache_ABBA1`).
+/// Extends a chain key by one acquisition. The lock's read state, trylock and nest bits and the
+/// context it is taken in are part of the key, so a chain validated in one flavour is never
+/// mistaken for the same classes taken in another (the kernel selftest
+/// `rlock_chaincache_ABBA1`), and everything that depends on the context is validated per
+/// context.
 #[inline(always)]
-pub(crate) fn chain_key(prev: u64, class: u32, read: u8, trylock: bool) -> u64 {
-    let id = class as u64 | (read as u64) << 32 | (trylock as u64) << 34;
+pub(crate) fn chain_key(prev: u64, class: u32, read: u8, trylock: bool, nested: bool, ctx: u8) -> u64 {
+    let flags = read as u64 | (trylock as u64) << 2 | (nested as u64) << 3 | (ctx as u64) << 4;
+    let id = class as u64 | flags << 32;
     let mut x = prev.rotate_left(26) ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     x = x.wrapping_mul(0xd6e8_feb8_6659_fd93);
     x ^= x >> 32;
@@ -114,4 +224,9 @@ pub(crate) fn chain_key(prev: u64, class: u32, read: u8, trylock: bool) -> u64 {
     } else {
         x
     }
+}
+
+/// The chain key of `e` over `prev`.
+pub(crate) fn entry_key(prev: u64, e: &Held) -> u64 {
+    chain_key(prev, e.class, e.read, e.trylock, e.nest != 0, e.ctx)
 }

@@ -1,5 +1,6 @@
 //! The per-lock validator record (the kernel's `struct lockdep_map`): which class the lock
-//! belongs to and a cache of the resolved class ids, so the hot path never looks a class up.
+//! belongs to, its wait type, and a cache of the resolved class ids, so the hot path never
+//! looks a class up.
 
 use crate::class::{LockClass, MAX_SUBCLASSES};
 use std::panic::Location;
@@ -7,8 +8,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A class id that was never resolved.
 pub(crate) const UNRESOLVED: u32 = 0;
-/// The class could not be registered (class table full): the lock is not tracked.
+/// The class could not be registered (class table full): the lock is not validated.
 pub(crate) const UNTRACKED: u32 = u32::MAX;
+
+/// Wait types, innermost first (the kernel's `lockdep_wait_type` with raw-lock nesting on;
+/// 1, `FREE`, comes from pseudo-locks that declare it).
+pub(crate) const WAIT_INV: u8 = 0;
+pub(crate) const WAIT_SPIN: u8 = 2;
+pub(crate) const WAIT_CONFIG: u8 = 3;
+pub(crate) const WAIT_SLEEP: u8 = 4;
+pub(crate) const WAIT_MAX: u8 = 5;
 
 /// What a lock's class is keyed on.
 #[derive(Clone, Copy)]
@@ -17,19 +26,15 @@ pub(crate) enum Key {
     Site(&'static Location<'static>),
     /// An explicit named class.
     Class(&'static LockClass),
+    /// A pseudo-lock that is its own class (keyed on its address), with this name.
+    Own(&'static str),
+    /// The acquire-context class of a ww class.
+    WwAcquire(&'static crate::ww::WwClass),
+    /// The mutex class of a ww class.
+    WwMutex(&'static crate::ww::WwClass),
 }
 
-impl Key {
-    /// A process-unique number for the key (the address of its static).
-    pub(crate) fn addr(self) -> usize {
-        match self {
-            Key::Site(l) => l as *const Location<'static> as usize,
-            Key::Class(c) => c as *const LockClass as usize,
-        }
-    }
-}
-
-/// The kind of lock behind a map; it decides the wait type and how reports name the lock.
+/// The kind of lock behind a map; it decides the default wait type and how reports name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum LockKind {
@@ -37,6 +42,10 @@ pub(crate) enum LockKind {
     RwLock,
     SpinLock,
     RawSpinLock,
+    Map,
+    WwMutex,
+    WwAcquire,
+    Srcu,
 }
 
 impl LockKind {
@@ -46,31 +55,89 @@ impl LockKind {
             LockKind::RwLock => "rwlock",
             LockKind::SpinLock => "spinlock",
             LockKind::RawSpinLock => "raw spinlock",
+            LockKind::Map => "lock map",
+            LockKind::WwMutex => "ww_mutex",
+            LockKind::WwAcquire => "ww acquire context",
+            LockKind::Srcu => "srcu",
         }
+    }
+
+    /// The wait types `(outer, inner)`: what taking a lock of this kind needs, and what may
+    /// be taken while holding it.
+    ///
+    /// `RwLock` stands for both of the kernel's reader-writer locks; it validates like
+    /// `rwlock_t` where it is taken (allowed wherever a spinlock is, so ports of kernel code
+    /// and its irq-safety rules behave as in the kernel) and like `rw_semaphore` inside (a
+    /// mutex may be taken under it).
+    pub(crate) const fn wait_types(self) -> (u8, u8) {
+        match self {
+            LockKind::Mutex | LockKind::WwMutex => (WAIT_SLEEP, WAIT_SLEEP),
+            LockKind::RwLock => (WAIT_CONFIG, WAIT_SLEEP),
+            LockKind::SpinLock => (WAIT_CONFIG, WAIT_CONFIG),
+            LockKind::RawSpinLock => (WAIT_SPIN, WAIT_SPIN),
+            LockKind::Map | LockKind::WwAcquire | LockKind::Srcu => (WAIT_INV, WAIT_INV),
+        }
+    }
+
+    /// Whether acquiring it always may sleep (reported in atomic context).
+    pub(crate) fn sleeps(self) -> bool {
+        matches!(self, LockKind::Mutex | LockKind::WwMutex)
     }
 }
 
-/// Embedded in every instrumented lock. Its address is the lock instance's identity.
+/// Embedded in every instrumented lock.
 pub(crate) struct DepMap {
     pub(crate) key: Key,
     pub(crate) kind: LockKind,
+    /// Wait types: `outer` is what taking it needs, `inner` what holding it allows.
+    pub(crate) wait_outer: u8,
+    pub(crate) wait_inner: u8,
     /// Resolved class ids for subclasses 0 and 1 (the kernel caches the same two).
     cache: [AtomicU32; 2],
 }
 
 impl DepMap {
     pub(crate) const fn new(key: Key, kind: LockKind) -> Self {
+        let (outer, inner) = kind.wait_types();
+        Self::with_wait(key, kind, outer, inner)
+    }
+
+    pub(crate) const fn with_wait(key: Key, kind: LockKind, outer: u8, inner: u8) -> Self {
         DepMap {
             key,
             kind,
+            wait_outer: outer,
+            wait_inner: inner,
             cache: [const { AtomicU32::new(UNRESOLVED) }; 2],
         }
     }
 
-    /// The instance identity used in the held-lock stack.
+    /// The default instance identity: the map's address (locks do not move while held).
     #[inline(always)]
     pub(crate) fn instance(&self) -> usize {
         self as *const DepMap as usize
+    }
+
+    /// A process-unique number for the class key.
+    fn key_addr(&self) -> usize {
+        match self.key {
+            Key::Site(l) => l as *const Location<'static> as usize,
+            Key::Class(c) => c as *const LockClass as usize,
+            Key::Own(_) => self.instance(),
+            Key::WwAcquire(c) => c as *const crate::ww::WwClass as usize,
+            Key::WwMutex(c) => c as *const crate::ww::WwClass as usize + 1,
+        }
+    }
+
+    /// The class name before any `#n`/`/subclass` decoration.
+    pub(crate) fn base_name(&self) -> String {
+        match self.key {
+            Key::Site(loc) => format!("{}:{}:{}", loc.file(), loc.line(), loc.column()),
+            Key::Class(c) => c.name().to_string(),
+            Key::Own(name) => name.to_string(),
+            Key::WwMutex(c) => format!("{}_mutex", c.name()),
+            Key::WwAcquire(c) => format!("{}_acquire", c.name()),
+        }
     }
 
     /// The class id for `subclass`, resolving (and caching) it on first use.
@@ -99,7 +166,7 @@ impl DepMap {
                 return id;
             }
         }
-        let id = super::state::lock().register_class(self.key, subclass, self.kind);
+        let id = super::state::lock().register_class(self.key_addr(), self, subclass);
         super::sink::flush(true);
         if let Key::Class(c) = self.key {
             c.ids[subclass as usize].store(id, Ordering::Relaxed);

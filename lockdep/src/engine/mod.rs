@@ -14,6 +14,7 @@ pub(crate) mod map;
 pub(crate) mod sink;
 pub(crate) mod stack;
 pub(crate) mod state;
+pub(crate) mod usage;
 pub(crate) mod validate;
 
 pub(crate) use map::DepMap;

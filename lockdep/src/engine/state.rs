@@ -2,7 +2,7 @@
 //! only on slow paths: class registration, new chains, new dependencies, reports.
 
 use super::graph::Graph;
-use super::map::{Key, LockKind, UNTRACKED};
+use super::map::{DepMap, LockKind, UNTRACKED};
 use super::stack::StackArena;
 use crate::report::ReportKind;
 use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
@@ -17,6 +17,8 @@ pub(crate) struct ClassInfo {
     /// already had the same name.
     pub name: String,
     pub kind: LockKind,
+    pub wait_outer: u8,
+    pub wait_inner: u8,
 }
 
 /// Capacities that ran out (each is reported once per [`crate::reset`]).
@@ -31,6 +33,8 @@ pub(crate) struct Exhausted {
 pub(crate) struct State {
     /// Index = class id; slot 0 is unused so that 0 can mean "unresolved".
     pub classes: Vec<ClassInfo>,
+    /// Irq usage bits per class (see `check::usage`), index = class id.
+    pub usage: Vec<u16>,
     class_index: FxHashMap<(usize, u32), u32>,
     name_uses: FxHashMap<String, u32>,
     /// The `#n` generation each key got, shared by all its subclasses.
@@ -44,6 +48,8 @@ pub(crate) struct State {
     /// Names of the threads that established dependencies, by validator thread id.
     pub thread_names: FxHashMap<u64, String>,
     pub exhausted: Exhausted,
+    /// Must-not-nest rules: (held class, class that must not be taken inside it, why).
+    pub rules: Vec<(u32, u32, &'static str)>,
 }
 
 static STATE: Mutex<Option<Box<State>>> = Mutex::new(None);
@@ -69,9 +75,12 @@ impl State {
         classes.push(ClassInfo {
             name: String::from("<none>"),
             kind: LockKind::Mutex,
+            wait_outer: 0,
+            wait_inner: 0,
         });
         State {
             classes,
+            usage: vec![0],
             class_index: FxHashMap::default(),
             name_uses: FxHashMap::default(),
             key_versions: FxHashMap::default(),
@@ -81,12 +90,14 @@ impl State {
             reported: FxHashSet::default(),
             thread_names: FxHashMap::default(),
             exhausted: Exhausted::default(),
+            rules: Vec::new(),
         }
     }
 
     /// Forgets dependencies, chains, traces and what was reported; classes stay.
     pub(crate) fn reset(&mut self) {
         self.graph.clear();
+        self.usage.iter_mut().for_each(|u| *u = 0);
         self.stacks.clear();
         self.chains = 0;
         self.reported.clear();
@@ -96,8 +107,8 @@ impl State {
 
     /// The class id for `key`/`subclass`, registering it on first sight. Returns
     /// [`UNTRACKED`] once the class table is full (reported once).
-    pub(crate) fn register_class(&mut self, key: Key, subclass: u32, kind: LockKind) -> u32 {
-        if let Some(&id) = self.class_index.get(&(key.addr(), subclass)) {
+    pub(crate) fn register_class(&mut self, key: usize, map: &DepMap, subclass: u32) -> u32 {
+        if let Some(&id) = self.class_index.get(&(key, subclass)) {
             return id;
         }
         if self.classes.len() > MAX_CLASSES {
@@ -107,17 +118,14 @@ impl State {
             }
             return UNTRACKED;
         }
-        let base = match key {
-            Key::Site(loc) => format!("{}:{}:{}", loc.file(), loc.line(), loc.column()),
-            Key::Class(c) => c.name().to_string(),
-        };
-        let version = match self.key_versions.get(&key.addr()) {
+        let base = map.base_name();
+        let version = match self.key_versions.get(&key) {
             Some(&v) => v,
             None => {
                 let uses = self.name_uses.entry(base.clone()).or_insert(0);
                 let v = *uses;
                 *uses += 1;
-                self.key_versions.insert(key.addr(), v);
+                self.key_versions.insert(key, v);
                 v
             }
         };
@@ -129,8 +137,14 @@ impl State {
             name = format!("{name}/{subclass}");
         }
         let id = self.classes.len() as u32;
-        self.classes.push(ClassInfo { name, kind });
-        self.class_index.insert((key.addr(), subclass), id);
+        self.classes.push(ClassInfo {
+            name,
+            kind: map.kind,
+            wait_outer: map.wait_outer,
+            wait_inner: map.wait_inner,
+        });
+        self.usage.push(0);
+        self.class_index.insert((key, subclass), id);
         self.graph.ensure_class(id);
         id
     }

@@ -4,102 +4,138 @@
 //! lock, extends the thread's chain key, probes the lock-free chain cache and pushes one entry
 //! on the thread-local stack: no lock, no shared write, no allocation, no stack capture.
 //! Everything else — first use by a thread, a never-seen chain, a full stack, an out-of-order
-//! release — is `#[cold]` and lives below it.
+//! release, a panic handler — is `#[cold]` and lives below it.
 
 use super::chain;
 use super::check;
-use super::held::{self, chain_key, Held, HeldStack, INITIAL_CHAIN_KEY, STALE_KEYS, UNREGISTERED, WRITE};
+use super::held::{self, entry_key, Held, HeldStack, INITIAL_CHAIN_KEY};
+use super::held::{IN_PANIC, READ, STALE_KEYS, UNREGISTERED, WRITE};
 use super::map::{DepMap, UNTRACKED};
 use super::sink;
 use crate::MAX_LOCK_DEPTH;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// One acquisition, as the lock types describe it.
+#[derive(Clone, Copy)]
+pub(crate) struct Acquire {
+    /// Identity of the instance (usually the map's address).
+    pub instance: usize,
+    pub subclass: u32,
+    /// 0 write, 1 read, 2 recursive read.
+    pub read: u8,
+    /// A trylock that succeeded: it adds no dependency into the lock.
+    pub trylock: bool,
+    /// The instance of the lock that serialises this class's nesting (0: none).
+    pub nest: usize,
+    pub loc: &'static Location<'static>,
+}
+
+impl Acquire {
+    /// A plain acquisition of `map` itself.
+    #[inline(always)]
+    pub(crate) fn of(
+        map: &DepMap,
+        subclass: u32,
+        read: u8,
+        trylock: bool,
+        loc: &'static Location<'static>,
+    ) -> Self {
+        Acquire {
+            instance: map.instance(),
+            subclass,
+            read,
+            trylock,
+            nest: 0,
+            loc,
+        }
+    }
+}
+
 /// Records that this thread is about to acquire `map` (validated *before* blocking, so an
-/// inversion is reported even when this very acquisition would deadlock).
-///
-/// `read`: 0 write, 1 read, 2 recursive read. A trylock adds no dependency into the lock (it
-/// cannot wait), but dependencies out of it are recorded once it is held, so callers register
-/// a trylock only after it succeeded.
+/// inversion is reported even when this very acquisition would deadlock). Trylocks are
+/// registered only once they succeeded.
 #[inline(always)]
 pub(crate) fn acquire(map: &DepMap, subclass: u32, read: u8, trylock: bool, loc: &'static Location<'static>) {
-    let class = map.class(subclass);
-    let instance = map.instance();
+    acquire_with(map, Acquire::of(map, subclass, read, trylock, loc));
+}
+
+/// [`acquire`] with every detail given.
+#[inline(always)]
+pub(crate) fn acquire_with(map: &DepMap, a: Acquire) {
+    let class = map.class(a.subclass);
     let done = held::with(|h| {
         let d = h.depth;
-        if h.slow != 0 || d >= MAX_LOCK_DEPTH {
+        if h.slow != 0 || d >= MAX_LOCK_DEPTH || a.nest != 0 {
             return false;
         }
-        let prev = if d == 0 {
-            INITIAL_CHAIN_KEY
-        } else {
-            h.entries[d - 1].chain_key
+        let next = Held {
+            instance: a.instance,
+            chain_key: 0,
+            loc: Some(a.loc),
+            nest: 0,
+            class,
+            refs: 0,
+            read: a.read,
+            trylock: a.trylock,
+            subclass: a.subclass as u8,
+            ctx: h.ctx,
         };
-        let key = chain_key(prev, class, read, trylock);
-        if !(trylock || class == UNTRACKED || chain::contains(key)) {
+        let key = entry_key(h.prev_key(d), &next);
+        if !(class == UNTRACKED || chain::contains(key)) {
             return false;
         }
         h.entries[d] = Held {
-            instance,
             chain_key: key,
-            loc: Some(loc),
-            class,
-            read,
-            trylock,
-            subclass: subclass as u8,
+            ..next
         };
         h.depth = d + 1;
         true
     });
     if !done {
-        acquire_slow(map, class, subclass, read, trylock, loc);
+        acquire_slow(map, class, a);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn acquire_slow(
-    map: &DepMap,
-    class: u32,
-    subclass: u32,
-    read: u8,
-    trylock: bool,
-    loc: &'static Location<'static>,
-) {
-    let instance = map.instance();
+fn acquire_slow(map: &DepMap, class: u32, a: Acquire) {
+    let _ = map;
     let (entry, fatal) = held::with(|h| {
         if h.slow & UNREGISTERED != 0 {
             register(h);
         }
-        if h.slow & STALE_KEYS != 0 {
-            refresh_keys(h);
-        }
+        refresh_keys(h);
         let d = h.depth;
-        let next = Held {
-            instance,
+        // Many locks of one class under their nest lock share one entry.
+        if a.nest != 0 && d > 0 && h.entries[d - 1].class == class && class != UNTRACKED {
+            let top = &mut h.entries[d - 1];
+            top.refs = top.refs.saturating_add(1);
+            return (None, None);
+        }
+        let mut next = Held {
+            instance: a.instance,
             chain_key: 0,
-            loc: Some(loc),
+            loc: Some(a.loc),
+            nest: a.nest,
             class,
-            read,
-            trylock,
-            subclass: subclass as u8,
+            refs: 0,
+            read: a.read,
+            trylock: a.trylock,
+            subclass: a.subclass as u8,
+            ctx: h.ctx,
         };
+        if h.slow & IN_PANIC != 0 {
+            check::panic_op(h, &next);
+        }
         if d >= MAX_LOCK_DEPTH {
             h.overflow += 1;
             check::max_depth(h, &next);
             return (None, None);
         }
-        let prev = if d == 0 {
-            INITIAL_CHAIN_KEY
-        } else {
-            h.entries[d - 1].chain_key
-        };
-        let next = Held {
-            chain_key: chain_key(prev, class, read, trylock),
-            ..next
-        };
+        next.chain_key = entry_key(h.prev_key(d), &next);
         let mut fatal = None;
-        if !trylock && class != UNTRACKED && !chain::contains(next.chain_key) {
+        if class != UNTRACKED && !chain::contains(next.chain_key) {
             fatal = check::validate_chain(h, d, &next);
         }
         (Some(next), fatal)
@@ -123,38 +159,52 @@ fn acquire_slow(
 /// balance) if this thread did not hold it.
 #[inline(always)]
 pub(crate) fn release(map: &DepMap, loc: &'static Location<'static>) -> bool {
-    let instance = map.instance();
+    release_instance(map, map.instance(), loc)
+}
+
+/// [`release`] of the instance `instance` of `map`'s class.
+#[inline(always)]
+pub(crate) fn release_instance(map: &DepMap, instance: usize, loc: &'static Location<'static>) -> bool {
     let done = held::with(|h| {
         let d = h.depth;
-        if d > 0 && h.entries[d - 1].instance == instance {
+        if d > 0 && h.entries[d - 1].instance == instance && h.entries[d - 1].refs == 0 {
             h.depth = d - 1;
             true
         } else {
             false
         }
     });
-    done || release_slow(map, loc)
+    done || release_slow(map, instance, loc)
 }
 
 #[cold]
 #[inline(never)]
-fn release_slow(map: &DepMap, loc: &'static Location<'static>) -> bool {
-    let instance = map.instance();
-    let held = held::with(|h| match h.held().iter().rposition(|e| e.instance == instance) {
-        Some(i) => {
-            remove(h, i);
-            true
+fn release_slow(map: &DepMap, instance: usize, loc: &'static Location<'static>) -> bool {
+    let class = map.class(0);
+    let held = held::with(|h| {
+        let found = h
+            .held()
+            .iter()
+            .rposition(|e| e.instance == instance || (e.refs > 0 && e.class == class && class != UNTRACKED));
+        match found {
+            Some(i) if h.entries[i].refs > 0 => {
+                h.entries[i].refs -= 1;
+                true
+            }
+            Some(i) => {
+                remove(h, i);
+                true
+            }
+            None if h.overflow > 0 => {
+                // Taken while the stack was full, so never tracked.
+                h.overflow -= 1;
+                true
+            }
+            None => false,
         }
-        None if h.overflow > 0 => {
-            // Taken while the stack was full, so never tracked.
-            h.overflow -= 1;
-            true
-        }
-        None => false,
     });
     if !held {
-        let class = map.class(0);
-        held::with(|h| check::bad_unlock(h, map, class, loc));
+        held::with(|h| check::bad_unlock(h, map, instance, class, loc));
     }
     sink::flush(true);
     held
@@ -185,6 +235,17 @@ fn remove(h: &mut HeldStack, i: usize) {
     }
 }
 
+/// The chain key entry `j` has over the entries below it.
+fn key_at(h: &HeldStack, j: usize) -> u64 {
+    let e = &h.entries[j];
+    let prev = if j == 0 || (h.entries[j - 1].ctx ^ e.ctx) & super::held::CTX_IRQ_MASK != 0 {
+        INITIAL_CHAIN_KEY
+    } else {
+        h.entries[j - 1].chain_key
+    };
+    entry_key(prev, e)
+}
+
 /// Brings stale chain keys up to date (no validation needed, see [`remove`]).
 fn refresh_keys(h: &mut HeldStack) {
     if h.slow & STALE_KEYS == 0 {
@@ -192,31 +253,19 @@ fn refresh_keys(h: &mut HeldStack) {
     }
     h.slow &= !STALE_KEYS;
     for j in h.stale..h.depth {
-        let prev = if j == 0 {
-            INITIAL_CHAIN_KEY
-        } else {
-            h.entries[j - 1].chain_key
-        };
-        let e = &mut h.entries[j];
-        e.chain_key = chain_key(prev, e.class, e.read, e.trylock);
+        h.entries[j].chain_key = key_at(h, j);
     }
 }
 
 /// Recomputes the chain keys of entries `i..` and validates the chains that are new.
 fn revalidate_from(h: &mut HeldStack, i: usize) {
     for j in i..h.depth {
-        let prev = if j == 0 {
-            INITIAL_CHAIN_KEY
-        } else {
-            h.entries[j - 1].chain_key
-        };
-        let e = h.entries[j];
-        let key = chain_key(prev, e.class, e.read, e.trylock);
+        let key = key_at(h, j);
         h.entries[j].chain_key = key;
-        if !e.trylock && e.class != UNTRACKED && !chain::contains(key) {
+        let e = h.entries[j];
+        if e.class != UNTRACKED && !chain::contains(key) {
             // Not a fresh acquisition: it cannot be the same instance twice, so never fatal.
-            let next = h.entries[j];
-            let _ = check::validate_chain(h, j, &next);
+            let _ = check::validate_chain(h, j, &e);
         }
     }
 }
@@ -233,6 +282,7 @@ pub(crate) fn release_for_wait(map: &DepMap) -> u32 {
             .map(|e| e.subclass as u32)
             .unwrap_or(0)
     });
+    might_sleep("Condvar::wait", Location::caller());
     release(map, Location::caller());
     subclass
 }
@@ -240,7 +290,7 @@ pub(crate) fn release_for_wait(map: &DepMap) -> u32 {
 /// Puts `map` back on the stack after a condition-variable wait: a fresh acquisition on top
 /// of whatever the thread holds now, validated like any other.
 pub(crate) fn reacquire_after_wait(map: &DepMap, subclass: u32, loc: &'static Location<'static>) {
-    acquire(map, subclass, super::held::WRITE, false, loc);
+    acquire(map, subclass, WRITE, false, loc);
 }
 
 /// A held write lock becomes a (non-recursive) read lock; the locks above it are re-validated.
@@ -249,17 +299,38 @@ pub(crate) fn downgrade(map: &DepMap) {
     held::with(|h| {
         refresh_keys(h);
         if let Some(i) = h.held().iter().rposition(|e| e.instance == instance) {
-            h.entries[i].read = super::held::READ;
+            h.entries[i].read = READ;
             revalidate_from(h, i);
         }
     });
     sink::flush(true);
 }
 
+/// How this thread holds the instance `instance` of `class`: `None` if it does not, else the
+/// strongest mode (0 write, 1/2 read). Merged entries (nest locks) count for their class.
+pub(crate) fn held_mode(instance: usize, class: u32) -> Option<u8> {
+    held::with(|h| {
+        h.held()
+            .iter()
+            .filter(|e| e.instance == instance || (e.refs > 0 && e.class == class))
+            .map(|e| e.read)
+            .min()
+    })
+}
+
 /// Whether this thread holds `map`.
 pub(crate) fn is_held(map: &DepMap) -> bool {
-    let instance = map.instance();
-    held::with(|h| h.held().iter().any(|e| e.instance == instance))
+    held_mode(map.instance(), map.class(0)).is_some()
+}
+
+/// Whether this thread holds any lock of `class`.
+pub(crate) fn holds_class(class: u32) -> bool {
+    held::with(|h| h.held().iter().any(|e| e.class == class))
+}
+
+/// How many locks this thread holds.
+pub(crate) fn depth() -> usize {
+    held::with(|h| h.depth)
 }
 
 /// Called when a lock is destroyed: reports (and forgets) it if this thread still holds it.
@@ -282,6 +353,44 @@ pub(crate) fn check_freed(map: &DepMap) {
 #[cold]
 pub(crate) fn invalid_subclass(subclass: u32) {
     held::with(|h| check::invalid_subclass(h, subclass));
+    sink::flush(true);
+}
+
+/// An operation that may sleep (`might_sleep()`): reported in atomic context.
+pub(crate) fn might_sleep(what: &str, loc: &'static Location<'static>) {
+    let atomic = held::with(|h| {
+        h.ctx & (super::held::CTX_HARDIRQ | super::held::CTX_SOFTIRQ | super::held::CTX_IRQS_OFF) != 0
+            || h.depth > 0
+    });
+    if atomic {
+        held::with(|h| check::might_sleep(h, what, loc));
+        sink::flush(true);
+    }
+}
+
+/// Changes the thread's execution context with `f`, then applies what the kernel does when
+/// interrupts come back on with locks held: they become irq-unsafe.
+pub(crate) fn change_context(f: impl FnOnce(&mut HeldStack)) {
+    held::with(|h| {
+        if h.slow & UNREGISTERED != 0 {
+            register(h);
+        }
+        let before = h.ctx;
+        f(h);
+        h.update_ctx();
+        use super::held::{CTX_BH_OFF, CTX_IRQS_OFF};
+        let irqs_on = h.ctx & CTX_IRQS_OFF == 0;
+        let bh_on = h.ctx & CTX_BH_OFF == 0;
+        let hard_on = before & CTX_IRQS_OFF != 0 && irqs_on;
+        let soft_on = before & CTX_BH_OFF != 0 && bh_on;
+        // local_irq_enable(): held locks become hardirq-unsafe, and softirq-unsafe if bottom
+        // halves are on; local_bh_enable() (interrupts on) makes them both.
+        let hard = hard_on || (soft_on && irqs_on);
+        let soft = (hard_on && bh_on) || (soft_on && irqs_on);
+        if hard || soft {
+            check::mark_held_enabled(h, hard, soft);
+        }
+    });
     sink::flush(true);
 }
 
@@ -321,4 +430,10 @@ impl Drop for ExitCheck {
 
 thread_local! {
     static EXIT: ExitCheck = ExitCheck { thread: std::thread::current() };
+}
+
+/// Reports a misuse that is not a lock acquisition (ww protocol, assertions, rules).
+pub(crate) fn misuse(kind: crate::ReportKind, what: &str, loc: &'static Location<'static>) {
+    held::with(|h| check::misuse(h, kind, what, loc));
+    sink::flush(true);
 }

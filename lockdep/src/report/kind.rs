@@ -27,6 +27,32 @@ pub enum ReportKind {
     StackTracesExhausted,
     /// A subclass outside `0..MAX_SUBCLASSES`.
     InvalidSubclass,
+    /// A lock whose wait type is not allowed where it is taken (a sleeping lock under a
+    /// spinlock, a spinlock under a raw spinlock or in a hard irq).
+    InvalidWaitContext,
+    /// Something that may sleep, done in atomic context (irq handler, interrupts disabled,
+    /// spinlock held).
+    SleepInAtomic,
+    /// One class used in an interrupt handler and also taken with that interrupt enabled.
+    InconsistentLockState,
+    /// A class became irq-safe (or -unsafe) while connected to an irq-unsafe (or -safe) one.
+    IrqLockInversion,
+    /// A new dependency connects an irq-safe class to an irq-unsafe one.
+    IrqSafeToUnsafe,
+    /// A lock taken "nested" under a lock that is not held.
+    NestLockNotHeld,
+    /// A lock operation other than `RawSpinLock::try_lock` in a panic handler.
+    PanicContext,
+    /// `assert_held` / `assert_not_held` / `assert_none_held` failed.
+    AssertionFailed,
+    /// A declared must-not-hold rule was broken.
+    ForbiddenWhileHeld,
+    /// Locks still held where the thread returns to user space.
+    HeldOnReturnToUser,
+    /// `synchronize()` of an SRCU domain inside a read section of the same domain.
+    SuspiciousRcuUsage,
+    /// The wound/wait protocol of a ww mutex was not followed.
+    WwMisuse,
 }
 
 impl ReportKind {
@@ -45,6 +71,18 @@ impl ReportKind {
             ReportKind::ChainsExhausted => "BUG: MAX_LOCKDEP_CHAINS too low!",
             ReportKind::StackTracesExhausted => "BUG: MAX_STACK_TRACE_ENTRIES too low!",
             ReportKind::InvalidSubclass => "BUG: looking up invalid subclass",
+            ReportKind::InvalidWaitContext => "[ BUG: Invalid wait context ]",
+            ReportKind::SleepInAtomic => "BUG: sleeping function called from invalid context",
+            ReportKind::InconsistentLockState => "WARNING: inconsistent lock state",
+            ReportKind::IrqLockInversion => "WARNING: possible irq lock inversion dependency detected",
+            ReportKind::IrqSafeToUnsafe => "WARNING: irq-safe -> irq-unsafe lock order detected",
+            ReportKind::NestLockNotHeld => "WARNING: Nested lock was not taken",
+            ReportKind::PanicContext => "BUG: invalid lock operation in panic context",
+            ReportKind::AssertionFailed => "WARNING: lock assertion failed",
+            ReportKind::ForbiddenWhileHeld => "WARNING: forbidden operation while holding a lock",
+            ReportKind::HeldOnReturnToUser => "WARNING: lock held when returning to user space!",
+            ReportKind::SuspiciousRcuUsage => "WARNING: suspicious RCU usage",
+            ReportKind::WwMisuse => "WARNING: ww_mutex misuse detected",
         }
     }
 

@@ -175,6 +175,8 @@ macro_rules! exclusive_lock {
             }
         }
 
+        crate::lockable::lockable_via_map!($name);
+
         #[cfg(feature = "check")]
         impl<T: ?Sized> Drop for $name<T> {
             fn drop(&mut self) {

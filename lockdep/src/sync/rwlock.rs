@@ -324,6 +324,8 @@ impl<T: ?Sized> RwLock<T> {
     }
 }
 
+crate::lockable::lockable_via_map!(RwLock);
+
 #[cfg(feature = "check")]
 impl<T: ?Sized> Drop for RwLock<T> {
     fn drop(&mut self) {

@@ -1,0 +1,522 @@
+//! Wound/wait mutexes (the kernel's `ww_mutex`): locks that a transaction takes in any order,
+//! with deadlocks between transactions resolved by backing off instead of being prevented by a
+//! lock order.
+//!
+//! Every transaction has an [`WwAcquireCtx`] with a ticket (older = smaller). When it meets a
+//! lock held by another transaction:
+//! * **wait-die** ([`WwClass::wait_die`]): an older transaction waits, a younger one dies —
+//!   `lock` returns [`WwError::Deadlk`];
+//! * **wound-wait** ([`WwClass::wound_wait`]): an older transaction wounds the holder (which
+//!   dies at its next contended lock, or while it waits) and waits; a younger one waits.
+//! A transaction that holds nothing never dies. After `Deadlk` it must release every lock of
+//! the context, take the contended lock with [`WwMutex::lock_slow`], and start over.
+//!
+//! The validator models this exactly as the kernel does: the context is an exclusive lock of
+//! class `<name>_acquire` (so two contexts of one class in one thread are recursive locking),
+//! and every mutex of the class is class `<name>_mutex`, taken with the context as its nest
+//! lock (any number, any order, no recursion report), while ordering against every other class
+//! is validated. Protocol misuse is reported: locking after `done()`, locking something else
+//! after `Deadlk`, `lock_slow` without a `Deadlk` or with locks held, a context of another class,
+//! a context dropped with locks held.
+
+use std::cell::{Cell, UnsafeCell};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[cfg(feature = "check")]
+use crate::engine::{
+    map::{Key, LockKind},
+    validate::{self, Acquire},
+    DepMap,
+};
+#[cfg(feature = "check")]
+use std::panic::Location;
+
+/// A class of ww mutexes and their transactions (the kernel's `DEFINE_WD_CLASS` /
+/// `DEFINE_WW_CLASS`).
+pub struct WwClass {
+    name: &'static str,
+    wait_die: bool,
+    stamp: AtomicU64,
+}
+
+impl WwClass {
+    /// A wait-die class: a younger transaction dies when it meets an older holder.
+    pub const fn wait_die(name: &'static str) -> Self {
+        WwClass {
+            name,
+            wait_die: true,
+            stamp: AtomicU64::new(0),
+        }
+    }
+
+    /// A wound-wait class: an older transaction wounds a younger holder.
+    pub const fn wound_wait(name: &'static str) -> Self {
+        WwClass {
+            name,
+            wait_die: false,
+            stamp: AtomicU64::new(0),
+        }
+    }
+
+    /// The class name (lock classes `<name>_acquire` and `<name>_mutex`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether the class uses wait-die (else wound-wait).
+    pub fn is_wait_die(&self) -> bool {
+        self.wait_die
+    }
+}
+
+/// Why a ww lock was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WwError {
+    /// `-EDEADLK`: back off — release every lock of the context, then `lock_slow` this one.
+    Deadlk,
+    /// `-EALREADY`: this context already holds the lock.
+    Already,
+}
+
+impl std::fmt::Display for WwError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WwError::Deadlk => "deadlock avoided: back off and retry (EDEADLK)",
+            WwError::Already => "lock already held by this acquire context (EALREADY)",
+        })
+    }
+}
+
+impl std::error::Error for WwError {}
+
+/// State shared with other threads: the wound flag.
+struct CtxShared {
+    wounded: AtomicBool,
+}
+
+/// An acquire context: one transaction locking a set of ww mutexes. Dropping it is
+/// `ww_acquire_fini` (the borrow checker already makes every guard go first).
+pub struct WwAcquireCtx {
+    class: &'static WwClass,
+    stamp: u64,
+    shared: Arc<CtxShared>,
+    acquired: Cell<u32>,
+    done: Cell<bool>,
+    /// The lock that returned `Deadlk`, until it is taken with `lock_slow` (0: none).
+    contending: Cell<usize>,
+    #[cfg(feature = "check")]
+    map: DepMap,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl WwAcquireCtx {
+    /// Starts a transaction of `class` (`ww_acquire_init`).
+    #[cfg_attr(feature = "check", track_caller)]
+    pub fn new(class: &'static WwClass) -> Self {
+        let ctx = WwAcquireCtx {
+            class,
+            stamp: class.stamp.fetch_add(1, Ordering::Relaxed) + 1,
+            shared: Arc::new(CtxShared {
+                wounded: AtomicBool::new(false),
+            }),
+            acquired: Cell::new(0),
+            done: Cell::new(false),
+            contending: Cell::new(0),
+            #[cfg(feature = "check")]
+            map: DepMap::new(Key::WwAcquire(class), LockKind::WwAcquire),
+            _not_send: PhantomData,
+        };
+        #[cfg(feature = "check")]
+        validate::acquire_with(
+            &ctx.map,
+            Acquire {
+                instance: ctx.id(),
+                subclass: 0,
+                read: 0,
+                trylock: false,
+                nest: 0,
+                loc: Location::caller(),
+            },
+        );
+        ctx
+    }
+
+    /// The context's identity (stable while it moves).
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
+    }
+
+    /// The transaction's ticket: smaller is older.
+    pub fn stamp(&self) -> u64 {
+        self.stamp
+    }
+
+    /// How many locks the transaction holds.
+    pub fn acquired(&self) -> u32 {
+        self.acquired.get()
+    }
+
+    /// Ends the locking phase (`ww_acquire_done`): locking more is then misuse.
+    #[cfg_attr(feature = "check", track_caller)]
+    pub fn done(&self) {
+        if self.done.replace(true) {
+            misuse("ww_acquire_done() called twice on one acquire context");
+        }
+    }
+}
+
+impl Drop for WwAcquireCtx {
+    fn drop(&mut self) {
+        if self.acquired.get() > 0 {
+            misuse("acquire context finished (ww_acquire_fini) with locks still held");
+        }
+        #[cfg(feature = "check")]
+        validate::release_instance(&self.map, self.id(), Location::caller());
+    }
+}
+
+impl std::fmt::Debug for WwAcquireCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WwAcquireCtx")
+            .field("class", &self.class.name)
+            .field("stamp", &self.stamp)
+            .field("acquired", &self.acquired.get())
+            .finish()
+    }
+}
+
+#[cfg_attr(feature = "check", track_caller)]
+fn misuse(what: &str) {
+    #[cfg(feature = "check")]
+    validate::misuse(crate::ReportKind::WwMisuse, what, Location::caller());
+    #[cfg(not(feature = "check"))]
+    let _ = what;
+}
+
+/// Who holds a ww mutex.
+#[derive(Default)]
+struct Owner {
+    held: bool,
+    /// The holding context (0: none, a plain `lock_noctx`).
+    ctx: usize,
+    stamp: u64,
+    shared: Option<Arc<CtxShared>>,
+}
+
+/// A wound/wait mutex of a [`WwClass`].
+///
+/// ```
+/// use lockdep::{WwAcquireCtx, WwClass, WwError, WwMutex};
+///
+/// static RESV: WwClass = WwClass::wait_die("reservation_ww_class");
+/// let a = WwMutex::new(1, &RESV);
+/// let b = WwMutex::new(2, &RESV);
+///
+/// let ctx = WwAcquireCtx::new(&RESV);
+/// let ga = a.lock(&ctx).unwrap();
+/// let gb = match b.lock(&ctx) {
+///     Ok(g) => g,
+///     Err(WwError::Deadlk) => unreachable!("no other transaction here"),
+///     Err(WwError::Already) => unreachable!(),
+/// };
+/// ctx.done();
+/// assert_eq!(*ga + *gb, 3);
+/// ```
+pub struct WwMutex<T: ?Sized> {
+    class: &'static WwClass,
+    owner: parking_lot::Mutex<Owner>,
+    cond: parking_lot::Condvar,
+    #[cfg(feature = "check")]
+    map: DepMap,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the data is only reached through a guard, and a guard exists only while this thread
+// owns the lock (`owner.held`), as for any mutex.
+unsafe impl<T: ?Sized + Send> Send for WwMutex<T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Send> Sync for WwMutex<T> {}
+
+/// A held ww mutex; released when dropped.
+#[must_use = "if unused the lock is released at once"]
+pub struct WwMutexGuard<'a, T: ?Sized> {
+    lock: &'a WwMutex<T>,
+    ctx: Option<&'a WwAcquireCtx>,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// How a blocking acquisition treats contention.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// With a context: may die.
+    Ctx,
+    /// `lock_slow`: waits, never dies.
+    Slow,
+    /// No context.
+    Plain,
+}
+
+impl<T> WwMutex<T> {
+    /// A new unlocked mutex of `class`.
+    pub const fn new(value: T, class: &'static WwClass) -> Self {
+        WwMutex {
+            class,
+            owner: parking_lot::Mutex::new(Owner {
+                held: false,
+                ctx: 0,
+                stamp: 0,
+                shared: None,
+            }),
+            cond: parking_lot::Condvar::new(),
+            #[cfg(feature = "check")]
+            map: DepMap::new(Key::WwMutex(class), LockKind::WwMutex),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// Consumes the mutex and returns the value.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized> WwMutex<T> {
+    fn addr(&self) -> usize {
+        self as *const Self as *const u8 as usize
+    }
+
+    /// Locks as part of the transaction `ctx` (`ww_mutex_lock(lock, ctx)`).
+    ///
+    /// `Err(Deadlk)`: an older transaction holds it (wait-die) or wounded this one
+    /// (wound-wait) — release every lock of `ctx`, then [`lock_slow`](Self::lock_slow) this one.
+    /// `Err(Already)`: `ctx` holds it already.
+    #[cfg_attr(feature = "check", track_caller)]
+    pub fn lock<'a>(&'a self, ctx: &'a WwAcquireCtx) -> Result<WwMutexGuard<'a, T>, WwError> {
+        self.check_ctx(ctx, false);
+        if self.owner.lock().ctx == ctx.id() {
+            return Err(WwError::Already);
+        }
+        self.acquire(Some(ctx), Mode::Ctx)
+    }
+
+    /// Locks the contended lock after backing off (`ww_mutex_lock_slow`): waits, never dies.
+    /// Only valid right after this lock returned `Deadlk` and every other lock of `ctx` was
+    /// released.
+    #[cfg_attr(feature = "check", track_caller)]
+    pub fn lock_slow<'a>(&'a self, ctx: &'a WwAcquireCtx) -> WwMutexGuard<'a, T> {
+        self.check_ctx(ctx, true);
+        match self.acquire(Some(ctx), Mode::Slow) {
+            Ok(g) => g,
+            Err(_) => unreachable!("lock_slow never backs off"),
+        }
+    }
+
+    /// Locks without a transaction (`ww_mutex_lock(lock, NULL)`): a plain mutex. Holding two
+    /// of one class this way is recursive locking.
+    #[cfg_attr(feature = "check", track_caller)]
+    pub fn lock_noctx(&self) -> WwMutexGuard<'_, T> {
+        match self.acquire(None, Mode::Plain) {
+            Ok(g) => g,
+            Err(_) => unreachable!("a plain lock never backs off"),
+        }
+    }
+
+    /// Takes the lock if it is free (`ww_mutex_trylock`), in `ctx` if given.
+    #[cfg_attr(feature = "check", track_caller)]
+    pub fn try_lock<'a>(&'a self, ctx: Option<&'a WwAcquireCtx>) -> Option<WwMutexGuard<'a, T>> {
+        let mut o = self.owner.lock();
+        if o.held {
+            return None;
+        }
+        self.take(&mut o, ctx);
+        drop(o);
+        #[cfg(feature = "check")]
+        validate::acquire_with(&self.map, self.acq(ctx, true));
+        Some(WwMutexGuard {
+            lock: self,
+            ctx,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Whether anyone holds it.
+    pub fn is_locked(&self) -> bool {
+        self.owner.lock().held
+    }
+
+    /// The value, through a unique borrow.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    #[cfg(feature = "check")]
+    #[track_caller]
+    fn acq(&self, ctx: Option<&WwAcquireCtx>, trylock: bool) -> Acquire {
+        Acquire {
+            instance: self.map.instance(),
+            subclass: 0,
+            read: 0,
+            trylock,
+            nest: ctx.map_or(0, |c| c.id()),
+            loc: Location::caller(),
+        }
+    }
+
+    /// The protocol checks of `lock`/`lock_slow`.
+    #[cfg_attr(feature = "check", track_caller)]
+    fn check_ctx(&self, ctx: &WwAcquireCtx, slow: bool) {
+        if !std::ptr::eq(ctx.class, self.class) {
+            misuse("ww mutex locked with an acquire context of another ww class");
+        }
+        if ctx.done.get() {
+            misuse("ww mutex locked after ww_acquire_done()");
+        }
+        let contending = ctx.contending.get();
+        if slow {
+            if contending == 0 {
+                misuse("ww_mutex_lock_slow() without a preceding -EDEADLK");
+            } else if contending != self.addr() {
+                misuse("ww_mutex_lock_slow() on a lock other than the contended one");
+            }
+            if ctx.acquired.get() > 0 {
+                misuse("ww_mutex_lock_slow() with other locks of the context still held");
+            }
+        } else if contending != 0 {
+            if contending != self.addr() {
+                misuse("-EDEADLK ignored: another ww mutex locked instead of backing off");
+            } else if ctx.acquired.get() > 0 {
+                misuse("-EDEADLK ignored: the contended lock re-taken without releasing the others");
+            }
+        }
+    }
+
+    fn take(&self, o: &mut Owner, ctx: Option<&WwAcquireCtx>) {
+        o.held = true;
+        match ctx {
+            Some(c) => {
+                o.ctx = c.id();
+                o.stamp = c.stamp;
+                o.shared = Some(c.shared.clone());
+                c.acquired.set(c.acquired.get() + 1);
+                c.contending.set(0);
+            }
+            None => {
+                o.ctx = 0;
+                o.shared = None;
+            }
+        }
+    }
+
+    #[cfg_attr(feature = "check", track_caller)]
+    fn acquire<'a>(
+        &'a self,
+        ctx: Option<&'a WwAcquireCtx>,
+        mode: Mode,
+    ) -> Result<WwMutexGuard<'a, T>, WwError> {
+        // Validated before blocking, with the context as nest lock.
+        #[cfg(feature = "check")]
+        validate::acquire_with(&self.map, self.acq(ctx, false));
+        if let Some(c) = ctx {
+            if c.acquired.get() == 0 {
+                c.shared.wounded.store(false, Ordering::Relaxed);
+            }
+        }
+        let mut o = self.owner.lock();
+        loop {
+            if !o.held {
+                self.take(&mut o, ctx);
+                return Ok(WwMutexGuard {
+                    lock: self,
+                    ctx,
+                    _not_send: PhantomData,
+                });
+            }
+            if let (Mode::Ctx, Some(c)) = (mode, ctx) {
+                let dies = c.acquired.get() > 0
+                    && if self.class.wait_die {
+                        // Younger than the holder: die. (A plain holder has no age: wait.)
+                        o.ctx != 0 && c.stamp > o.stamp
+                    } else {
+                        c.shared.wounded.load(Ordering::Relaxed)
+                    };
+                if dies {
+                    drop(o);
+                    c.contending.set(self.addr());
+                    #[cfg(feature = "check")]
+                    validate::release_instance(&self.map, self.map.instance(), Location::caller());
+                    return Err(WwError::Deadlk);
+                }
+                if !self.class.wait_die && o.ctx != 0 && c.stamp < o.stamp {
+                    // Older: wound the younger holder, which backs off at its next contention.
+                    if let Some(s) = &o.shared {
+                        s.wounded.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            // Wake up now and then: a wounded waiter must notice and back off.
+            self.cond.wait_for(&mut o, Duration::from_millis(1));
+        }
+    }
+}
+
+impl<T: ?Sized> crate::Lockable for WwMutex<T> {
+    fn lock_ref(&self) -> crate::lockable::LockRef<'_> {
+        #[cfg(feature = "check")]
+        {
+            crate::lockable::LockRef::new(&self.map)
+        }
+        #[cfg(not(feature = "check"))]
+        {
+            crate::lockable::LockRef::none()
+        }
+    }
+}
+
+impl<T: ?Sized> std::ops::Deref for WwMutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while this thread owns the lock.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> std::ops::DerefMut for WwMutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as above, and the guard is borrowed uniquely.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for WwMutexGuard<'_, T> {
+    fn drop(&mut self) {
+        #[cfg(feature = "check")]
+        validate::release_instance(&self.lock.map, self.lock.map.instance(), Location::caller());
+        let mut o = self.lock.owner.lock();
+        o.held = false;
+        o.ctx = 0;
+        o.shared = None;
+        drop(o);
+        if let Some(c) = self.ctx {
+            c.acquired.set(c.acquired.get().saturating_sub(1));
+        }
+        self.lock.cond.notify_all();
+    }
+}
+
+impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for WwMutexGuard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<T: ?Sized> std::fmt::Debug for WwMutex<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WwMutex")
+            .field("class", &self.class.name)
+            .field("locked", &self.is_locked())
+            .finish()
+    }
+}
