@@ -111,6 +111,20 @@ pub mod irq {
         });
     }
 
+    /// Returns the thread to process context with interrupts and bottom halves enabled and no
+    /// panic handler, whatever it entered before (for test harnesses that run many cases on
+    /// one thread).
+    pub fn reset() {
+        change(|c| {
+            c.hardirq = 0;
+            c.softirq = 0;
+            c.irqs_off = 0;
+            c.bh_off = 0;
+            c.panic = 0;
+            c.threaded = false;
+        });
+    }
+
     /// Leaves a soft interrupt handler: interrupts, then bottom halves, back on.
     pub fn softirq_exit() {
         change(|c| c.softirq = c.softirq.saturating_sub(1));

@@ -22,9 +22,10 @@
 
 #![allow(dead_code)]
 
+use lockdep::context::irq;
 use lockdep::{
-    LockClass, Mutex, MutexGuard, Report, ReportKind, RwLock, RwLockReadGuard, RwLockWriteGuard, SpinLock,
-    SpinLockGuard,
+    LockClass, LockMap, LockMapGuard, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, Report, ReportKind,
+    RwLock, RwLockReadGuard, RwLockWriteGuard, SpinLock, SpinLockGuard, WaitType,
 };
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -35,6 +36,8 @@ enum Ty {
     RwLock,
     Mutex,
     RwSem,
+    Raw,
+    Map,
 }
 
 impl Ty {
@@ -44,17 +47,22 @@ impl Ty {
             Ty::RwLock => "rwlock",
             Ty::Mutex => "mutex",
             Ty::RwSem => "rwsem",
+            Ty::Raw => "raw_lock",
+            Ty::Map => "map",
         }
     }
 }
 
 enum Lock {
+    Raw(RawSpinLock<()>),
     Spin(SpinLock<()>),
     Rw(RwLock<()>),
     Mutex(Mutex<()>),
 }
 
 enum Guard {
+    Raw(RawSpinLockGuard<'static, ()>),
+    Map(LockMapGuard<'static>),
     Spin(SpinLockGuard<'static, ()>),
     Read(RwLockReadGuard<'static, ()>),
     Write(RwLockWriteGuard<'static, ()>),
@@ -91,6 +99,8 @@ impl Case {
                 Ty::Spin => Lock::Spin(SpinLock::with_class((), c)),
                 Ty::RwLock | Ty::RwSem => Lock::Rw(RwLock::with_class((), c)),
                 Ty::Mutex => Lock::Mutex(Mutex::with_class((), c)),
+                Ty::Raw => Lock::Raw(RawSpinLock::with_class((), c)),
+                Ty::Map => unreachable!("pseudo-locks are statics"),
             };
             Box::into_raw(Box::new(l))
         });
@@ -101,6 +111,7 @@ impl Case {
 
     fn acquire(&mut self, op: &str, ty: Ty, name: &str) {
         let g = match (self.lock(ty, name), op) {
+            (Lock::Raw(l), "RAWL") => Guard::Raw(l.lock()),
             (Lock::Spin(l), "L") => Guard::Spin(l.lock()),
             (Lock::Spin(l), "TL") => Guard::Spin(l.try_lock().expect("trylock failed")),
             (Lock::Mutex(l), "ML") => Guard::Mutex(l.lock()),
@@ -126,6 +137,7 @@ impl Case {
         // refused before it reaches the plain lock.
         unsafe {
             match self.lock(ty, name) {
+                Lock::Raw(l) => l.force_unlock(),
                 Lock::Spin(l) => l.force_unlock(),
                 Lock::Mutex(l) => l.force_unlock(),
                 Lock::Rw(l) if read => l.force_unlock_read(),
@@ -147,6 +159,12 @@ impl Case {
         }
     }
 
+    /// Acquires one of the shared pseudo-locks.
+    fn map(&mut self, name: &str, m: &'static LockMap, read: bool) {
+        let g = if read { m.read_recursive() } else { m.lock() };
+        self.held.push(((Ty::Map, name.to_string()), Guard::Map(g)));
+    }
+
     fn step(&mut self, step: &str) {
         let step = step.trim();
         if step.is_empty() {
@@ -160,6 +178,8 @@ impl Case {
         match op {
             "L" | "TL" => self.acquire(op, Ty::Spin, name),
             "U" => self.release(Ty::Spin, name, false),
+            "RAWL" => self.acquire(op, Ty::Raw, name),
+            "RAWU" => self.release(Ty::Raw, name, false),
             "RL" | "WL" | "QRL" | "TRL" | "TWL" => self.acquire(op, Ty::RwLock, name),
             "RU" | "QRU" => self.release(Ty::RwLock, name, true),
             "WU" => self.release(Ty::RwLock, name, false),
@@ -172,18 +192,53 @@ impl Case {
             "RWI" => self.init(Ty::RwLock, name),
             "MI" => self.init(Ty::Mutex, name),
             "RWSI" => self.init(Ty::RwSem, name),
+            // Interrupt state, as the kernel self-tests model it (hard irqs are threaded).
+            "HARDIRQ_ENTER" => irq::hardirq_enter(true),
+            "NOTTHREADED_HARDIRQ_ENTER" => irq::hardirq_enter(false),
+            "HARDIRQ_EXIT" => irq::hardirq_exit(),
+            "HARDIRQ_DISABLE" => irq::local_irq_disable(),
+            "HARDIRQ_ENABLE" => irq::local_irq_enable(),
+            "SOFTIRQ_ENTER" => irq::softirq_enter(),
+            "SOFTIRQ_EXIT" => irq::softirq_exit(),
+            "SOFTIRQ_DISABLE" => irq::local_bh_disable(),
+            "SOFTIRQ_ENABLE" => irq::local_bh_enable(),
+            // RCU flavours as pseudo-locks with the kernel's wait types.
+            "RCU_LOCK" => self.map("rcu", &RCU, true),
+            "RCU_UNLOCK" => self.release(Ty::Map, "rcu", true),
+            "RCU_BH_LOCK" => {
+                irq::local_bh_disable();
+                self.map("rcu_bh", &RCU_BH, true)
+            }
+            "RCU_BH_UNLOCK" => {
+                self.release(Ty::Map, "rcu_bh", true);
+                irq::local_bh_enable()
+            }
+            "RCU_SCHED_LOCK" => self.map("rcu_sched", &RCU_SCHED, true),
+            "RCU_SCHED_UNLOCK" => self.release(Ty::Map, "rcu_sched", true),
+            // Reclaim: fs_reclaim_acquire/release(GFP_KERNEL) and might_alloc(GFP_KERNEL/NOFS).
+            "FS_RECLAIM_ACQUIRE" => self.map("fs_reclaim", &FS_RECLAIM, false),
+            "FS_RECLAIM_RELEASE" => self.release(Ty::Map, "fs_reclaim", false),
+            "MIGHT_ALLOC_KERNEL" => FS_RECLAIM.sync(),
+            "MIGHT_ALLOC_NOFS" => {}
             _ => panic!("unknown op {op}"),
         }
     }
 
     fn finish(mut self) {
         while self.held.pop().is_some() {}
+        // Leave the thread in process context with interrupts on, whatever the case did.
+        irq::reset();
         for (_, p) in self.locks.drain() {
             // SAFETY: every guard is gone.
             drop(unsafe { Box::from_raw(p) });
         }
     }
 }
+
+static RCU: LockMap = LockMap::with_wait_type("rcu_read_lock", WaitType::Free, WaitType::Config);
+static RCU_BH: LockMap = LockMap::with_wait_type("rcu_read_lock_bh", WaitType::Free, WaitType::Config);
+static RCU_SCHED: LockMap = LockMap::with_wait_type("rcu_read_lock_sched", WaitType::Free, WaitType::Spin);
+static FS_RECLAIM: LockMap = LockMap::new("fs_reclaim");
 
 /// Runs one sequence from a clean validator and returns what it reported.
 pub fn run(seq: &str) -> Vec<Report> {

@@ -5,6 +5,7 @@
 //! and, beyond the kernel, that the first report is of the expected kind.
 
 mod harness;
+mod irq;
 
 use harness::{check_all, instantiate, Expect, Failure, Success, VARIANTS};
 use lockdep::ReportKind::{BadUnlock, CircularDependency as Circ, HeldLockFreed, RecursiveLocking as Rec};

@@ -100,7 +100,8 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) -> Option<Str
             continue;
         }
         let same_lock = prev.instance == next.instance;
-        let certain = same_lock && (prev.read == WRITE || next.read == WRITE);
+        // Only a real lock hangs; re-taking a pseudo-lock is a report, not a hang.
+        let certain = same_lock && kind.blocks() && (prev.read == WRITE || next.read == WRITE);
         if prev.class != next.class && !certain {
             continue;
         }

@@ -79,6 +79,12 @@ impl LockKind {
         }
     }
 
+    /// Whether it is a real lock (re-taking one held by the same thread hangs), not a
+    /// pseudo-lock.
+    pub(crate) fn blocks(self) -> bool {
+        !matches!(self, LockKind::Map | LockKind::WwAcquire | LockKind::Srcu)
+    }
+
     /// Whether acquiring it always may sleep (reported in atomic context).
     pub(crate) fn sleeps(self) -> bool {
         matches!(self, LockKind::Mutex | LockKind::WwMutex)
