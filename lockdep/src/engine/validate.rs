@@ -182,13 +182,15 @@ pub(crate) fn release_instance(map: &DepMap, instance: usize, loc: &'static Loca
 fn release_slow(map: &DepMap, instance: usize, loc: &'static Location<'static>) -> bool {
     let class = map.class(0);
     let held = held::with(|h| {
-        let found = h
-            .held()
-            .iter()
-            .rposition(|e| e.instance == instance || (e.refs > 0 && e.class == class && class != UNTRACKED));
+        let found = h.held().iter().rposition(|e| holds(e, instance, class));
         match found {
             Some(i) if h.entries[i].refs > 0 => {
-                h.entries[i].refs -= 1;
+                let e = &mut h.entries[i];
+                e.refs -= 1;
+                if e.instance == instance {
+                    // The entry stands for the other locks merged into it now, not this one.
+                    e.instance = MERGED;
+                }
                 true
             }
             Some(i) => {
@@ -208,6 +210,15 @@ fn release_slow(map: &DepMap, instance: usize, loc: &'static Location<'static>) 
     }
     sink::flush(true);
     held
+}
+
+/// The instance of a merged entry whose first lock was released (no lock has this address).
+const MERGED: usize = 1;
+
+/// Whether entry `e` stands for the instance `instance` of `class`: it is that instance, or
+/// locks of the class were merged into it under their nest lock.
+fn holds(e: &Held, instance: usize, class: u32) -> bool {
+    e.instance == instance || (class != UNTRACKED && e.class == class && (e.refs > 0 || e.instance == MERGED))
 }
 
 /// Removes entry `i`; the entries above it now sit on a different chain.
@@ -312,7 +323,7 @@ pub(crate) fn held_mode(instance: usize, class: u32) -> Option<u8> {
     held::with(|h| {
         h.held()
             .iter()
-            .filter(|e| e.instance == instance || (e.refs > 0 && e.class == class))
+            .filter(|e| holds(e, instance, class))
             .map(|e| e.read)
             .min()
     })

@@ -111,6 +111,29 @@ macro_rules! exclusive_lock {
                 }
             }
 
+            /// Acquires the lock nested under `nest`, which the thread must hold and which
+            /// serialises every nesting of this lock's class (the kernel's
+            /// `*_lock_nest_lock`): any number of locks of this class may then be held, in any
+            /// order, without a recursion report; their ordering against other classes is still
+            /// validated.
+            #[cfg_attr(feature = "check", track_caller)]
+            #[inline]
+            pub fn lock_nest_lock(&self, nest: &impl crate::Lockable) -> $guard<'_, T> {
+                #[cfg(feature = "check")]
+                {
+                    let loc = std::panic::Location::caller();
+                    let mut a = crate::engine::validate::Acquire::of(&self.map, 0, 0, false, loc);
+                    a.nest = nest.lock_ref().instance;
+                    crate::engine::validate::acquire_with(&self.map, a);
+                    $guard { inner: self.inner.lock(), map: &self.map }
+                }
+                #[cfg(not(feature = "check"))]
+                {
+                    let _ = nest;
+                    self.inner.lock()
+                }
+            }
+
             /// Acquires the lock if it is free. A trylock never waits, so it adds no
             /// dependency into this lock's class; while held, it is ordered before the locks
             /// taken after it.
