@@ -33,7 +33,10 @@ fn rng(seed: &mut u64) -> usize {
 
 /// Fills the graph with `DEPS` dependencies `i -> j`, i < j (a DAG in a hidden order, inserted
 /// in random order), returning them and a pool of pairs not yet used.
-fn populate(seed: u64) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+/// Dependencies recorded in the graph, and pairs not used yet.
+type Pools = (Vec<(usize, usize)>, Vec<(usize, usize)>);
+
+fn populate(seed: u64) -> Pools {
     lockdep::set_action(lockdep::Action::Collect);
     lockdep::reset();
     let l = locks();
@@ -60,10 +63,7 @@ fn populate(seed: u64) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
 const FRESH: usize = 2000;
 
 /// Times `op` on pairs drawn from `pick`, rebuilding the graph whenever a pool runs out.
-fn measure(
-    iters: u64,
-    pick: fn(&mut (Vec<(usize, usize)>, Vec<(usize, usize)>)) -> Option<(usize, usize)>,
-) -> Duration {
+fn measure(iters: u64, pick: fn(&mut Pools) -> Option<(usize, usize)>) -> Duration {
     let l = locks();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut pools = populate(seed);

@@ -179,15 +179,17 @@ pub fn panic_context() -> ContextScope {
     )
 }
 
-/// Enters a simulated hard interrupt handler (not threaded: only raw spinlocks may be taken).
+/// Enters a simulated hard interrupt handler of a device: spinlocks may be taken in it (the
+/// kernel marks such handlers "threaded" for lockdep, as they run in threads on real-time
+/// kernels), raw spinlocks too; nothing that sleeps.
 pub fn irq_context() -> ContextScope {
-    ContextScope::new(|| irq::hardirq_enter(false), irq::hardirq_exit)
+    ContextScope::new(|| irq::hardirq_enter(true), irq::hardirq_exit)
 }
 
-/// Enters a simulated threaded hard interrupt handler (spinlocks allowed, as the kernel's
-/// self-tests mark theirs).
-pub fn threaded_irq_context() -> ContextScope {
-    ContextScope::new(|| irq::hardirq_enter(true), irq::hardirq_exit)
+/// Enters a simulated hard interrupt handler that never runs threaded (`IRQF_NO_THREAD`,
+/// timer callbacks): only raw spinlocks may be taken in it.
+pub fn irq_context_no_thread() -> ContextScope {
+    ContextScope::new(|| irq::hardirq_enter(false), irq::hardirq_exit)
 }
 
 /// Enters a simulated soft interrupt handler.

@@ -62,7 +62,7 @@ pub use annotate::{
 pub use class::{LockClass, MAX_SUBCLASSES};
 pub use config::{action, set_action, Action};
 pub use context::{
-    bh_disabled, irq_context, irqs_disabled, panic_context, softirq_context, threaded_irq_context,
+    bh_disabled, irq_context, irq_context_no_thread, irqs_disabled, panic_context, softirq_context,
     ContextScope,
 };
 pub use lockable::Lockable;

@@ -8,6 +8,7 @@
 //!   `lock` returns [`WwError::Deadlk`];
 //! * **wound-wait** ([`WwClass::wound_wait`]): an older transaction wounds the holder (which
 //!   dies at its next contended lock, or while it waits) and waits; a younger one waits.
+//!
 //! A transaction that holds nothing never dies. After `Deadlk` it must release every lock of
 //! the context, take the contended lock with [`WwMutex::lock_slow`], and start over.
 //!
