@@ -10,7 +10,7 @@
 //! ```
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use lockdep::{LockClass, Mutex, RwLock, SpinLock};
+use lockdep::{LockClass, LockMap, Mutex, RwLock, SpinLock, WwAcquireCtx, WwClass, WwMutex};
 use std::hint::black_box;
 
 /// tracing-mutex's parking_lot-backed mutex (always tracing, whatever the build profile).
@@ -138,11 +138,36 @@ fn spin(c: &mut Criterion) {
     g.finish();
 }
 
+static MAP: LockMap = LockMap::new("bench_map");
+static WW: WwClass = WwClass::wait_die("bench_ww_class");
+
+/// A pseudo-lock acquire+release against one plain mutex lock+unlock (with the validator off a
+/// pseudo-lock is nothing at all).
+fn pseudo_lock(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pseudo-lock");
+    let pl = parking_lot::Mutex::new(0u64);
+    g.bench_function("parking_lot-mutex", |b| b.iter(|| *black_box(&pl).lock() += 1));
+    g.bench_function(MODE, |b| b.iter(|| drop(black_box(&MAP).lock())));
+    g.finish();
+}
+
+/// A ww mutex locked and unlocked under one acquire context (the plain counterpart is the same
+/// ww mutex with the validator off: compare the two runs).
+fn ww_mutex(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ww-mutex");
+    let pl = parking_lot::Mutex::new(0u64);
+    g.bench_function("parking_lot-mutex", |b| b.iter(|| *black_box(&pl).lock() += 1));
+    let m = WwMutex::new(0u64, &WW);
+    let ctx = WwAcquireCtx::new(&WW);
+    g.bench_function(MODE, |b| b.iter(|| *black_box(&m).lock(&ctx).unwrap() += 1));
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_millis(300))
         .measurement_time(std::time::Duration::from_secs(1));
-    targets = single, nested2, nested8, rwlock_read, spin
+    targets = single, nested2, nested8, rwlock_read, spin, pseudo_lock, ww_mutex
 }
 criterion_main!(benches);

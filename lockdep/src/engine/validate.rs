@@ -66,14 +66,18 @@ pub(crate) fn acquire_with(map: &DepMap, a: Acquire) {
     let class = map.class(a.subclass);
     let done = held::with(|h| {
         let d = h.depth;
-        if h.slow != 0 || d >= MAX_LOCK_DEPTH || a.nest != 0 {
+        if h.slow != 0 || d >= MAX_LOCK_DEPTH {
+            return false;
+        }
+        if a.nest != 0 && d > 0 && h.entries[d - 1].class == class {
+            // Merged into the top entry under the nest lock (the slow path does it).
             return false;
         }
         let next = Held {
             instance: a.instance,
             chain_key: 0,
             loc: Some(a.loc),
-            nest: 0,
+            nest: a.nest,
             class,
             refs: 0,
             read: a.read,
