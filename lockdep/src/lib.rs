@@ -66,6 +66,7 @@ pub use context::{
     ContextScope,
 };
 pub use lockable::Lockable;
+pub use lockdep_macros::{lock_class, must_not_hold, requires_held, section, signalling};
 pub use lockmap::{LockMap, LockMapGuard, WaitType};
 pub use report::{Dependency, Frame, HeldLock, LockMode, Report, ReportKind, Stack};
 pub use srcu::{Srcu, SrcuReadGuard};
