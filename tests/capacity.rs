@@ -8,7 +8,7 @@ use lockdep_suite::{kinds, serial};
 fn class_table_exhaustion_is_reported_once_and_never_crashes() {
     let _s = serial();
     // Register more classes than the table holds (earlier tests used some already).
-    let classes: Vec<&'static LockClass> = (0..8300)
+    let classes: Vec<&'static LockClass> = (0..16_500)
         .map(|i| LockClass::register(format!("many-{i}")))
         .collect();
     for c in &classes {
@@ -23,8 +23,8 @@ fn class_table_exhaustion_is_reported_once_and_never_crashes() {
         "{k:?}"
     );
     // Untracked locks still lock, and nest without false reports.
-    let x = Mutex::with_class((), classes[8299]);
-    let y = Mutex::with_class((), classes[8298]);
+    let x = Mutex::with_class((), classes[16_499]);
+    let y = Mutex::with_class((), classes[16_498]);
     let _x = x.lock();
     let _y = y.lock();
     assert!(kinds().is_empty());

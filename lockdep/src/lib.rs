@@ -95,6 +95,10 @@ pub struct Stats {
     /// Times the validator took its global lock: class registration, new chains, reports.
     /// Acquisitions whose chain was validated before never add to it.
     pub slow_paths: u64,
+    /// Return addresses stored for the stacks of first occurrences (shared, de-duplicated).
+    pub stack_frames: usize,
+    /// Bytes used by the recorded dependencies, their index and their stacks.
+    pub dependency_bytes: usize,
 }
 
 /// The validator's counters. Reading them takes the validator's lock once (not counted).

@@ -129,6 +129,12 @@ impl Graph {
         self.edges.len()
     }
 
+    /// Bytes used by the recorded dependencies: the edges and their index entries.
+    pub(crate) fn bytes(&self) -> usize {
+        // A hash-map entry: key, value and one control byte.
+        self.edges.len() * (std::mem::size_of::<Edge>() + std::mem::size_of::<(u64, u32)>() + 1)
+    }
+
     /// The edge `from → to`, if recorded.
     pub(crate) fn find(&self, from: u32, to: u32) -> Option<u32> {
         self.index.get(&pair(from, to)).copied()

@@ -71,6 +71,16 @@ impl StackArena {
         Some(id)
     }
 
+    /// Return addresses stored.
+    pub(crate) fn frames(&self) -> usize {
+        self.ips.len()
+    }
+
+    /// Bytes used by the stored traces (addresses and the trace table).
+    pub(crate) fn bytes(&self) -> usize {
+        self.ips.len() * std::mem::size_of::<usize>() + self.traces.len() * std::mem::size_of::<(u32, u16)>()
+    }
+
     pub(crate) fn get(&self, id: TraceId) -> &[usize] {
         match self.traces.get(id as usize) {
             Some(&(start, len)) => &self.ips[start as usize..start as usize + len as usize],

@@ -9,8 +9,9 @@ use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// At most this many classes (the kernel's `MAX_LOCKDEP_KEYS`).
-pub(crate) const MAX_CLASSES: usize = 8192;
+/// At most this many classes (twice the kernel's `MAX_LOCKDEP_KEYS`: user-space programs
+/// register classes at run time more freely, and a class costs ~40 bytes).
+pub(crate) const MAX_CLASSES: usize = 16384;
 
 pub(crate) struct ClassInfo {
     /// Display name: the class name, `/subclass` when non-zero, `#n` when another class
@@ -35,6 +36,9 @@ pub(crate) struct State {
     pub classes: Vec<ClassInfo>,
     /// Irq usage bits per class (see `check::usage`), index = class id.
     pub usage: Vec<u16>,
+    /// How many classes were ever used inside an irq handler: while none was, no irq-safety
+    /// search can find anything and all of them are skipped.
+    pub irq_safe_classes: usize,
     class_index: FxHashMap<(usize, u32), u32>,
     name_uses: FxHashMap<String, u32>,
     /// The `#n` generation each key got, shared by all its subclasses.
@@ -81,6 +85,7 @@ impl State {
         State {
             classes,
             usage: vec![0],
+            irq_safe_classes: 0,
             class_index: FxHashMap::default(),
             name_uses: FxHashMap::default(),
             key_versions: FxHashMap::default(),
@@ -98,6 +103,7 @@ impl State {
     pub(crate) fn reset(&mut self) {
         self.graph.clear();
         self.usage.iter_mut().for_each(|u| *u = 0);
+        self.irq_safe_classes = 0;
         self.stacks.clear();
         self.chains = 0;
         self.reported.clear();
@@ -173,5 +179,7 @@ pub(crate) fn stats() -> crate::Stats {
         dependencies: st.graph.edge_count(),
         chains: st.chains,
         slow_paths: locked,
+        stack_frames: st.stacks.frames(),
+        dependency_bytes: st.graph.bytes() + st.stacks.bytes(),
     }
 }

@@ -75,6 +75,9 @@ pub(crate) fn mark(st: &mut State, h: &HeldStack, d: usize, e: &Held, bit: u8) -
         return true;
     }
     st.usage[class] = old | 1 << bit;
+    if bit & DIR == 0 && old & USED_IN_ALL == 0 {
+        st.irq_safe_classes += 1;
+    }
     // The opposite direction, same irq: write usage conflicts with both, read with write only.
     let excl = bit ^ DIR;
     let conflict = if old & (1 << (excl & !READ)) != 0 {
@@ -92,6 +95,9 @@ pub(crate) fn mark(st: &mut State, h: &HeldStack, d: usize, e: &Held, bit: u8) -
     // irq enabled, a new enabled bit looks backwards for classes used in that irq.
     let irq = bit & !(READ | DIR);
     let enabled = bit & DIR != 0;
+    if enabled && st.irq_safe_classes == 0 {
+        return true; // nothing is irq-safe: nothing to invert with
+    }
     let want = if enabled {
         1 << irq | 1 << (irq | READ)
     } else {
@@ -191,6 +197,9 @@ fn inversion(st: &mut State, h: &HeldStack, d: usize, e: &Held, other: u32, bit:
 /// A new dependency `prev → next` must not connect an irq-safe class (at or before `prev`) to
 /// an irq-unsafe one (at or after `next`). Returns false when it was reported.
 pub(crate) fn check_irq_usage(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &Held) -> bool {
+    if st.irq_safe_classes == 0 {
+        return true;
+    }
     let safe = st
         .graph
         .accumulate_usage(prev.class, false, prev.read != 0, &st.usage, USED_IN_ALL);
