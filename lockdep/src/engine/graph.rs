@@ -69,6 +69,19 @@ struct Search {
     queue: VecDeque<(u32, u8)>,
 }
 
+impl Search {
+    /// Starts a new search: a fresh epoch (so every mark is stale) and an empty queue.
+    fn start(&mut self) -> u32 {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.mark.iter_mut().for_each(|m| *m = [0; 2]);
+            self.epoch = 1;
+        }
+        self.queue.clear();
+        self.epoch
+    }
+}
+
 pub(crate) struct Graph {
     first_after: Vec<u32>,
     first_before: Vec<u32>,
@@ -267,13 +280,7 @@ impl Graph {
     ) -> Option<Vec<u32>> {
         self.ensure_class(prev.max(next));
         let s = &mut self.search;
-        s.epoch = s.epoch.wrapping_add(1);
-        if s.epoch == 0 {
-            s.mark.iter_mut().for_each(|m| *m = [0; 2]);
-            s.epoch = 1;
-        }
-        let epoch = s.epoch;
-        s.queue.clear();
+        let epoch = s.start();
         // Acquiring `next` as a recursive reader: the path out of it must start exclusive.
         let root_state = (next_read != 2) as u8;
         s.mark[next as usize][root_state as usize] = epoch;
@@ -370,13 +377,7 @@ impl Graph {
     fn walk(&mut self, root: u32, forward: bool, root_weak: bool, mut visit: impl FnMut(u32, bool) -> bool) {
         self.ensure_class(root);
         let s = &mut self.search;
-        s.epoch = s.epoch.wrapping_add(1);
-        if s.epoch == 0 {
-            s.mark.iter_mut().for_each(|m| *m = [0; 2]);
-            s.epoch = 1;
-        }
-        let epoch = s.epoch;
-        s.queue.clear();
+        let epoch = s.start();
         let rs = (!root_weak) as u8;
         s.mark[root as usize][rs as usize] = epoch;
         s.queue.push_back((root, rs));

@@ -32,6 +32,24 @@ pub(crate) struct Acquire {
 }
 
 impl Acquire {
+    /// The held-stack entry for this acquisition of `class` in context `ctx` (chain key
+    /// still to be computed).
+    #[inline(always)]
+    fn entry(&self, class: u32, ctx: u8) -> Held {
+        Held {
+            instance: self.instance,
+            chain_key: 0,
+            loc: Some(self.loc),
+            nest: self.nest,
+            class,
+            refs: 0,
+            read: self.read,
+            trylock: self.trylock,
+            subclass: self.subclass as u8,
+            ctx,
+        }
+    }
+
     /// A plain acquisition of `map` itself.
     #[inline(always)]
     pub(crate) fn of(
@@ -73,18 +91,7 @@ pub(crate) fn acquire_with(map: &DepMap, a: Acquire) {
             // Merged into the top entry under the nest lock (the slow path does it).
             return false;
         }
-        let next = Held {
-            instance: a.instance,
-            chain_key: 0,
-            loc: Some(a.loc),
-            nest: a.nest,
-            class,
-            refs: 0,
-            read: a.read,
-            trylock: a.trylock,
-            subclass: a.subclass as u8,
-            ctx: h.ctx,
-        };
+        let next = a.entry(class, h.ctx);
         let key = entry_key(h.prev_key(d), &next);
         if !(class == UNTRACKED || chain::contains(key)) {
             return false;
@@ -117,18 +124,7 @@ fn acquire_slow(map: &DepMap, class: u32, a: Acquire) {
             top.refs = top.refs.saturating_add(1);
             return (None, None);
         }
-        let mut next = Held {
-            instance: a.instance,
-            chain_key: 0,
-            loc: Some(a.loc),
-            nest: a.nest,
-            class,
-            refs: 0,
-            read: a.read,
-            trylock: a.trylock,
-            subclass: a.subclass as u8,
-            ctx: h.ctx,
-        };
+        let mut next = a.entry(class, h.ctx);
         if h.slow & IN_PANIC != 0 {
             check::panic_op(h, &next);
         }

@@ -72,16 +72,21 @@ fn row(f: &mut Formatter<'_>, col: usize, verb: &str, class: &str) -> fmt::Resul
     }
 }
 
-fn circular(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
-    let (Some(next), Some(prev)) = (&r.acquiring, &r.holding) else {
-        return Ok(());
-    };
+/// The opening of the two-lock reports: the acquisition and the lock it conflicts with.
+fn trying_while_holding(f: &mut Formatter<'_>, r: &Report, next: &HeldLock, prev: &HeldLock) -> fmt::Result {
     writeln!(f, "{} is trying to acquire lock:", r.thread)?;
     writeln!(f, " {next}")?;
     writeln!(f)?;
     writeln!(f, "but thread is already holding lock:")?;
     writeln!(f, " {prev}")?;
-    writeln!(f)?;
+    writeln!(f)
+}
+
+fn circular(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
+    let (Some(next), Some(prev)) = (&r.acquiring, &r.holding) else {
+        return Ok(());
+    };
+    trying_while_holding(f, r, next, prev)?;
     writeln!(f, "which lock already depends on the new lock.")?;
     writeln!(f)?;
     writeln!(f)?;
@@ -147,12 +152,7 @@ fn recursive(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
     let (Some(next), Some(prev)) = (&r.acquiring, &r.holding) else {
         return Ok(());
     };
-    writeln!(f, "{} is trying to acquire lock:", r.thread)?;
-    writeln!(f, " {next}")?;
-    writeln!(f)?;
-    writeln!(f, "but thread is already holding lock:")?;
-    writeln!(f, " {prev}")?;
-    writeln!(f)?;
+    trying_while_holding(f, r, next, prev)?;
     writeln!(f, "other info that might help us debug this:")?;
     writeln!(f, " Possible unsafe locking scenario:")?;
     writeln!(f)?;
