@@ -199,9 +199,13 @@ thread_local! {
 /// has returned.
 #[inline(always)]
 pub(crate) fn with<R>(f: impl FnOnce(&mut HeldStack) -> R) -> R {
-    // SAFETY: the stack is thread-local and every caller keeps the borrow inside `f`, which
-    // never re-enters the validator (see above), so this is the only live reference.
-    HELD.with(|cell| f(unsafe { &mut *cell.get() }))
+    // Only the address comes out of `LocalKey::with`, so the tiny closure inlines and `f` is
+    // compiled into its caller, where the acquisition's constant arguments fold away.
+    let stack = HELD.with(|cell| cell.get());
+    // SAFETY: the stack is thread-local and outlives this call on this thread; every caller
+    // keeps the borrow inside `f`, which never re-enters the validator (see above), so this is
+    // the only live reference.
+    f(unsafe { &mut *stack })
 }
 
 /// The chain key of an empty stack. Not zero: zero marks an empty chain-cache slot.
