@@ -239,7 +239,7 @@ fn sleeping_in_irq_or_with_irqs_off() {
         let _irq = lockdep::irq_context();
         drop(m1.lock());
     }
-    assert_eq!(kinds(), vec![InvalidWaitContext]);
+    assert_eq!(kinds(), vec![InvalidWaitContext, SleepInAtomic]);
     {
         let _off = lockdep::irqs_disabled();
         drop(m2.lock());
@@ -249,7 +249,7 @@ fn sleeping_in_irq_or_with_irqs_off() {
         let _s = s.lock();
         drop(m3.lock());
     }
-    assert_eq!(kinds(), vec![InvalidWaitContext]);
+    assert_eq!(kinds(), vec![InvalidWaitContext, SleepInAtomic]);
     // Process context, nothing spinning held: fine; a spinlock in a device irq handler: fine.
     drop(m3.lock());
     lockdep::might_sleep();

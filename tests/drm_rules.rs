@@ -202,7 +202,7 @@ fn r6_fence_callbacks_run_in_atomic_context() {
         let _f = fence_lock.lock();
         drop(gem_lock.lock());
     }
-    assert_eq!(one(), vec![InvalidWaitContext]);
+    assert_eq!(one(), vec![InvalidWaitContext, SleepInAtomic]);
     // fence->lock is irq-safe: taking it with interrupts on is an inconsistent state.
     drop(fence_lock.lock());
     assert_eq!(one(), vec![InconsistentLockState]);
@@ -516,7 +516,7 @@ fn r23_nothing_sleeps_under_job_list_lock() {
         let _l = job_list_lock.lock();
         drop(m.lock());
     }
-    assert_eq!(one(), vec![InvalidWaitContext]);
+    assert_eq!(one(), vec![InvalidWaitContext, SleepInAtomic]);
     {
         let _l = job_list_lock.lock();
         lockdep::might_sleep();
@@ -705,7 +705,7 @@ fn r33_no_sleeping_in_atomic_context() {
         let _s = spin.lock();
         drop(m.lock());
     }
-    assert_eq!(one(), vec![InvalidWaitContext]);
+    assert_eq!(one(), vec![InvalidWaitContext, SleepInAtomic]);
 }
 
 #[test]

@@ -65,8 +65,10 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) -> Option<Str
     let kind = st.classes[next.class as usize].kind;
 
     if !next.trylock {
-        let wait_fired = wait_context(&mut st, h, d, next);
-        if !wait_fired && kind.sleeps() {
+        // A sleeping lock in atomic context gets both of the kernel's reports, lockdep's own
+        // (the wait context) first, then the one `might_sleep()` prints.
+        wait_context(&mut st, h, d, next);
+        if kind.sleeps() {
             sleep_in_atomic(&mut st, h, d, next);
         }
     }
@@ -187,6 +189,7 @@ fn task_wait_type(h: &HeldStack) -> u8 {
 
 /// `[ BUG: Invalid wait context ]`: taking a lock that may wait longer than the context
 /// allows (a mutex under a spinlock, a spinlock under a raw spinlock or in a hard irq).
+/// Returns whether it fired.
 fn wait_context(st: &mut State, h: &HeldStack, d: usize, next: &Held) -> bool {
     let info = &st.classes[next.class as usize];
     if info.wait_inner == WAIT_INV {
