@@ -113,6 +113,18 @@ pub fn stats() -> Stats {
     }
 }
 
+/// Installs a panic hook (chained before the current one) that reports a thread panicking
+/// while it holds locks ([`ReportKind::PanicWhileHolding`]): the lock types do not poison, so
+/// the data they protect may be left half-updated for the next thread. A no-op with the feature
+/// off. Install it once, at start-up.
+pub fn install_panic_hook() {
+    #[cfg(feature = "check")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(engine::validate::install_panic_hook);
+    }
+}
+
 /// Drains the reports recorded so far in this process, oldest first.
 ///
 /// Reports are recorded whatever the [`Action`]; with the feature off this is always empty.

@@ -643,3 +643,18 @@ pub(crate) fn misuse(
     r.details.push(format!("{what}, at {loc}."));
     sink::defer(r);
 }
+
+/// The thread is panicking with locks held (from the panic hook: never waits, never panics).
+pub(crate) fn panic_while_holding(h: &HeldStack, message: &str) {
+    let Some(mut st) = state::try_lock() else { return };
+    let classes = h.held().iter().map(|e| e.class).collect();
+    if !st.first_time(ReportKind::PanicWhileHolding, classes) {
+        return;
+    }
+    let mut r = report(&st, ReportKind::PanicWhileHolding, h, h.depth);
+    r.details.push(format!("{} panicked: {message}", r.thread));
+    r.details.push(String::from(
+        "the locks below are released as the thread unwinds (they do not poison): what they protect may be half-updated.",
+    ));
+    sink::defer(r);
+}

@@ -16,6 +16,19 @@ static REPORTS: Mutex<Vec<Report>> = Mutex::new(Vec::new());
 
 thread_local! {
     static PENDING: RefCell<Vec<Report>> = const { RefCell::new(Vec::new()) };
+    /// Set just before the validator itself panics, so the panic hook does not report it.
+    static OWN_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the coming panic as the validator's own (a report turned into a panic, or a certain
+/// self-deadlock refused).
+pub(crate) fn own_panic() {
+    let _ = OWN_PANIC.try_with(|f| f.set(true));
+}
+
+/// Whether the current panic is the validator's own (and forgets it).
+pub(crate) fn take_own_panic() -> bool {
+    OWN_PANIC.try_with(|f| f.replace(false)).unwrap_or(false)
 }
 
 /// Queues a report to be dispatched by the next [`flush`] on this thread.
@@ -54,6 +67,7 @@ pub(crate) fn flush(may_panic: bool) {
         match action {
             Action::Collect => {}
             Action::Panic if may_panic && !std::thread::panicking() => {
+                own_panic();
                 panic!("{r}");
             }
             Action::Warn | Action::Panic => print(&r),

@@ -67,6 +67,15 @@ pub(crate) fn lock() -> MappedMutexGuard<'static, State> {
     lock_uncounted()
 }
 
+/// Locks the global state unless it is already locked (by this thread, in a panic raised
+/// inside the validator, or by another): for code that must never wait, like a panic hook.
+pub(crate) fn try_lock() -> Option<MappedMutexGuard<'static, State>> {
+    let g = STATE.try_lock_for(std::time::Duration::from_millis(50))?;
+    Some(MutexGuard::map(g, |s| {
+        &mut **s.get_or_insert_with(|| Box::new(State::new()))
+    }))
+}
+
 fn lock_uncounted() -> MappedMutexGuard<'static, State> {
     MutexGuard::map(STATE.lock(), |s| {
         &mut **s.get_or_insert_with(|| Box::new(State::new()))

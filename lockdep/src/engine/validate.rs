@@ -144,6 +144,7 @@ fn acquire_slow(map: &DepMap, class: u32, a: Acquire) {
     // `lock()` and the lock was never taken.
     sink::flush(true);
     if let Some(msg) = fatal {
+        sink::own_panic();
         panic!("{msg}");
     }
     if let Some(next) = entry {
@@ -447,4 +448,25 @@ thread_local! {
 pub(crate) fn misuse(kind: crate::ReportKind, what: &str, loc: &'static Location<'static>) {
     held::with(|h| check::misuse(h, kind, what, loc));
     sink::flush(true);
+}
+
+/// Installs the panic hook (see [`crate::install_panic_hook`]).
+pub(crate) fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let held = held::with(|h| h.depth > 0);
+        if held && !sink::take_own_panic() {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let first_line = msg.lines().next().unwrap_or("").to_string();
+            held::with(|h| check::panic_while_holding(h, &first_line));
+            // Already panicking: printed and recorded, never turned into a second panic.
+            sink::flush(false);
+        }
+        previous(info);
+    }));
 }

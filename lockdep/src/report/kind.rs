@@ -53,6 +53,9 @@ pub enum ReportKind {
     SuspiciousRcuUsage,
     /// The wound/wait protocol of a ww mutex was not followed.
     WwMisuse,
+    /// A thread panicked while holding locks (see [`install_panic_hook`](crate::install_panic_hook)):
+    /// the locks are released as it unwinds, but what they protect may be half-updated.
+    PanicWhileHolding,
 }
 
 impl ReportKind {
@@ -83,6 +86,7 @@ impl ReportKind {
             ReportKind::HeldOnReturnToUser => "WARNING: lock held when returning to user space!",
             ReportKind::SuspiciousRcuUsage => "WARNING: suspicious RCU usage",
             ReportKind::WwMisuse => "WARNING: ww_mutex misuse detected",
+            ReportKind::PanicWhileHolding => "WARNING: thread panicked while holding locks!",
         }
     }
 
