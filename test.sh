@@ -15,5 +15,6 @@ cargo test --workspace --all-targets
 cargo test --workspace --doc
 
 echo "== tests, validator off (lockdep alone, default features)"
+cargo clippy -p lockdep --all-targets -- -D warnings
 cargo test -p lockdep --all-targets
 cargo test -p lockdep --doc

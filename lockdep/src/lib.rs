@@ -33,6 +33,29 @@
 //! # assert!(lockdep::take_reports().iter().any(|r| r.kind() == lockdep::ReportKind::CircularDependency));
 //! ```
 //!
+//! Beyond lock order, the validator checks what the kernel's lockdep checks — recursive
+//! locking, read/write-aware cycles, wait contexts (no mutex under a spinlock), irq safety,
+//! sleeping in atomic context — and offers the annotations kernel code uses to express rules
+//! that are not locks: pseudo-locks ([`LockMap`]), assertions ([`assert_held`], …),
+//! wound/wait mutexes ([`WwMutex`]), SRCU ([`Srcu`]), execution contexts ([`panic_context`],
+//! [`irq_context`], …), must-not-hold rules and start-up priming, and attribute macros
+//! ([`macro@lock_class`], [`macro@signalling`], [`macro@requires_held`], …).
+//!
+//! ```
+//! use lockdep::{LockMap, Mutex};
+//!
+//! static FENCE_MAP: LockMap = LockMap::new("dma_fence_map");
+//! let state = Mutex::new(0);
+//! {
+//!     let _signalling = FENCE_MAP.try_read(); // code that must complete for a fence to signal
+//!     *state.lock() += 1;                     // ...takes `state`
+//! }
+//! let _g = state.lock();
+//! FENCE_MAP.sync(); // a fence wait while holding `state`: could wait for itself
+//! # #[cfg(feature = "check")]
+//! # assert_eq!(lockdep::take_reports()[0].kind(), lockdep::ReportKind::CircularDependency);
+//! ```
+//!
 //! What happens on a violation is set by [`set_action`] or the `LOCKDEP_ACTION` environment
 //! variable (`warn`, the default, prints the report to stderr; `panic`; `collect`). Whatever the
 //! action, reports are recorded and [`take_reports`] drains them. Unlike the kernel the
