@@ -148,10 +148,15 @@ fn acquire_slow(map: &DepMap, class: u32, a: Acquire) {
         panic!("{msg}");
     }
     if let Some(next) = entry {
-        // A report hook may have taken (and released) locks meanwhile: the stack is as it was.
+        // A report hook may have taken (and released) locks meanwhile: the stack is as it was,
+        // unless the hook leaked some and filled it.
         held::with(|h| {
-            h.entries[h.depth] = next;
-            h.depth += 1;
+            if h.depth < MAX_LOCK_DEPTH {
+                h.entries[h.depth] = next;
+                h.depth += 1;
+            } else {
+                h.overflow += 1;
+            }
         });
     }
 }
