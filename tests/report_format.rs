@@ -224,11 +224,72 @@ fn bad_unlock_report_text() {
 
 #[test]
 fn headline_is_the_first_line_for_every_kind() {
+    use lockdep::{LockMap, RawSpinLock, SpinLock, Srcu, WwAcquireCtx, WwClass, WwMutex};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    static MAP: LockMap = LockMap::new("headline_map");
+    static DOM: Srcu = Srcu::new("headline_srcu");
+    static WW: WwClass = WwClass::wait_die("headline_ww");
     let _s = serial();
-    let m = Mutex::new(());
-    unsafe { m.force_unlock() };
-    for r in lockdep::take_reports() {
-        assert_eq!(r.to_string().lines().next().unwrap(), r.kind().headline());
-        assert_eq!(r.headline(), r.kind().headline());
+    // One of (nearly) every kind.
+    let (a, b) = (Mutex::new(()), Mutex::new(()));
+    drop((a.lock(), b.lock()));
+    {
+        let _b = b.lock();
+        let _a = a.lock();
+    }
+    let mk = || Mutex::new(());
+    let (x1, x2) = (mk(), mk());
+    drop((x1.lock(), x2.lock()));
+    unsafe { a.force_unlock() };
+    let (s, m) = (SpinLock::new(()), Mutex::new(()));
+    {
+        let _s = s.lock();
+        drop(m.lock());
+    }
+    {
+        let _irq = lockdep::irq_context();
+        drop(s.lock());
+    }
+    let raw = RawSpinLock::new(());
+    {
+        let _p = lockdep::panic_context();
+        drop(raw.lock());
+    }
+    lockdep::assert_held(&m);
+    {
+        let _r = MAP.read_recursive();
+        lockdep::return_to_user();
+    }
+    {
+        let _r = DOM.read_lock();
+        let _ = catch_unwind(AssertUnwindSafe(|| DOM.synchronize()));
+    }
+    {
+        let w = WwMutex::new((), &WW);
+        let ctx = WwAcquireCtx::new(&WW);
+        ctx.done();
+        drop(w.lock(&ctx));
+    }
+    drop(m.lock_nested(12));
+    let r = lockdep::take_reports();
+    let kinds: std::collections::BTreeSet<_> = r.iter().map(|r| r.kind()).collect();
+    assert!(kinds.len() >= 12, "{kinds:?}");
+    for r in &r {
+        let text = r.to_string();
+        assert_eq!(text.lines().next().unwrap(), r.headline(), "{text}");
+        assert_eq!(
+            text.lines().nth(1).unwrap().len(),
+            r.headline().chars().count(),
+            "the bar under {}",
+            r.headline()
+        );
+        assert!(text.contains("stack backtrace:"), "{text}");
+        match r.kind() {
+            ReportKind::IrqSafeToUnsafe
+            | ReportKind::LocksHeldAtExit
+            | ReportKind::InvalidSubclass
+            | ReportKind::AssertionFailed => {}
+            k => assert_eq!(r.headline(), k.headline()),
+        }
     }
 }
