@@ -155,11 +155,16 @@ fn context_misuse() {
     drop(o.lock(&t));
     drop(t);
     assert_eq!(kinds().first(), Some(&WwMisuse));
-    // ww_test_context_fini_early: a context finished with a lock still held (leaked guard).
-    let o4 = WwMutex::new(0, &WD);
-    let t = WwAcquireCtx::new(&WD);
-    std::mem::forget(o4.lock(&t).unwrap());
-    drop(t);
+    // ww_test_context_fini_early: a context finished with a lock still held (a leaked guard).
+    // In a thread of its own, joined, so its exit report comes before the check.
+    let o4: &'static WwMutex<u32> = leak(WwMutex::new(0, &WD));
+    thread::spawn(move || {
+        let t = WwAcquireCtx::new(&WD);
+        std::mem::forget(o4.lock(&t).unwrap());
+        drop(t);
+    })
+    .join()
+    .unwrap();
     let k = kinds();
     assert!(k.contains(&WwMisuse), "{k:?}");
 }

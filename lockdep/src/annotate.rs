@@ -144,6 +144,7 @@ fn might(lock: &dyn Lockable, subclass: u32, read: u8) {
                 trylock: false,
                 nest: 0,
                 loc,
+                sync: false,
             },
         );
         validate::release_instance(r.map, r.instance, loc);
@@ -241,6 +242,7 @@ pub fn prime(order: &[(&dyn Lockable, LockMode)]) {
                     trylock: false,
                     nest: 0,
                     loc,
+                    sync: false,
                 },
             );
         }
@@ -263,7 +265,7 @@ pub fn return_to_user() {
         held::with(|h| {
             let mut st = state::lock();
             let classes = h.held().iter().map(|e| e.class).collect();
-            if !st.first_time(ReportKind::HeldOnReturnToUser, classes) {
+            if !st.first_time(ReportKind::HeldOnReturnToUser, state::class_set(classes)) {
                 return;
             }
             let mut r = check::report(&st, ReportKind::HeldOnReturnToUser, h, h.depth);

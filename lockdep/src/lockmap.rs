@@ -96,6 +96,12 @@ impl LockMap {
     fn acquire(&self, read: u8, trylock: bool) -> LockMapGuard<'_> {
         #[cfg(feature = "check")]
         validate::acquire(&self.map, 0, read, trylock, Location::caller());
+        self.guard()
+    }
+
+    /// The guard of an acquisition already recorded.
+    #[inline]
+    fn guard(&self) -> LockMapGuard<'_> {
         LockMapGuard {
             #[cfg(feature = "check")]
             map: &self.map,
@@ -145,7 +151,13 @@ impl LockMap {
     #[cfg_attr(feature = "check", track_caller)]
     #[inline]
     pub fn sync(&self) {
-        drop(self.acquire(0, false));
+        #[cfg(feature = "check")]
+        {
+            let mut a = validate::Acquire::of(&self.map, 0, 0, false, Location::caller());
+            a.sync = true;
+            validate::acquire_with(&self.map, a);
+        }
+        drop(self.guard());
     }
 
     /// The class name.

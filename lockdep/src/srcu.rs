@@ -116,7 +116,9 @@ impl Srcu {
                 );
             }
             validate::might_sleep("synchronize_srcu()", loc);
-            validate::acquire(&self.map, 0, 0, false, loc);
+            let mut a = validate::Acquire::of(&self.map, 0, 0, false, loc);
+            a.sync = true; // lock_sync(): no critical section, no irq-enabled usage
+            validate::acquire_with(&self.map, a);
             validate::release(&self.map, loc);
         }
         let _gp = self.gp.lock();

@@ -140,6 +140,7 @@ impl WwAcquireCtx {
                 trylock: false,
                 nest: 0,
                 loc: Location::caller(),
+                sync: false,
             },
         );
         ctx
@@ -328,6 +329,11 @@ impl<T: ?Sized> WwMutex<T> {
     /// Takes the lock if it is free (`ww_mutex_trylock`), in `ctx` if given.
     #[cfg_attr(feature = "check", track_caller)]
     pub fn try_lock<'a>(&'a self, ctx: Option<&'a WwAcquireCtx>) -> Option<WwMutexGuard<'a, T>> {
+        if let Some(c) = ctx {
+            if c.acquired.get() == 0 {
+                c.shared.wounded.store(false, Ordering::Relaxed);
+            }
+        }
         let mut o = self.owner.lock();
         if o.held {
             return None;
@@ -363,6 +369,7 @@ impl<T: ?Sized> WwMutex<T> {
             trylock,
             nest: ctx.map_or(0, |c| c.id()),
             loc: Location::caller(),
+            sync: false,
         }
     }
 
@@ -450,7 +457,7 @@ impl<T: ?Sized> WwMutex<T> {
                     validate::release_instance(&self.map, self.map.instance(), Location::caller());
                     return Err(WwError::Deadlk);
                 }
-                if !self.class.wait_die && o.ctx != 0 && c.stamp < o.stamp {
+                if !self.class.wait_die && c.acquired.get() > 0 && o.ctx != 0 && c.stamp < o.stamp {
                     // Older: wound the younger holder, which backs off at its next contention.
                     if let Some(s) = &o.shared {
                         s.wounded.store(true, Ordering::Relaxed);

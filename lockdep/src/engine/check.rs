@@ -14,7 +14,7 @@
 
 use super::chain;
 use super::graph::{dep_kind, Graph};
-use super::held::{Held, HeldStack, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_IRQ_MASK, CTX_SOFTIRQ};
+use super::held::{Held, HeldStack, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_IRQ_MASK, CTX_SOFTIRQ, CTX_THREADED};
 use super::held::{READ_RECURSIVE, WRITE};
 use super::map::{DepMap, LockKind, UNTRACKED, WAIT_CONFIG, WAIT_INV, WAIT_MAX, WAIT_SPIN};
 use super::sink;
@@ -77,18 +77,6 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) -> Option<Str
         // A trylock never waits: no recursion, no dependency into it.
         cache(&mut st, next.chain_key);
         return None;
-    }
-
-    if next.nest != 0
-        && !held.iter().any(|e| e.instance == next.nest)
-        && st.first_time(ReportKind::NestLockNotHeld, vec![next.class])
-    {
-        let mut r = report(&st, ReportKind::NestLockNotHeld, h, d);
-        r.acquiring = Some(describe(&st, next));
-        r.details.push(String::from(
-            "but this thread is not holding the lock it is nested under.",
-        ));
-        sink::defer(r);
     }
 
     // Recursive locking: the same class already held (the kernel's check_deadlock), or the
@@ -173,14 +161,14 @@ fn cache(st: &mut State, key: u64) {
 }
 
 /// The strictest wait type the thread's context allows, before any held lock.
-fn task_wait_type(h: &HeldStack) -> u8 {
-    if h.ctx & CTX_HARDIRQ != 0 {
-        if h.hardirq_threaded {
+fn task_wait_type(ctx: u8) -> u8 {
+    if ctx & CTX_HARDIRQ != 0 {
+        if ctx & CTX_THREADED != 0 {
             WAIT_CONFIG
         } else {
             WAIT_SPIN
         }
-    } else if h.ctx & CTX_SOFTIRQ != 0 {
+    } else if ctx & CTX_SOFTIRQ != 0 {
         WAIT_CONFIG
     } else {
         WAIT_MAX
@@ -200,7 +188,7 @@ fn wait_context(st: &mut State, h: &HeldStack, d: usize, next: &Held) -> bool {
     } else {
         info.wait_inner
     };
-    let task = task_wait_type(h);
+    let task = task_wait_type(next.ctx);
     let mut curr = task;
     let mut strictest: Option<&Held> = None;
     for e in h.entries[..d].iter().rev() {
@@ -244,7 +232,7 @@ context-{{{task}:{task}}}"
             None => {
                 r.details.push(format!(
                 "but the thread is in {} context, which allows nothing waiting longer than wait type {curr}.",
-                if h.ctx & CTX_HARDIRQ != 0 { "hard interrupt" } else { "soft interrupt" }
+                if next.ctx & CTX_HARDIRQ != 0 { "hard interrupt" } else { "soft interrupt" }
             ))
             }
         }
@@ -257,20 +245,19 @@ fn info_inner(st: &State, class: u32) -> u8 {
     st.classes.get(class as usize).map_or(0, |c| c.wait_inner)
 }
 
-/// Whether the thread may not sleep: in an interrupt handler, with interrupts disabled, or
-/// holding a spinning lock.
-pub(crate) fn atomic_reason(st: &State, h: &HeldStack) -> Option<String> {
-    if h.ctx & CTX_HARDIRQ != 0 {
+/// Whether a thread in context `ctx` holding `held` may not sleep: in an interrupt handler,
+/// with interrupts disabled, or holding a spinning lock.
+pub(crate) fn atomic_reason(st: &State, held: &[Held], ctx: u8) -> Option<String> {
+    if ctx & CTX_HARDIRQ != 0 {
         return Some(String::from("in hard interrupt context"));
     }
-    if h.ctx & CTX_SOFTIRQ != 0 {
+    if ctx & CTX_SOFTIRQ != 0 {
         return Some(String::from("in soft interrupt context"));
     }
-    if h.ctx & CTX_IRQS_OFF != 0 {
+    if ctx & CTX_IRQS_OFF != 0 {
         return Some(String::from("with interrupts disabled"));
     }
-    h.held()
-        .iter()
+    held.iter()
         .find(|e| {
             st.classes
                 .get(e.class as usize)
@@ -280,7 +267,7 @@ pub(crate) fn atomic_reason(st: &State, h: &HeldStack) -> Option<String> {
 }
 
 fn sleep_in_atomic(st: &mut State, h: &HeldStack, d: usize, next: &Held) {
-    let Some(reason) = atomic_reason(st, h) else {
+    let Some(reason) = atomic_reason(st, &h.entries[..d], next.ctx) else {
         return;
     };
     if !st.first_time(ReportKind::SleepInAtomic, vec![next.class]) {
@@ -300,7 +287,7 @@ fn sleep_in_atomic(st: &mut State, h: &HeldStack, d: usize, next: &Held) {
 /// An operation that may sleep (a wait, an allocation that may reclaim) in atomic context.
 pub(crate) fn might_sleep(h: &HeldStack, what: &str, loc: &'static std::panic::Location<'static>) {
     let mut st = state::lock();
-    let Some(reason) = atomic_reason(&st, h) else {
+    let Some(reason) = atomic_reason(&st, h.held(), h.ctx) else {
         return;
     };
     if !st.first_time(
@@ -438,6 +425,12 @@ fn add_dependency(
             } else {
                 circular(st, h, d, prev, next, &path);
             }
+            // Record it all the same, so validation goes on with the complete picture: later
+            // cycles through this dependency are still found (the kernel stops after one).
+            st.graph.give_up_order();
+            if existing.is_none() {
+                record_edge(st, h, prev, next, trace);
+            }
             return;
         }
     }
@@ -448,6 +441,12 @@ fn add_dependency(
         st.graph.add_kind(e, kind);
         return;
     }
+    record_edge(st, h, prev, next, trace);
+}
+
+/// Inserts the new dependency `prev → next` with the current stack (captured once per
+/// acquisition), unless the dependency table is full (reported once).
+fn record_edge(st: &mut State, h: &HeldStack, prev: &Held, next: &Held, trace: &mut Option<TraceId>) {
     if st.graph.edge_count() >= super::graph::MAX_EDGES {
         if !st.exhausted.edges {
             st.exhausted.edges = true;
@@ -480,7 +479,7 @@ fn add_dependency(
 fn circular(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &Held, path: &[u32]) {
     let mut classes: Vec<u32> = path.iter().map(|&e| st.graph.edges[e as usize].to).collect();
     classes.push(next.class);
-    if !st.first_time(ReportKind::CircularDependency, classes) {
+    if !st.first_time(ReportKind::CircularDependency, state::class_set(classes)) {
         return;
     }
     let mut r = report(st, ReportKind::CircularDependency, h, d);
@@ -600,7 +599,7 @@ pub(crate) fn held_lock_freed(h: &HeldStack, map: &DepMap, i: usize) {
 pub(crate) fn held_at_exit(h: &HeldStack, thread: &str) {
     let mut st = state::lock();
     let classes = h.held().iter().map(|e| e.class).collect();
-    if !st.first_time(ReportKind::LocksHeldAtExit, classes) {
+    if !st.first_time(ReportKind::LocksHeldAtExit, state::class_set(classes)) {
         return;
     }
     let mut r = Report::new(ReportKind::LocksHeldAtExit, thread.to_string());
@@ -648,7 +647,7 @@ pub(crate) fn misuse(
 pub(crate) fn panic_while_holding(h: &HeldStack, message: &str) {
     let Some(mut st) = state::try_lock() else { return };
     let classes = h.held().iter().map(|e| e.class).collect();
-    if !st.first_time(ReportKind::PanicWhileHolding, classes) {
+    if !st.first_time(ReportKind::PanicWhileHolding, state::class_set(classes)) {
         return;
     }
     let mut r = report(&st, ReportKind::PanicWhileHolding, h, h.depth);
@@ -657,4 +656,39 @@ pub(crate) fn panic_while_holding(h: &HeldStack, message: &str) {
         "the locks below are released as the thread unwinds (they do not poison): what they protect may be half-updated.",
     ));
     sink::defer(r);
+}
+
+/// A lock taken nested under a lock this thread does not hold.
+pub(crate) fn nest_lock_not_held(h: &HeldStack, next: &Held) {
+    let mut st = state::lock();
+    if !st.first_time(ReportKind::NestLockNotHeld, vec![next.class]) {
+        return;
+    }
+    let mut r = report(&st, ReportKind::NestLockNotHeld, h, h.depth);
+    r.acquiring = Some(describe(&st, next));
+    r.details.push(String::from(
+        "but this thread is not holding the lock it is nested under.",
+    ));
+    sink::defer(r);
+}
+
+/// The very lock `prev` re-taken by the thread that holds it (under any subclass): reported,
+/// and the message the caller panics with instead of hanging.
+pub(crate) fn self_deadlock(h: &HeldStack, d: usize, next: &Held, prev: &Held) -> String {
+    let mut st = state::lock();
+    if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
+        let mut r = report(&st, ReportKind::RecursiveLocking, h, d);
+        r.acquiring = Some(describe(&st, next));
+        r.holding = Some(describe(&st, prev));
+        r.details.push(String::from(
+            " This is the same lock instance, already held by this thread: acquiring it would deadlock now.",
+        ));
+        sink::defer(r);
+    }
+    format!(
+        "lockdep: thread {} re-acquired lock {} that it already holds (acquired at {}); this would deadlock now",
+        thread_desc(h.tid),
+        st.class_name(next.class),
+        prev.loc.map(|l| l.to_string()).unwrap_or_default()
+    )
 }

@@ -175,6 +175,12 @@ impl Graph {
         id
     }
 
+    /// Abandons the topological order (a cycle is being recorded on purpose): every later new
+    /// edge is searched, until the next reset.
+    pub(crate) fn give_up_order(&mut self) {
+        self.dag = false;
+    }
+
     /// Whether `prev → next` could close a cycle at all: false when the order already puts
     /// `prev` before `next`, so no path leads from `next` back to `prev`.
     pub(crate) fn may_close_cycle(&self, prev: u32, next: u32) -> bool {

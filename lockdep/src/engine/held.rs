@@ -29,6 +29,8 @@ pub(crate) const CTX_IRQS_OFF: u8 = 4;
 pub(crate) const CTX_BH_OFF: u8 = 8;
 /// Inside a panic handler.
 pub(crate) const CTX_PANIC: u8 = 16;
+/// The current hard-irq handler may run threaded (spinlocks allowed in it).
+pub(crate) const CTX_THREADED: u8 = 32;
 
 /// One held lock.
 #[derive(Clone, Copy)]
@@ -42,8 +44,9 @@ pub(crate) struct Held {
     /// The instance of the lock that serialises nesting of this class (0: none).
     pub nest: usize,
     pub class: u32,
-    /// More locks of the same class merged into this entry under its nest lock.
-    pub refs: u16,
+    /// More locks of the same class merged into this entry under its nest lock (the entry
+    /// stands for `refs + 1` locks).
+    pub refs: u32,
     /// [`WRITE`], [`READ`] or [`READ_RECURSIVE`].
     pub read: u8,
     pub trylock: bool,
@@ -51,6 +54,9 @@ pub(crate) struct Held {
     pub subclass: u8,
     /// The thread's context bits when it was acquired.
     pub ctx: u8,
+    /// An acquire-and-release at once (`sync()`): checked like an acquisition, but it creates
+    /// no critical section, so it does not make the class irq-unsafe.
+    pub sync: bool,
 }
 
 impl Held {
@@ -65,6 +71,7 @@ impl Held {
         trylock: false,
         subclass: 0,
         ctx: 0,
+        sync: false,
     };
 }
 
@@ -133,6 +140,9 @@ impl HeldStack {
         }
         if self.hardirq > 0 {
             c |= CTX_HARDIRQ;
+            if self.hardirq_threaded {
+                c |= CTX_THREADED;
+            }
         }
         if self.irqs_off > 0 {
             c |= CTX_IRQS_OFF;
@@ -217,8 +227,17 @@ pub(crate) const INITIAL_CHAIN_KEY: u64 = 0x6c6f_636b_6465_7021;
 /// `rlock_chaincache_ABBA1`), and everything that depends on the context is validated per
 /// context.
 #[inline(always)]
-pub(crate) fn chain_key(prev: u64, class: u32, read: u8, trylock: bool, nested: bool, ctx: u8) -> u64 {
-    let flags = read as u64 | (trylock as u64) << 2 | (nested as u64) << 3 | (ctx as u64) << 4;
+pub(crate) fn chain_key(
+    prev: u64,
+    class: u32,
+    read: u8,
+    trylock: bool,
+    nested: bool,
+    sync: bool,
+    ctx: u8,
+) -> u64 {
+    let flags =
+        read as u64 | (trylock as u64) << 2 | (nested as u64) << 3 | (sync as u64) << 4 | (ctx as u64) << 5;
     let id = class as u64 | flags << 32;
     let mut x = prev.rotate_left(26) ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     x = x.wrapping_mul(0xd6e8_feb8_6659_fd93);
@@ -232,5 +251,5 @@ pub(crate) fn chain_key(prev: u64, class: u32, read: u8, trylock: bool, nested: 
 
 /// The chain key of `e` over `prev`.
 pub(crate) fn entry_key(prev: u64, e: &Held) -> u64 {
-    chain_key(prev, e.class, e.read, e.trylock, e.nest != 0, e.ctx)
+    chain_key(prev, e.class, e.read, e.trylock, e.nest != 0, e.sync, e.ctx)
 }

@@ -171,11 +171,11 @@ impl State {
             .unwrap_or("<untracked>")
     }
 
-    /// Records that a violation with this signature is being reported; false if it already was.
-    pub(crate) fn first_time(&mut self, kind: ReportKind, mut classes: Vec<u32>) -> bool {
-        classes.sort_unstable();
-        classes.dedup();
-        self.reported.insert((kind, classes))
+    /// Records that a violation with this signature is being reported; false if it already
+    /// was. The signature is compared as given: callers whose signature is a set of classes
+    /// pass it through [`class_set`].
+    pub(crate) fn first_time(&mut self, kind: ReportKind, signature: Vec<u32>) -> bool {
+        self.reported.insert((kind, signature))
     }
 }
 
@@ -191,4 +191,11 @@ pub(crate) fn stats() -> crate::Stats {
         stack_frames: st.stacks.frames(),
         dependency_bytes: st.graph.bytes() + st.stacks.bytes(),
     }
+}
+
+/// A set of classes as a signature: the same classes in any order are the same violation.
+pub(crate) fn class_set(mut classes: Vec<u32>) -> Vec<u32> {
+    classes.sort_unstable();
+    classes.dedup();
+    classes
 }

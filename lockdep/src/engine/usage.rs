@@ -47,18 +47,18 @@ fn state_name(bit: u8) -> &'static str {
 /// Marks the usage of an acquisition (the kernel's `mark_usage`).
 pub(crate) fn mark_acquire(st: &mut State, h: &HeldStack, d: usize, next: &Held) {
     let r = (next.read != 0) as u8;
+    // Every bit is marked even after one was reported, so later conflicts are still found.
     if !next.trylock {
-        if next.ctx & CTX_HARDIRQ != 0 && !mark(st, h, d, next, USED_IN_HARDIRQ + r) {
-            return;
+        if next.ctx & CTX_HARDIRQ != 0 {
+            mark(st, h, d, next, USED_IN_HARDIRQ + r);
         }
-        if next.ctx & CTX_SOFTIRQ != 0 && !mark(st, h, d, next, USED_IN_SOFTIRQ + r) {
-            return;
+        if next.ctx & CTX_SOFTIRQ != 0 {
+            mark(st, h, d, next, USED_IN_SOFTIRQ + r);
         }
     }
-    if next.ctx & CTX_IRQS_OFF == 0 {
-        if !mark(st, h, d, next, ENABLED_HARDIRQ + r) {
-            return;
-        }
+    // A sync() creates no critical section: nothing can interrupt it while "held".
+    if next.ctx & CTX_IRQS_OFF == 0 && !next.sync {
+        mark(st, h, d, next, ENABLED_HARDIRQ + r);
         if next.ctx & CTX_BH_OFF == 0 {
             mark(st, h, d, next, ENABLED_SOFTIRQ + r);
         }

@@ -29,6 +29,9 @@ pub(crate) struct Acquire {
     /// The instance of the lock that serialises this class's nesting (0: none).
     pub nest: usize,
     pub loc: &'static Location<'static>,
+    /// Acquired and released at once (`sync()`): no critical section, so it marks no
+    /// irq-enabled usage.
+    pub sync: bool,
 }
 
 impl Acquire {
@@ -47,6 +50,7 @@ impl Acquire {
             trylock: self.trylock,
             subclass: self.subclass as u8,
             ctx,
+            sync: self.sync,
         }
     }
 
@@ -66,6 +70,7 @@ impl Acquire {
             trylock,
             nest: 0,
             loc,
+            sync: false,
         }
     }
 }
@@ -87,8 +92,15 @@ pub(crate) fn acquire_with(map: &DepMap, a: Acquire) {
         if h.slow != 0 || d >= MAX_LOCK_DEPTH {
             return false;
         }
-        if a.nest != 0 && d > 0 && h.entries[d - 1].class == class {
-            // Merged into the top entry under the nest lock (the slow path does it).
+        if a.nest != 0
+            && (d > 0 && h.entries[d - 1].class == class || !h.held().iter().any(|e| e.instance == a.nest))
+        {
+            // Merged into the top entry under the nest lock, or nested under a lock that is not
+            // held: the slow path does both.
+            return false;
+        }
+        if (a.subclass != 0 || a.nest != 0) && h.held().iter().any(|e| e.instance == a.instance) {
+            // The same lock under another subclass (or merged) may be cached: check it slowly.
             return false;
         }
         let next = a.entry(class, h.ctx);
@@ -111,7 +123,6 @@ pub(crate) fn acquire_with(map: &DepMap, a: Acquire) {
 #[cold]
 #[inline(never)]
 fn acquire_slow(map: &DepMap, class: u32, a: Acquire) {
-    let _ = map;
     let (entry, fatal) = held::with(|h| {
         if h.slow & UNREGISTERED != 0 {
             register(h);
@@ -127,6 +138,20 @@ fn acquire_slow(map: &DepMap, class: u32, a: Acquire) {
         let mut next = a.entry(class, h.ctx);
         if h.slow & IN_PANIC != 0 {
             check::panic_op(h, &next);
+        }
+        // Checked on every acquisition, cached chain or not: these depend on the instances.
+        if a.nest != 0 && !h.held().iter().any(|e| e.instance == a.nest) {
+            check::nest_lock_not_held(h, &next);
+        }
+        if map.kind.blocks() && !a.trylock {
+            if let Some(prev) = h
+                .held()
+                .iter()
+                .find(|e| e.instance == a.instance && (e.read == WRITE || a.read == WRITE))
+            {
+                let prev = *prev;
+                return (None, Some(check::self_deadlock(h, d, &next, &prev)));
+            }
         }
         if d >= MAX_LOCK_DEPTH {
             h.overflow += 1;
@@ -188,7 +213,12 @@ pub(crate) fn release_instance(map: &DepMap, instance: usize, loc: &'static Loca
 fn release_slow(map: &DepMap, instance: usize, loc: &'static Location<'static>) -> bool {
     let class = map.class(0);
     let held = held::with(|h| {
-        let found = h.held().iter().rposition(|e| holds(e, instance, class));
+        // The lock's own entry if it has one, else an entry it was merged into.
+        let found = h
+            .held()
+            .iter()
+            .rposition(|e| e.instance == instance)
+            .or_else(|| h.held().iter().rposition(|e| holds(e, instance, class)));
         match found {
             Some(i) if h.entries[i].refs > 0 => {
                 let e = &mut h.entries[i];
@@ -238,7 +268,10 @@ fn holds(e: &Held, instance: usize, class: u32) -> bool {
 /// path. Otherwise (readers or trylocks involved) the entries are re-validated now.
 fn remove(h: &mut HeldStack, i: usize) {
     let d = h.depth;
-    let implied = h.entries[i..d].iter().all(|e| e.read == WRITE && !e.trylock);
+    let ctx = h.entries[i].ctx & super::held::CTX_IRQ_MASK;
+    let implied = h.entries[i..d]
+        .iter()
+        .all(|e| e.read == WRITE && !e.trylock && e.nest == 0 && e.ctx & super::held::CTX_IRQ_MASK == ctx);
     h.entries.copy_within(i + 1..d, i);
     h.depth = d - 1;
     if implied {
@@ -280,6 +313,10 @@ fn revalidate_from(h: &mut HeldStack, i: usize) {
         let key = key_at(h, j);
         h.entries[j].chain_key = key;
         let e = h.entries[j];
+        if e.nest != 0 && !h.entries[..j].iter().any(|n| n.instance == e.nest) {
+            // Its nest lock was released from under it.
+            check::nest_lock_not_held(h, &e);
+        }
         if e.class != UNTRACKED && !chain::contains(key) {
             // Not a fresh acquisition: it cannot be the same instance twice, so never fatal.
             let _ = check::validate_chain(h, j, &e);
@@ -289,25 +326,39 @@ fn revalidate_from(h: &mut HeldStack, i: usize) {
 
 /// Takes `map` off the stack for a condition-variable wait; returns what
 /// [`reacquire_after_wait`] needs to put it back the way it was taken.
-pub(crate) fn release_for_wait(map: &DepMap) -> u32 {
+pub(crate) fn release_for_wait(map: &DepMap) -> WaitToken {
     let instance = map.instance();
-    let subclass = held::with(|h| {
-        h.held()
-            .iter()
+    let class = map.class(0);
+    let token = held::with(|h| {
+        let held = h.held();
+        held.iter()
             .rev()
             .find(|e| e.instance == instance)
-            .map(|e| e.subclass as u32)
-            .unwrap_or(0)
+            .or_else(|| held.iter().rev().find(|e| holds(e, instance, class)))
+            .map(|e| WaitToken {
+                subclass: e.subclass as u32,
+                nest: e.nest,
+            })
+            .unwrap_or(WaitToken { subclass: 0, nest: 0 })
     });
     might_sleep("Condvar::wait", Location::caller());
     release(map, Location::caller());
-    subclass
+    token
+}
+
+/// How a lock was held before a condition-variable wait.
+#[derive(Clone, Copy)]
+pub(crate) struct WaitToken {
+    subclass: u32,
+    nest: usize,
 }
 
 /// Puts `map` back on the stack after a condition-variable wait: a fresh acquisition on top
 /// of whatever the thread holds now, validated like any other.
-pub(crate) fn reacquire_after_wait(map: &DepMap, subclass: u32, loc: &'static Location<'static>) {
-    acquire(map, subclass, WRITE, false, loc);
+pub(crate) fn reacquire_after_wait(map: &DepMap, token: WaitToken, loc: &'static Location<'static>) {
+    let mut a = Acquire::of(map, token.subclass, WRITE, false, loc);
+    a.nest = token.nest;
+    acquire_with(map, a);
 }
 
 /// A held write lock becomes a (non-recursive) read lock; the locks above it are re-validated.
