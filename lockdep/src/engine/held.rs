@@ -202,6 +202,13 @@ thread_local! {
     static HELD: UnsafeCell<HeldStack> = const { UnsafeCell::new(HeldStack::new()) };
 }
 
+/// This thread's held stack. The caller must keep its use short and never let a reference
+/// live across anything that may re-enter the validator (see [`with`]).
+#[inline(always)]
+pub(crate) fn stack() -> *mut HeldStack {
+    HELD.with(|cell| cell.get())
+}
+
 /// Runs `f` on this thread's held stack.
 ///
 /// `f` must not call back into anything that may take an instrumented lock (user callbacks,
@@ -211,7 +218,7 @@ thread_local! {
 pub(crate) fn with<R>(f: impl FnOnce(&mut HeldStack) -> R) -> R {
     // Only the address comes out of `LocalKey::with`, so the tiny closure inlines and `f` is
     // compiled into its caller, where the acquisition's constant arguments fold away.
-    let stack = HELD.with(|cell| cell.get());
+    let stack = stack();
     // SAFETY: the stack is thread-local and outlives this call on this thread; every caller
     // keeps the borrow inside `f`, which never re-enters the validator (see above), so this is
     // the only live reference.
@@ -250,6 +257,7 @@ pub(crate) fn chain_key(
 }
 
 /// The chain key of `e` over `prev`.
+#[inline(always)]
 pub(crate) fn entry_key(prev: u64, e: &Held) -> u64 {
     chain_key(prev, e.class, e.read, e.trylock, e.nest != 0, e.sync, e.ctx)
 }

@@ -87,37 +87,58 @@ pub(crate) fn acquire(map: &DepMap, subclass: u32, read: u8, trylock: bool, loc:
 #[inline(always)]
 pub(crate) fn acquire_with(map: &DepMap, a: Acquire) {
     let class = map.class(a.subclass);
-    let done = held::with(|h| {
-        let d = h.depth;
-        if h.slow != 0 || d >= MAX_LOCK_DEPTH {
-            return false;
-        }
-        if a.nest != 0
-            && (d > 0 && h.entries[d - 1].class == class || !h.held().iter().any(|e| e.instance == a.nest))
-        {
-            // Merged into the top entry under the nest lock, or nested under a lock that is not
-            // held: the slow path does both.
-            return false;
-        }
-        if (a.subclass != 0 || a.nest != 0) && h.held().iter().any(|e| e.instance == a.instance) {
-            // The same lock under another subclass (or merged) may be cached: check it slowly.
-            return false;
-        }
-        let next = a.entry(class, h.ctx);
-        let key = entry_key(h.prev_key(d), &next);
-        if !(class == UNTRACKED || chain::contains(key)) {
-            return false;
-        }
-        h.entries[d] = Held {
-            chain_key: key,
-            ..next
-        };
-        h.depth = d + 1;
-        true
-    });
+    // Subclassed and nest-lock acquisitions also depend on which instances are held, which the
+    // chain key cannot tell: they check that first (subclasses on the slow path, which still
+    // takes no global lock when the chain is cached).
+    let done = if a.subclass != 0 {
+        false
+    } else if a.nest != 0 {
+        fast_acquire_nested(class, &a)
+    } else {
+        fast_acquire(class, &a)
+    };
     if !done {
         acquire_slow(map, class, a);
     }
+}
+
+/// The hot path of a nest-lock acquisition (a ww mutex in its context): the nest lock must be
+/// held, the lock itself not, and it must not merge into the top entry.
+#[inline(never)]
+fn fast_acquire_nested(class: u32, a: &Acquire) -> bool {
+    // SAFETY: this thread's stack, only read here.
+    let h = unsafe { &*held::stack() };
+    let held = h.held();
+    if held.last().is_some_and(|top| top.class == class)
+        || !held.iter().any(|e| e.instance == a.nest)
+        || held.iter().any(|e| e.instance == a.instance)
+    {
+        return false;
+    }
+    fast_acquire(class, a)
+}
+
+/// The hot path: push the acquisition if its chain was validated before.
+#[inline(always)]
+fn fast_acquire(class: u32, a: &Acquire) -> bool {
+    let h = held::stack();
+    // SAFETY: this thread's stack; the borrow ends before anything else can reach it.
+    let h = unsafe { &mut *h };
+    let d = h.depth;
+    if h.slow != 0 || d >= MAX_LOCK_DEPTH {
+        return false;
+    }
+    let next = a.entry(class, h.ctx);
+    let key = entry_key(h.prev_key(d), &next);
+    if !(class == UNTRACKED || chain::contains(key)) {
+        return false;
+    }
+    h.entries[d] = Held {
+        chain_key: key,
+        ..next
+    };
+    h.depth = d + 1;
+    true
 }
 
 #[cold]
