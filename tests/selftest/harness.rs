@@ -81,6 +81,8 @@ fn class(ty: Ty, name: &str) -> &'static LockClass {
 pub struct Case {
     locks: HashMap<(Ty, String), *mut Lock>,
     held: Vec<((Ty, String), Guard)>,
+    /// Inside `memalloc_nofs_save()`: allocations do not recurse into filesystem reclaim.
+    nofs: bool,
 }
 
 impl Case {
@@ -88,6 +90,7 @@ impl Case {
         Case {
             locks: HashMap::new(),
             held: Vec::new(),
+            nofs: false,
         }
     }
 
@@ -218,8 +221,11 @@ impl Case {
             // Reclaim: fs_reclaim_acquire/release(GFP_KERNEL) and might_alloc(GFP_KERNEL/NOFS).
             "FS_RECLAIM_ACQUIRE" => self.map("fs_reclaim", &FS_RECLAIM, false),
             "FS_RECLAIM_RELEASE" => self.release(Ty::Map, "fs_reclaim", false),
-            "MIGHT_ALLOC_KERNEL" => FS_RECLAIM.sync(),
-            "MIGHT_ALLOC_NOFS" => {}
+            // GFP_KERNEL enters fs_reclaim unless a memalloc_nofs_save() scope strips __GFP_FS.
+            "MIGHT_ALLOC_KERNEL" if !self.nofs => FS_RECLAIM.sync(),
+            "MIGHT_ALLOC_KERNEL" | "MIGHT_ALLOC_NOFS" => {}
+            "MEMALLOC_NOFS_SAVE" => self.nofs = true,
+            "MEMALLOC_NOFS_RESTORE" => self.nofs = false,
             _ => panic!("unknown op {op}"),
         }
     }

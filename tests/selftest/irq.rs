@@ -212,7 +212,7 @@ fn fs_reclaim() {
         // memalloc_nofs_save() strips __GFP_FS: the allocation does not enter fs_reclaim.
         case(
             "fs_reclaim_protected_nesting",
-            "FS_RECLAIM_ACQUIRE(); MIGHT_ALLOC_NOFS(); FS_RECLAIM_RELEASE();",
+            "FS_RECLAIM_ACQUIRE(); MEMALLOC_NOFS_SAVE(); MIGHT_ALLOC_KERNEL(); MEMALLOC_NOFS_RESTORE(); FS_RECLAIM_RELEASE();",
             Success,
         ),
     ]);
