@@ -139,6 +139,13 @@ impl LockMap {
         Some(self.acquire(1, true))
     }
 
+    /// Try-acquires it as a recursive reader (always succeeds; `lock_map_acquire_tryread`).
+    #[cfg_attr(feature = "check", track_caller)]
+    #[inline]
+    pub fn try_read_recursive(&self) -> Option<LockMapGuard<'_>> {
+        Some(self.acquire(2, true))
+    }
+
     /// Try-acquires it exclusively (always succeeds; `lock_map_acquire_try`).
     #[cfg_attr(feature = "check", track_caller)]
     #[inline]
