@@ -90,6 +90,7 @@ fn exceeding_the_held_depth_is_reported_once_and_degrades() {
     assert!(k.contains(&ReportKind::MaxLockDepth), "{k:?}");
     assert_eq!(k.iter().filter(|k| **k == ReportKind::MaxLockDepth).count(), 1);
     assert!(!k.contains(&ReportKind::BadUnlock), "{k:?}");
+    assert_eq!(k, vec![ReportKind::RecursiveLocking, ReportKind::MaxLockDepth]);
     // Afterwards the thread is tracked normally again.
     let a = Mutex::new(());
     let b = Mutex::new(());

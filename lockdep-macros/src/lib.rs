@@ -296,37 +296,19 @@ fn lock_list(args: TokenStream, what: &str) -> Result<Vec<Expr>, TokenStream> {
     Ok(list.into_iter().collect())
 }
 
-/// Checks on entry that the current thread holds each lock given (expressions, which may use
-/// the parameters): `#[requires_held(self.state, obj.resv)]`. A missing lock is a report.
-#[proc_macro_attribute]
-pub fn requires_held(args: TokenStream, item: TokenStream) -> TokenStream {
-    let locks = match lock_list(args, "requires_held") {
+/// The shared shape of the entry checks: one statement per listed lock, made by `check` from
+/// the lock expression and the function's name, run before the body.
+fn entry_checks(
+    args: TokenStream,
+    item: TokenStream,
+    what: &str,
+    check: impl Fn(&Expr, &str) -> TokenStream2,
+) -> TokenStream {
+    let locks = match lock_list(args, what) {
         Ok(l) => l,
         Err(e) => return e,
     };
-    let f = match parse_fn(item, "requires_held") {
-        Ok(f) => f,
-        Err(e) => return e,
-    };
-    if !ENABLED {
-        return quote!(#f).into();
-    }
-    let checks = locks
-        .iter()
-        .map(|l| quote_spanned!(l.span()=> ::lockdep::assert_held(&#l);));
-    wrap(f, quote!(#(#checks)*))
-}
-
-/// Checks on entry that the current thread holds no lock of the class of each lock given:
-/// `#[must_not_hold(DRM_UNPLUG_SRCU)]` on a fence wait. Holding one is a report naming the
-/// function.
-#[proc_macro_attribute]
-pub fn must_not_hold(args: TokenStream, item: TokenStream) -> TokenStream {
-    let locks = match lock_list(args, "must_not_hold") {
-        Ok(l) => l,
-        Err(e) => return e,
-    };
-    let f = match parse_fn(item, "must_not_hold") {
+    let f = match parse_fn(item, what) {
         Ok(f) => f,
         Err(e) => return e,
     };
@@ -334,8 +316,31 @@ pub fn must_not_hold(args: TokenStream, item: TokenStream) -> TokenStream {
         return quote!(#f).into();
     }
     let name = f.sig.ident.to_string();
-    let checks = locks
-        .iter()
-        .map(|l| quote_spanned!(l.span()=> ::lockdep::must_not_hold(&#l, #name);));
+    let checks = locks.iter().map(|l| check(l, &name));
     wrap(f, quote!(#(#checks)*))
+}
+
+/// Checks on entry that the current thread holds each lock given (expressions, which may use
+/// the parameters): `#[requires_held(self.state, obj.resv)]`. A missing lock is a report.
+#[proc_macro_attribute]
+pub fn requires_held(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry_checks(
+        args,
+        item,
+        "requires_held",
+        |l, _| quote_spanned!(l.span()=> ::lockdep::assert_held(&#l);),
+    )
+}
+
+/// Checks on entry that the current thread holds no lock of the class of each lock given:
+/// `#[must_not_hold(DRM_UNPLUG_SRCU)]` on a fence wait. Holding one is a report naming the
+/// function.
+#[proc_macro_attribute]
+pub fn must_not_hold(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry_checks(
+        args,
+        item,
+        "must_not_hold",
+        |l, name| quote_spanned!(l.span()=> ::lockdep::must_not_hold(&#l, #name);),
+    )
 }

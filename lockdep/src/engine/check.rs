@@ -53,22 +53,20 @@ pub(crate) fn report(st: &State, kind: ReportKind, h: &HeldStack, upto: usize) -
     r
 }
 
-/// Validates the acquisition of `next` over `h.entries[..d]`, a chain not in the cache.
-/// Returns a message when the acquisition would deadlock right now (the same lock re-taken by
-/// its holder): the caller must not go on to block.
-pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) -> Option<String> {
+/// Validates the acquisition of `next` over `h.entries[..d]`, a chain not in the cache. (The
+/// very lock re-taken by its holder, which would hang, is caught before this, on every
+/// acquisition: see [`self_deadlock`].)
+pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
     let held = &h.entries[..d];
     let mut st = state::lock();
     if chain::contains(next.chain_key) {
-        return None; // another thread validated it meanwhile
+        return; // another thread validated it meanwhile
     }
-    let kind = st.classes[next.class as usize].kind;
-
     if !next.trylock {
         // A sleeping lock in atomic context gets both of the kernel's reports, lockdep's own
         // (the wait context) first, then the one `might_sleep()` prints.
         wait_context(&mut st, h, d, next);
-        if kind.sleeps() {
+        if st.classes[next.class as usize].kind.sleeps() {
             sleep_in_atomic(&mut st, h, d, next);
         }
     }
@@ -76,53 +74,34 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) -> Option<Str
     if next.trylock {
         // A trylock never waits: no recursion, no dependency into it.
         cache(&mut st, next.chain_key);
-        return None;
+        return;
     }
 
-    // Recursive locking: the same class already held (the kernel's check_deadlock), or the
-    // very same lock under another subclass.
+    // Recursive locking: the same class already held (the kernel's check_deadlock).
     let mut nest_held = false;
     for prev in held {
         if next.nest != 0 && prev.instance == next.nest {
             nest_held = true;
         }
-        if prev.class == UNTRACKED {
+        if prev.class != next.class {
             continue;
         }
-        let same_lock = prev.instance == next.instance;
-        // Only a real lock hangs; re-taking a pseudo-lock is a report, not a hang.
-        let certain = same_lock && kind.blocks() && (prev.read == WRITE || next.read == WRITE);
-        if prev.class != next.class && !certain {
-            continue;
-        }
-        if !certain && next.read == READ_RECURSIVE && prev.read != WRITE {
+        if next.read == READ_RECURSIVE && prev.read != WRITE {
             continue; // read-after-read recursion is allowed
         }
-        if nest_held && !certain {
+        if nest_held {
             // Serialised by the nest lock: no recursion, and no new dependency either.
             cache(&mut st, next.chain_key);
-            return None;
+            return;
         }
         if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
             let mut r = report(&st, ReportKind::RecursiveLocking, h, d);
             r.acquiring = Some(describe(&st, next));
             r.holding = Some(describe(&st, prev));
-            if same_lock {
-                r.details.push(String::from(
-                    " This is the same lock instance, already held by this thread: acquiring it would deadlock now.",
-                ));
-            }
             sink::defer(r);
         }
-        // Not cached: a later acquisition of the same instance must be caught again.
-        return certain.then(|| {
-            format!(
-                "lockdep: thread {} re-acquired lock {} that it already holds (acquired at {}); this would deadlock now",
-                thread_desc(h.tid),
-                st.class_name(next.class),
-                prev.loc.map(|l| l.to_string()).unwrap_or_default()
-            )
-        });
+        // Not cached: the same instance taken again later must reach the slow path.
+        return;
     }
 
     forbidden_nesting(&mut st, h, d, next);
@@ -144,7 +123,6 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) -> Option<Str
         }
     }
     cache(&mut st, next.chain_key);
-    None
 }
 
 /// Inserts a validated chain in the cache, unless the cache is full (reported once).

@@ -196,44 +196,13 @@ impl Graph {
             self.pk_mark.iter_mut().for_each(|m| *m = 0);
             self.pk_epoch = 1;
         }
-        let epoch = self.pk_epoch;
-        // Forward from `to`, within the window.
-        let mut fwd = Vec::new();
-        let mut stack = vec![to];
-        self.pk_mark[to as usize] = epoch;
-        while let Some(u) = stack.pop() {
-            fwd.push(u);
-            let mut e = self.first_after[u as usize];
-            while e != NONE {
-                let v = self.edges[e as usize].to;
-                e = self.edges[e as usize].next_after;
-                if v == from {
-                    // A cycle through recursive readers: no topological order exists.
-                    self.dag = false;
-                    return;
-                }
-                if v != u && self.pk_mark[v as usize] != epoch && self.ord[v as usize] < ub {
-                    self.pk_mark[v as usize] = epoch;
-                    stack.push(v);
-                }
-            }
-        }
-        // Backward from `from`, within the window.
-        let mut bwd = Vec::new();
-        stack.push(from);
-        self.pk_mark[from as usize] = epoch;
-        while let Some(u) = stack.pop() {
-            bwd.push(u);
-            let mut e = self.first_before[u as usize];
-            while e != NONE {
-                let v = self.edges[e as usize].from;
-                e = self.edges[e as usize].next_before;
-                if v != u && self.pk_mark[v as usize] != epoch && self.ord[v as usize] > lb {
-                    self.pk_mark[v as usize] = epoch;
-                    stack.push(v);
-                }
-            }
-        }
+        // Reaching `from` again from `to` is a cycle through recursive readers: no topological
+        // order exists.
+        let Some(mut fwd) = self.window(to, true, |o| o < ub, Some(from)) else {
+            self.dag = false;
+            return;
+        };
+        let mut bwd = self.window(from, false, |o| o > lb, None).unwrap_or_default();
         fwd.sort_unstable_by_key(|&c| self.ord[c as usize]);
         bwd.sort_unstable_by_key(|&c| self.ord[c as usize]);
         let mut slots: Vec<u32> = bwd
@@ -245,6 +214,47 @@ impl Graph {
         for (c, o) in bwd.iter().chain(fwd.iter()).zip(slots) {
             self.ord[*c as usize] = o;
         }
+    }
+
+    /// The classes reachable from `start` (forwards or backwards) whose order is inside the
+    /// window, depth first, marking them with the current reorder epoch; `None` as soon as
+    /// `stop` is reached.
+    fn window(
+        &mut self,
+        start: u32,
+        forward: bool,
+        inside: impl Fn(u32) -> bool,
+        stop: Option<u32>,
+    ) -> Option<Vec<u32>> {
+        let epoch = self.pk_epoch;
+        let mut found = Vec::new();
+        let mut stack = vec![start];
+        self.pk_mark[start as usize] = epoch;
+        while let Some(u) = stack.pop() {
+            found.push(u);
+            let mut e = if forward {
+                self.first_after[u as usize]
+            } else {
+                self.first_before[u as usize]
+            };
+            while e != NONE {
+                let edge = &self.edges[e as usize];
+                let (v, next) = if forward {
+                    (edge.to, edge.next_after)
+                } else {
+                    (edge.from, edge.next_before)
+                };
+                e = next;
+                if Some(v) == stop {
+                    return None;
+                }
+                if v != u && self.pk_mark[v as usize] != epoch && inside(self.ord[v as usize]) {
+                    self.pk_mark[v as usize] = epoch;
+                    stack.push(v);
+                }
+            }
+        }
+        Some(found)
     }
 
     /// Builds an edge value (not yet inserted).

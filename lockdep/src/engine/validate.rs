@@ -180,11 +180,10 @@ fn acquire_slow(map: &DepMap, class: u32, a: Acquire) {
             return (None, None);
         }
         next.chain_key = entry_key(h.prev_key(d), &next);
-        let mut fatal = None;
         if class != UNTRACKED && !chain::contains(next.chain_key) {
-            fatal = check::validate_chain(h, d, &next);
+            check::validate_chain(h, d, &next);
         }
-        (Some(next), fatal)
+        (Some(next), None)
     });
     // Dispatch before the lock counts as held: with `Action::Panic` the panic unwinds out of
     // `lock()` and the lock was never taken.
@@ -339,8 +338,7 @@ fn revalidate_from(h: &mut HeldStack, i: usize) {
             check::nest_lock_not_held(h, &e);
         }
         if e.class != UNTRACKED && !chain::contains(key) {
-            // Not a fresh acquisition: it cannot be the same instance twice, so never fatal.
-            let _ = check::validate_chain(h, j, &e);
+            check::validate_chain(h, j, &e);
         }
     }
 }
