@@ -59,6 +59,43 @@ pub(crate) struct Edge {
     next_before: u32,
 }
 
+/// The edges out of (forwards) or into (backwards) one class: yields the class at the other
+/// end and the edge's dependency kinds.
+struct Adjacent<'a> {
+    edges: &'a [Edge],
+    next: u32,
+    forward: bool,
+}
+
+impl<'a> Adjacent<'a> {
+    fn new(edges: &'a [Edge], first_after: &[u32], first_before: &[u32], class: u32, forward: bool) -> Self {
+        let next = if forward {
+            first_after[class as usize]
+        } else {
+            first_before[class as usize]
+        };
+        Adjacent { edges, next, forward }
+    }
+}
+
+impl Iterator for Adjacent<'_> {
+    type Item = (u32, u8);
+
+    fn next(&mut self) -> Option<(u32, u8)> {
+        if self.next == NONE {
+            return None;
+        }
+        let edge = &self.edges[self.next as usize];
+        if self.forward {
+            self.next = edge.next_after;
+            Some((edge.to, edge.dep))
+        } else {
+            self.next = edge.next_before;
+            Some((edge.from, edge.dep))
+        }
+    }
+}
+
 #[derive(Default)]
 struct Search {
     epoch: u32,
@@ -232,19 +269,7 @@ impl Graph {
         self.pk_mark[start as usize] = epoch;
         while let Some(u) = stack.pop() {
             found.push(u);
-            let mut e = if forward {
-                self.first_after[u as usize]
-            } else {
-                self.first_before[u as usize]
-            };
-            while e != NONE {
-                let edge = &self.edges[e as usize];
-                let (v, next) = if forward {
-                    (edge.to, edge.next_after)
-                } else {
-                    (edge.from, edge.next_before)
-                };
-                e = next;
+            for (v, _) in Adjacent::new(&self.edges, &self.first_after, &self.first_before, u, forward) {
                 if Some(v) == stop {
                     return None;
                 }
@@ -401,20 +426,8 @@ impl Graph {
             if visit(u, u_state == 0) {
                 return;
             }
-            let mut e = if forward {
-                self.first_after[u as usize]
-            } else {
-                self.first_before[u as usize]
-            };
-            while e != NONE {
-                let edge = &self.edges[e as usize];
-                let (v, mut dep) = if forward {
-                    e = edge.next_after;
-                    (edge.to, edge.dep)
-                } else {
-                    e = edge.next_before;
-                    (edge.from, edge.dep)
-                };
+            for (v, mut dep) in Adjacent::new(&self.edges, &self.first_after, &self.first_before, u, forward)
+            {
                 let v_state = if forward {
                     // Weak: `u` acquired only as a recursive reader, so the next link must
                     // start exclusive.
