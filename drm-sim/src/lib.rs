@@ -1,3 +1,19 @@
-//! A user-space simulation of the Linux DRM stack's locking, validated by `lockdep`.
+//! # drm-sim — the Linux DRM stack's locking, simulated in user space and validated by `lockdep`
 //!
-//! The simulation arrives with the DRM work; this crate is where it will live.
+//! Each module mirrors one kernel file (named after it) and is annotated with `lockdep` exactly
+//! as the kernel annotates it, so a report from this crate reads like a kernel splat: the same
+//! class names (`reservation_ww_class_mutex`, `dma_fence_map`, `fs_reclaim`, …), the same
+//! orders. Everything runs on real threads: work items on workqueue threads, a GPU engine
+//! thread, an irq thread that runs its handler in hard-irq context, fence callbacks in the
+//! signaller's context. `../shared/DRM-RULES.md` (in the project's shared material) is the
+//! reference for the rules (R1–R34) and data flows each module follows.
+//!
+//! The index, one line per file:
+//! - [`error`] — `Errno`, the kernel error codes as a Rust error type (no kernel counterpart).
+//! - [`bugs`] — the injected-bug catalogue behind `--inject` (no kernel counterpart).
+
+pub mod bugs;
+pub mod error;
+
+pub use bugs::{Bug, Bugs};
+pub use error::{Errno, KResult};
