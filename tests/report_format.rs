@@ -64,7 +64,7 @@ golden-abc/ID is trying to acquire lock:
  0xADDR (lock_A) [mutex, write], at: FILE:L:C
 
 but thread is already holding lock:
- 0xADDR (lock_C) [rwlock, read], at: FILE:L:C
+ 0xADDR (lock_C) [rw_semaphore, read], at: FILE:L:C
 
 which lock already depends on the new lock.
 
@@ -98,7 +98,7 @@ Chain exists of:
 Cycle in lock order graph: lock_A => lock_B => lock_C => lock_A
 
 1 lock held by golden-abc/ID:
- #0: 0xADDR (lock_C) [rwlock, read], at: FILE:L:C
+ #0: 0xADDR (lock_C) [rw_semaphore, read], at: FILE:L:C
 
 stack backtrace:";
 

@@ -95,7 +95,7 @@ pub use report::{Dependency, Frame, HeldLock, LockMode, Report, ReportKind, Stac
 pub use srcu::{Srcu, SrcuReadGuard};
 pub use sync::{
     Condvar, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
-    SpinLock, SpinLockGuard, WaitTimeoutResult,
+    RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard, SpinLock, SpinLockGuard, WaitTimeoutResult,
 };
 pub use ww::{WwAcquireCtx, WwClass, WwError, WwMutex, WwMutexGuard};
 

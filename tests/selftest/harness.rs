@@ -9,11 +9,11 @@
 //! | op | lock | acquisition |
 //! |---|---|---|
 //! | `L`/`U` | `SpinLock` | lock / unlock |
-//! | `RL`/`RU`, `WL`/`WU` | `RwLock` (rwlock_t) | `read_recursive` / `write` |
+//! | `RL`/`RU`, `WL`/`WU` | `RwSpinLock` (rwlock_t) | `read` (recursive) / `write` |
 //! | `ML`/`MU` | `Mutex` | lock / unlock |
 //! | `RSL`/`RSU`, `WSL`/`WSU` | `RwLock` (rw_semaphore) | `read` (non-recursive) / `write` |
-//! | `QRL`/`QRU` | `RwLock` (rwlock_t) | `read` (a queued, non-recursive reader) |
-//! | `TL`, `TRL`, `TWL` | as `L`, `RL`, `WL` | trylock (`try_lock`, `try_read_recursive`, `try_write`) |
+//! | `QRL`/`QRU` | `RwSpinLock` (rwlock_t) | `read_queued` (a queued, non-recursive reader) |
+//! | `TL`, `TRL`, `TWL` | as `L`, `RL`, `WL` | trylock (`try_lock`, `try_read`, `try_write`) |
 //! | `INIT(x)` | any | re-initialise a held lock: its guard is forgotten and the lock freed |
 //!
 //! An unlock with no matching guard releases the lock by force, which the validator must
@@ -25,7 +25,8 @@
 use lockdep::context::irq;
 use lockdep::{
     LockClass, LockMap, LockMapGuard, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, Report, ReportKind,
-    RwLock, RwLockReadGuard, RwLockWriteGuard, SpinLock, SpinLockGuard, WaitType,
+    RwLock, RwLockReadGuard, RwLockWriteGuard, RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard,
+    SpinLock, SpinLockGuard, WaitType,
 };
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -56,7 +57,8 @@ impl Ty {
 enum Lock {
     Raw(RawSpinLock<()>),
     Spin(SpinLock<()>),
-    Rw(RwLock<()>),
+    RwSpin(RwSpinLock<()>),
+    RwSem(RwLock<()>),
     Mutex(Mutex<()>),
 }
 
@@ -64,8 +66,10 @@ enum Guard {
     Raw(RawSpinLockGuard<'static, ()>),
     Map(LockMapGuard<'static>),
     Spin(SpinLockGuard<'static, ()>),
-    Read(RwLockReadGuard<'static, ()>),
-    Write(RwLockWriteGuard<'static, ()>),
+    Read(RwSpinLockReadGuard<'static, ()>),
+    Write(RwSpinLockWriteGuard<'static, ()>),
+    SemRead(RwLockReadGuard<'static, ()>),
+    SemWrite(RwLockWriteGuard<'static, ()>),
     Mutex(MutexGuard<'static, ()>),
 }
 
@@ -100,7 +104,8 @@ impl Case {
             let c = class(ty, name);
             let l = match ty {
                 Ty::Spin => Lock::Spin(SpinLock::with_class((), c)),
-                Ty::RwLock | Ty::RwSem => Lock::Rw(RwLock::with_class((), c)),
+                Ty::RwLock => Lock::RwSpin(RwSpinLock::with_class((), c)),
+                Ty::RwSem => Lock::RwSem(RwLock::with_class((), c)),
                 Ty::Mutex => Lock::Mutex(Mutex::with_class((), c)),
                 Ty::Raw => Lock::Raw(RawSpinLock::with_class((), c)),
                 Ty::Map => unreachable!("pseudo-locks are statics"),
@@ -118,11 +123,13 @@ impl Case {
             (Lock::Spin(l), "L") => Guard::Spin(l.lock()),
             (Lock::Spin(l), "TL") => Guard::Spin(l.try_lock().expect("trylock failed")),
             (Lock::Mutex(l), "ML") => Guard::Mutex(l.lock()),
-            (Lock::Rw(l), "RL") => Guard::Read(l.read_recursive()),
-            (Lock::Rw(l), "TRL") => Guard::Read(l.try_read_recursive().expect("trylock failed")),
-            (Lock::Rw(l), "QRL" | "RSL") => Guard::Read(l.read()),
-            (Lock::Rw(l), "WL" | "WSL") => Guard::Write(l.write()),
-            (Lock::Rw(l), "TWL") => Guard::Write(l.try_write().expect("trylock failed")),
+            (Lock::RwSpin(l), "RL") => Guard::Read(l.read()),
+            (Lock::RwSpin(l), "TRL") => Guard::Read(l.try_read().expect("trylock failed")),
+            (Lock::RwSpin(l), "QRL") => Guard::Read(l.read_queued()),
+            (Lock::RwSpin(l), "WL") => Guard::Write(l.write()),
+            (Lock::RwSpin(l), "TWL") => Guard::Write(l.try_write().expect("trylock failed")),
+            (Lock::RwSem(l), "RSL") => Guard::SemRead(l.read()),
+            (Lock::RwSem(l), "WSL") => Guard::SemWrite(l.write()),
             _ => panic!("bad op {op}({name})"),
         };
         self.held.push(((ty, name.to_string()), g));
@@ -143,8 +150,10 @@ impl Case {
                 Lock::Raw(l) => l.force_unlock(),
                 Lock::Spin(l) => l.force_unlock(),
                 Lock::Mutex(l) => l.force_unlock(),
-                Lock::Rw(l) if read => l.force_unlock_read(),
-                Lock::Rw(l) => l.force_unlock_write(),
+                Lock::RwSpin(l) if read => l.force_unlock_read(),
+                Lock::RwSpin(l) => l.force_unlock_write(),
+                Lock::RwSem(l) if read => l.force_unlock_read(),
+                Lock::RwSem(l) => l.force_unlock_write(),
             }
         }
     }

@@ -236,11 +236,7 @@ pub(crate) fn atomic_reason(st: &State, held: &[Held], ctx: u8) -> Option<String
         return Some(String::from("with interrupts disabled"));
     }
     held.iter()
-        .find(|e| {
-            st.classes
-                .get(e.class as usize)
-                .is_some_and(|c| matches!(c.kind, LockKind::SpinLock | LockKind::RawSpinLock))
-        })
+        .find(|e| st.classes.get(e.class as usize).is_some_and(|c| c.kind.spins()))
         .map(|e| format!("while holding spinlock {}", st.class_name(e.class)))
 }
 

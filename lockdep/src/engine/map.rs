@@ -39,7 +39,10 @@ pub(crate) enum Key {
 #[repr(u8)]
 pub(crate) enum LockKind {
     Mutex,
+    /// The sleeping reader-writer lock (`rw_semaphore`).
     RwLock,
+    /// The spinning reader-writer lock (`rwlock_t`).
+    RwSpinLock,
     SpinLock,
     RawSpinLock,
     Map,
@@ -52,7 +55,8 @@ impl LockKind {
     pub(crate) fn name(self) -> &'static str {
         match self {
             LockKind::Mutex => "mutex",
-            LockKind::RwLock => "rwlock",
+            LockKind::RwLock => "rw_semaphore",
+            LockKind::RwSpinLock => "rwlock",
             LockKind::SpinLock => "spinlock",
             LockKind::RawSpinLock => "raw spinlock",
             LockKind::Map => "lock map",
@@ -65,15 +69,13 @@ impl LockKind {
     /// The wait types `(outer, inner)`: what taking a lock of this kind needs, and what may
     /// be taken while holding it.
     ///
-    /// `RwLock` stands for both of the kernel's reader-writer locks; it validates like
-    /// `rwlock_t` where it is taken (allowed wherever a spinlock is, so ports of kernel code
-    /// and its irq-safety rules behave as in the kernel) and like `rw_semaphore` inside (a
-    /// mutex may be taken under it).
+    /// Each lock validates as the kernel lock it behaves like: `RwLock` parks the thread, so
+    /// it is an `rw_semaphore` (sleeping on both sides, like a mutex); `RwSpinLock` spins, so
+    /// it is an `rwlock_t` (a spinlock's wait types, allowed in interrupt context).
     pub(crate) const fn wait_types(self) -> (u8, u8) {
         match self {
-            LockKind::Mutex | LockKind::WwMutex => (WAIT_SLEEP, WAIT_SLEEP),
-            LockKind::RwLock => (WAIT_CONFIG, WAIT_SLEEP),
-            LockKind::SpinLock => (WAIT_CONFIG, WAIT_CONFIG),
+            LockKind::Mutex | LockKind::WwMutex | LockKind::RwLock => (WAIT_SLEEP, WAIT_SLEEP),
+            LockKind::SpinLock | LockKind::RwSpinLock => (WAIT_CONFIG, WAIT_CONFIG),
             LockKind::RawSpinLock => (WAIT_SPIN, WAIT_SPIN),
             LockKind::Map | LockKind::WwAcquire | LockKind::Srcu => (WAIT_INV, WAIT_INV),
         }
@@ -87,7 +89,15 @@ impl LockKind {
 
     /// Whether acquiring it always may sleep (reported in atomic context).
     pub(crate) fn sleeps(self) -> bool {
-        matches!(self, LockKind::Mutex | LockKind::WwMutex)
+        matches!(self, LockKind::Mutex | LockKind::WwMutex | LockKind::RwLock)
+    }
+
+    /// Whether holding it is an atomic section (the thread may not sleep until it is released).
+    pub(crate) fn spins(self) -> bool {
+        matches!(
+            self,
+            LockKind::SpinLock | LockKind::RawSpinLock | LockKind::RwSpinLock
+        )
     }
 }
 

@@ -21,7 +21,8 @@ pub enum LockMode {
     /// A non-recursive reader (`RwLock::read`): it waits behind a queued writer, so two
     /// readers of the same lock can deadlock through a writer.
     Read,
-    /// A recursive reader (`RwLock::read_recursive`): other readers never block it.
+    /// A recursive reader (`RwLock::read_recursive`, `RwSpinLock::read`): other readers never
+    /// block it.
     RecursiveRead,
 }
 
@@ -68,7 +69,8 @@ impl HeldLock {
     pub fn class(&self) -> &str {
         &self.class
     }
-    /// The lock type (`mutex`, `rwlock`, `spinlock`, ...).
+    /// The lock type, named as the kernel lock it validates as (`mutex`, `rw_semaphore`,
+    /// `rwlock`, `spinlock`, ...).
     pub fn lock_kind(&self) -> &'static str {
         self.kind
     }

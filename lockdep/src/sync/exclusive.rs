@@ -23,14 +23,19 @@ macro_rules! exclusive_lock {
         }
 
         /// The guard of a held lock; the lock is released when it is dropped.
+        ///
+        /// Not `Send`: the lock is released by the thread that took it (see the crate's
+        /// "Guards stay on their thread").
         #[cfg(feature = "check")]
         #[must_use = "if unused the lock is released at once"]
         pub struct $guard<'a, T: ?Sized + 'a> {
             pub(crate) inner: $plain_guard<'a, T>,
             pub(crate) map: &'a crate::engine::DepMap,
+            pub(crate) _not_send: crate::sync::not_send::NotSend,
         }
 
-        /// The guard of a held lock: with the `check` feature off, the plain lock's guard.
+        /// The guard of a held lock: with the `check` feature off, the plain lock's guard,
+        /// with the plain guard's `Send`-ness.
         #[cfg(not(feature = "check"))]
         pub type $guard<'a, T> = $plain_guard<'a, T>;
 
@@ -102,7 +107,11 @@ macro_rules! exclusive_lock {
                 {
                     let loc = std::panic::Location::caller();
                     crate::engine::validate::acquire(&self.map, subclass, 0, false, loc);
-                    $guard { inner: self.inner.lock(), map: &self.map }
+                    $guard {
+                        inner: self.inner.lock(),
+                        map: &self.map,
+                        _not_send: crate::sync::not_send::NotSend::MARK,
+                    }
                 }
                 #[cfg(not(feature = "check"))]
                 {
@@ -125,7 +134,11 @@ macro_rules! exclusive_lock {
                     let mut a = crate::engine::validate::Acquire::of(&self.map, 0, 0, false, loc);
                     a.nest = nest.lock_ref().instance;
                     crate::engine::validate::acquire_with(&self.map, a);
-                    $guard { inner: self.inner.lock(), map: &self.map }
+                    $guard {
+                        inner: self.inner.lock(),
+                        map: &self.map,
+                        _not_send: crate::sync::not_send::NotSend::MARK,
+                    }
                 }
                 #[cfg(not(feature = "check"))]
                 {
@@ -145,7 +158,11 @@ macro_rules! exclusive_lock {
                     let inner = self.inner.try_lock()?;
                     let loc = std::panic::Location::caller();
                     crate::engine::validate::acquire(&self.map, 0, 0, true, loc);
-                    Some($guard { inner, map: &self.map })
+                    Some($guard {
+                        inner,
+                        map: &self.map,
+                        _not_send: crate::sync::not_send::NotSend::MARK,
+                    })
                 }
                 #[cfg(not(feature = "check"))]
                 {

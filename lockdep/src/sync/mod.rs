@@ -7,15 +7,44 @@
 //! guards, so the code compiles to exactly what the plain lock would.
 //!
 //! Like `parking_lot`, none of the types poison: a panic while holding a lock releases it.
+//!
+//! # Which lock
+//!
+//! Each type is validated as the kernel lock it behaves like, so pick by how it waits and
+//! where it must be taken:
+//!
+//! | type | kernel lock | waits by | may be taken |
+//! |---|---|---|---|
+//! | [`Mutex`] | `struct mutex` | parking the thread | in process context, with no spinning lock held |
+//! | [`RwLock`] | `rw_semaphore` | parking the thread | as a `Mutex` |
+//! | [`SpinLock`] | `spinlock_t` | spinning | anywhere but under a `RawSpinLock` |
+//! | [`RwSpinLock`] | `rwlock_t` | spinning | as a `SpinLock` |
+//! | [`RawSpinLock`] | `raw_spinlock_t` | spinning | anywhere, and `try_lock` in a panic handler |
+//!
+//! A sleeping lock taken where the thread may not sleep (in [`irq_context`](crate::irq_context),
+//! with interrupts off, under a spinning lock) is reported twice, as the kernel reports it: an
+//! invalid wait context and sleeping in atomic context.
+//!
+//! # Guards stay on their thread
+//!
+//! With `check`, every guard is `!Send` (and `Sync` when the data is): the validator records
+//! held locks per thread, so a lock must be released by the thread that took it. Without
+//! `check` the guards are the plain guards with the plain guards' auto traits (`spin`'s are
+//! `Send`; `parking_lot`'s are `Send` only with its `send_guard` feature): code that moves a
+//! guard to another thread builds only with `check` off.
 
 #[macro_use]
 mod exclusive;
 mod condvar;
 mod mutex;
+#[cfg(feature = "check")]
+mod not_send;
+mod rw_spin;
 mod rwlock;
 mod spin;
 
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{Mutex, MutexGuard};
+pub use rw_spin::{RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use spin::{RawSpinLock, RawSpinLockGuard, SpinLock, SpinLockGuard};

@@ -1,21 +1,40 @@
-//! [`RwLock`]: a reader-writer lock (the kernel's `rw_semaphore`/`rwlock_t`) over
+//! [`RwLock`]: the sleeping reader-writer lock (the kernel's `rw_semaphore`) over
 //! `parking_lot::RwLock`.
+//!
+//! `parking_lot` parks a thread that waits for the lock, so it is validated as a sleeping lock,
+//! exactly like [`Mutex`](crate::Mutex): taking it under a spinning lock, in an interrupt
+//! handler or with interrupts disabled is reported. Code that must take a reader-writer lock
+//! there uses [`RwSpinLock`](crate::RwSpinLock) (the kernel's `rwlock_t`).
 //!
 //! Readers come in two flavours, and the validator tells them apart exactly as the kernel does:
 //! * [`read`](RwLock::read) is a **non-recursive** reader: `parking_lot` queues it behind a
 //!   waiting writer, so a thread that holds a read lock and takes it for reading again can
 //!   deadlock (another thread's writer slipped in between) — validated like `down_read`;
 //! * [`read_recursive`](RwLock::read_recursive) never waits for writers when the lock is
-//!   read-held, so read-after-read on it is legitimate — validated like a recursive
-//!   `read_lock`. A cycle that only goes through recursive readers is not a deadlock.
+//!   read-held, so read-after-read on it is legitimate — validated as a recursive reader (the
+//!   kernel's `rw_semaphore` has none; its `rwlock_t` readers are). A cycle that only goes
+//!   through recursive readers is not a deadlock.
 
 #[cfg(feature = "check")]
 use crate::engine::{validate, DepMap};
+#[cfg(feature = "check")]
+use crate::sync::not_send::NotSend;
 use crate::LockClass;
 #[cfg(feature = "check")]
 use std::panic::Location;
 
-/// A reader-writer lock, validated as one.
+/// A reader-writer lock that sleeps while it waits, validated as an `rw_semaphore`.
+///
+/// # Differences from `parking_lot::RwLock`
+///
+/// * With `check`, every acquisition is validated before it blocks: an order that could
+///   deadlock, a non-recursive read of a class this thread already reads, or taking it where
+///   the thread may not sleep (under a [`SpinLock`](crate::SpinLock), in
+///   [`irq_context`](crate::irq_context), with interrupts disabled) is reported.
+/// * Its class is the creation site (or a [`LockClass`]), as for every lock of this crate.
+/// * The guards are `!Send` with `check`, even if `parking_lot`'s `send_guard` feature is on.
+/// * Upgradable reads, `Arc` guards and guard mapping are not offered.
+/// * Without `check` it is the plain lock, with the plain guards.
 ///
 /// ```
 /// let l = lockdep::RwLock::new(5);
@@ -44,20 +63,25 @@ mod guards {
 #[cfg(feature = "check")]
 mod guards {
     use crate::engine::{validate, DepMap};
+    use crate::sync::not_send::NotSend;
     use std::panic::Location;
 
-    /// A read guard; the read lock is released when it is dropped.
+    /// A read guard; the read lock is released when it is dropped. Not `Send`: the thread
+    /// that took the lock releases it.
     #[must_use = "if unused the lock is released at once"]
     pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
         pub(crate) inner: parking_lot::RwLockReadGuard<'a, T>,
         pub(crate) map: &'a DepMap,
+        pub(crate) _not_send: NotSend,
     }
 
-    /// A write guard; the write lock is released when it is dropped.
+    /// A write guard; the write lock is released when it is dropped. Not `Send`: the thread
+    /// that took the lock releases it.
     #[must_use = "if unused the lock is released at once"]
     pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
         pub(crate) inner: parking_lot::RwLockWriteGuard<'a, T>,
         pub(crate) map: &'a DepMap,
+        pub(crate) _not_send: NotSend,
     }
 
     impl<T: ?Sized> std::ops::Deref for RwLockReadGuard<'_, T> {
@@ -109,6 +133,7 @@ mod guards {
             RwLockReadGuard {
                 inner: parking_lot::RwLockWriteGuard::downgrade(inner),
                 map,
+                _not_send: NotSend::MARK,
             }
         }
     }
@@ -208,7 +233,11 @@ macro_rules! acquire_fn {
             #[cfg(feature = "check")]
             {
                 validate::acquire(&self.map, subclass, $read, false, Location::caller());
-                $guard { inner: self.inner.$plain(), map: &self.map }
+                $guard {
+                    inner: self.inner.$plain(),
+                    map: &self.map,
+                    _not_send: NotSend::MARK,
+                }
             }
             #[cfg(not(feature = "check"))]
             {
@@ -230,7 +259,11 @@ macro_rules! try_fn {
             {
                 let inner = self.inner.$plain()?;
                 validate::acquire(&self.map, 0, $read, true, Location::caller());
-                Some($guard { inner, map: &self.map })
+                Some($guard {
+                    inner,
+                    map: &self.map,
+                    _not_send: NotSend::MARK,
+                })
             }
             #[cfg(not(feature = "check"))]
             {
