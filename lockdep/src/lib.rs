@@ -1,8 +1,8 @@
 //! # lockdep — the Linux kernel's lock-dependency validator, for Rust
 //!
 //! `lockdep` gives you drop-in lock types ([`Mutex`], [`RwLock`], [`SpinLock`],
-//! [`RawSpinLock`], [`Condvar`]) that, with the cargo feature **`check`** enabled, validate
-//! every acquisition the way the kernel's lockdep does:
+//! [`RwSpinLock`], [`RawSpinLock`], [`Condvar`]) that, with the cargo feature **`check`**
+//! enabled, validate every acquisition the way the kernel's lockdep does:
 //!
 //! * every lock belongs to a **class** — by default all locks created at one source location,
 //!   or an explicit named [`LockClass`] shared by many locks;
@@ -60,6 +60,30 @@
 //! variable (`warn`, the default, prints the report to stderr; `panic`; `collect`). Whatever the
 //! action, reports are recorded and [`take_reports`] drains them. Unlike the kernel the
 //! validator is not one-shot: every distinct violation is reported once and validation goes on.
+//!
+//! # Which lock
+//!
+//! Each lock type is validated as the kernel lock it behaves like: [`Mutex`] (`struct mutex`)
+//! and [`RwLock`] (`rw_semaphore`) park the waiting thread, so they are sleeping locks, reported
+//! under a spinning lock, in [`irq_context`] or with interrupts off; [`SpinLock`]
+//! (`spinlock_t`), [`RwSpinLock`] (`rwlock_t`, with recursive readers) and [`RawSpinLock`]
+//! (`raw_spinlock_t`) spin, so they may be taken there and holding one is atomic. The table is
+//! in [`sync`].
+//!
+//! # Guards stay on their thread
+//!
+//! The validator records the locks a thread holds on that thread, as the kernel records them
+//! per task, so a lock must be released by the thread that took it. With `check` every guard
+//! is therefore `!Send` (it stays `Sync`: another thread may read through a shared `&guard`),
+//! and moving one to another thread is a compile error rather than a false "bad unlock
+//! balance" on that thread and a phantom held lock on this one.
+//!
+//! That holds whatever the plain locks allow. A crate that enables `parking_lot`'s
+//! `send_guard` feature (feature unification turns it on for the whole build) makes
+//! `parking_lot`'s guards `Send`, and `spin`'s are `Send` anyway; with `check` off, our guards
+//! *are* those plain guards, so they are `Send` exactly when the plain ones are. A program that
+//! sends a guard to another thread therefore builds with `check` off and fails to build with it
+//! on: release the lock and take it again on the other thread instead.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
