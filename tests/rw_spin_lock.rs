@@ -155,7 +155,7 @@ fn a_cycle_through_a_writer_or_a_queued_reader_is_a_deadlock() {
 }
 
 #[test]
-fn reading_twice_is_fine_but_not_as_a_queued_reader() {
+fn reading_twice_is_fine_but_not_as_a_queued_reader_outside_interrupts() {
     let _s = serial();
     let l = RwSpinLock::new(());
     {
@@ -169,6 +169,19 @@ fn reading_twice_is_fine_but_not_as_a_queued_reader() {
         let _b = l.read_queued();
     }
     assert_eq!(kinds(), [Rec]);
+    // Interrupt handlers and bottom-half-disabled sections skip the kernel's reader queue.
+    let (in_irq, bh_off) = (RwSpinLock::new(()), RwSpinLock::new(()));
+    {
+        let _irq = lockdep::irq_context();
+        let _a = in_irq.read_queued();
+        let _b = in_irq.read_queued();
+    }
+    {
+        let _bh = lockdep::bh_disabled();
+        let _a = bh_off.read_queued();
+        let _b = bh_off.read_queued();
+    }
+    assert!(kinds().is_empty());
 }
 
 #[test]

@@ -11,7 +11,7 @@
 //! writer of another thread waits in between. That is the reader the kernel's lockdep assumes
 //! for `read_lock` (always so in interrupt context). Outside interrupts the kernel's default
 //! queued rwlock makes `read_lock` wait behind a queued writer, and lockdep validates it as a
-//! non-recursive reader there: [`read_queued`](RwSpinLock::read_queued) validates that reader,
+//! non-recursive reader there: [`read_queued`](RwSpinLock::read_queued) validates that reader
 //! for code that must also be correct on such a lock.
 
 #[cfg(feature = "check")]
@@ -205,7 +205,7 @@ impl<T> RwSpinLock<T> {
 
 /// Generates a spinning acquisition method and its `_nested` variant.
 macro_rules! spin_fn {
-    ($(#[$doc:meta])* $name:ident, $nested:ident, $read:ident, $guard:ident, $plain:ident) => {
+    ($(#[$doc:meta])* $name:ident, $nested:ident, $read:expr, $guard:ident, $plain:ident) => {
         $(#[$doc])*
         #[cfg_attr(feature = "check", track_caller)]
         #[inline]
@@ -237,7 +237,7 @@ macro_rules! spin_fn {
 
 /// Generates a trylock method.
 macro_rules! try_spin_fn {
-    ($(#[$doc:meta])* $name:ident, $read:ident, $guard:ident, $plain:ident) => {
+    ($(#[$doc:meta])* $name:ident, $read:expr, $guard:ident, $plain:ident) => {
         $(#[$doc])*
         #[cfg_attr(feature = "check", track_caller)]
         #[inline]
@@ -260,6 +260,19 @@ macro_rules! try_spin_fn {
     };
 }
 
+/// The reader flavour of [`RwSpinLock::read_queued`] in the current context (the kernel's
+/// `read_lock_is_recursive()`, whose `in_interrupt()` counts bottom-half-disabled sections).
+#[cfg(feature = "check")]
+fn queued_reader() -> u8 {
+    crate::engine::held::with(|h| {
+        if h.hardirq > 0 || h.softirq > 0 || h.bh_off > 0 {
+            READ_RECURSIVE
+        } else {
+            READ
+        }
+    })
+}
+
 impl<T: ?Sized> RwSpinLock<T> {
     spin_fn! {
         /// Takes the lock for reading (the kernel's `read_lock`), spinning while a writer
@@ -268,11 +281,13 @@ impl<T: ?Sized> RwSpinLock<T> {
         read, read_nested, READ_RECURSIVE, RwSpinLockReadGuard, read
     }
     spin_fn! {
-        /// Takes the lock for reading, validated as a non-recursive reader: the kernel's
-        /// `read_lock` on a queued rwlock outside interrupt context, which waits behind a
-        /// queued writer. This lock itself lets the reader in as [`read`](Self::read) does;
-        /// use it for code that must not rely on read recursion where the kernel forbids it.
-        read_queued, read_queued_nested, READ, RwSpinLockReadGuard, read
+        /// Takes the lock for reading, validated as the kernel's `read_lock` on a queued
+        /// rwlock: outside interrupt context a non-recursive reader (it would wait behind a
+        /// queued writer), inside an interrupt handler or with bottom halves disabled a
+        /// recursive one (the kernel lets those readers skip the queue). This lock itself lets
+        /// the reader in as [`read`](Self::read) does; use it for code that must not rely on
+        /// read recursion where the kernel forbids it.
+        read_queued, read_queued_nested, queued_reader(), RwSpinLockReadGuard, read
     }
     spin_fn! {
         /// Takes the lock for writing (the kernel's `write_lock`), spinning until no reader or
