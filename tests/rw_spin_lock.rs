@@ -9,6 +9,7 @@ use lockdep::ReportKind::{
 };
 use lockdep::{Mutex, RawSpinLock, RwLock, RwSpinLock, SpinLock};
 use lockdep_suite::{kinds, serial};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -207,5 +208,23 @@ fn a_recursive_read_with_a_writer_waiting_in_between_neither_hangs_nor_is_report
         writer.join().unwrap();
     });
     assert_eq!(*l.read(), 1);
+    assert!(kinds().is_empty());
+}
+
+#[test]
+fn writing_a_lock_this_thread_reads_is_reported_then_panics_instead_of_spinning_forever() {
+    let _s = serial();
+    let l = RwSpinLock::new(());
+    let r = l.read();
+    assert!(
+        catch_unwind(AssertUnwindSafe(|| drop(l.write()))).is_err(),
+        "must not spin"
+    );
+    assert_eq!(kinds(), [Rec]);
+    drop(r);
+    // Reading it again while reading it is no self-deadlock.
+    let r = l.read();
+    drop(l.read());
+    drop(r);
     assert!(kinds().is_empty());
 }

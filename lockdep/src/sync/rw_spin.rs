@@ -48,10 +48,14 @@ use std::panic::Location;
 ///   (the kernel's `read_lock`/`read_trylock`); [`read_queued`](Self::read_queued) as the
 ///   non-recursive reader of the kernel's queued rwlock outside interrupts.
 /// * Its class is the creation site (or a [`LockClass`]), as for every lock of this crate.
+/// * With `check`, taking an instance this thread holds where that would spin forever (writing
+///   it while holding it in any mode, reading it while writing it) is reported and then
+///   panics instead of hanging; reading it again while reading it is fine.
 /// * The guards are `!Send` with `check` (`spin`'s are `Send`).
 /// * Upgradable reads and downgrading are not offered (the kernel's `rwlock_t` has neither).
 /// * Without `check` it is the plain `spin::RwLock`, with the plain guards. Like it, it lets
 ///   readers starve a writer: keep read sections short.
+#[doc(alias = "rwlock_t")]
 #[cfg_attr(not(feature = "check"), repr(transparent))]
 pub struct RwSpinLock<T: ?Sized> {
     #[cfg(feature = "check")]
@@ -278,6 +282,7 @@ impl<T: ?Sized> RwSpinLock<T> {
         /// Takes the lock for reading (the kernel's `read_lock`), spinning while a writer
         /// holds it. A recursive reader: a waiting writer never holds it back, so the same
         /// thread may read the lock again, and a cycle through it as a reader is no deadlock.
+        #[doc(alias = "read_lock")]
         read, read_nested, READ_RECURSIVE, RwSpinLockReadGuard, read
     }
     spin_fn! {
@@ -292,14 +297,17 @@ impl<T: ?Sized> RwSpinLock<T> {
     spin_fn! {
         /// Takes the lock for writing (the kernel's `write_lock`), spinning until no reader or
         /// writer holds it.
+        #[doc(alias = "write_lock")]
         write, write_nested, WRITE, RwSpinLockWriteGuard, write
     }
     try_spin_fn! {
         /// Takes the lock for reading if no writer holds it (`read_trylock`).
+        #[doc(alias = "read_trylock")]
         try_read, READ_RECURSIVE, RwSpinLockReadGuard, try_read
     }
     try_spin_fn! {
         /// Takes the lock for writing if it is free (`write_trylock`).
+        #[doc(alias = "write_trylock")]
         try_write, WRITE, RwSpinLockWriteGuard, try_write
     }
 

@@ -46,6 +46,7 @@ use std::panic::Location;
 /// *l.write() += 1;
 /// assert_eq!(*l.read(), 6);
 /// ```
+#[doc(alias = "rw_semaphore")]
 pub struct RwLock<T: ?Sized> {
     #[cfg(feature = "check")]
     map: DepMap,
