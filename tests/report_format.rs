@@ -1,5 +1,6 @@
-//! Golden tests of the report text. Addresses, thread ids, source positions and stack frames
-//! change from build to build, so they are normalised before comparing.
+//! Golden tests of the report text (`tests/golden/*.txt`, rewritten with `LOCKDEP_BLESS=1`).
+//! Addresses, thread ids, source positions and stack frames change from build to build, so
+//! they are normalised before comparing ([`lockdep_suite::normalise_report`]).
 
 use lockdep::{LockClass, Mutex, ReportKind, RwLock};
 use lockdep_suite::serial;
@@ -7,100 +8,6 @@ use lockdep_suite::serial;
 static LOCK_A: LockClass = LockClass::new("lock_A");
 static LOCK_B: LockClass = LockClass::new("lock_B");
 static LOCK_C: LockClass = LockClass::new("lock_C");
-
-/// Replaces what varies between runs with placeholders and drops stack frames.
-fn normalise(text: &str) -> String {
-    let mut out = Vec::new();
-    let mut in_backtrace = false;
-    for line in text.lines() {
-        if in_backtrace {
-            continue;
-        }
-        if line == "stack backtrace:" {
-            in_backtrace = true;
-            out.push(line.to_string());
-            continue;
-        }
-        let t = line.trim_start();
-        let frame = line.starts_with("       ")
-            && (t.contains("::") || t.starts_with("0x") || t.starts_with("<no stack"));
-        if frame {
-            continue;
-        }
-        out.push(scrub(line));
-    }
-    out.join("\n")
-}
-
-fn scrub(line: &str) -> String {
-    let mut s = String::new();
-    let mut rest = line;
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix("0x") {
-            let n = r.chars().take_while(|c| c.is_ascii_hexdigit()).count();
-            s.push_str("0xADDR");
-            rest = &r[n..];
-        } else if let Some(r) = rest.strip_prefix("tests/report_format.rs:") {
-            let n = r.chars().take_while(|c| c.is_ascii_digit() || *c == ':').count();
-            s.push_str("FILE:L:C");
-            rest = &r[n..];
-        } else if rest.starts_with('/') && rest[1..].starts_with(|c: char| c.is_ascii_digit()) {
-            let n = rest[1..].chars().take_while(|c| c.is_ascii_digit()).count();
-            s.push_str("/ID");
-            rest = &rest[1 + n..];
-        } else {
-            let c = rest.chars().next().unwrap();
-            s.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    s
-}
-
-const CIRCULAR: &str = "\
-WARNING: possible circular locking dependency detected
-------------------------------------------------------
-golden-abc/ID is trying to acquire lock:
- 0xADDR (lock_A) [mutex, write], at: FILE:L:C
-
-but thread is already holding lock:
- 0xADDR (lock_C) [rw_semaphore, read], at: FILE:L:C
-
-which lock already depends on the new lock.
-
-
-the existing dependency chain (in reverse order) is:
-
--> #2 (lock_C):
-       rlock(lock_C) at FILE:L:C while holding lock(lock_B) taken at FILE:L:C, by golden-abc/ID
-
--> #1 (lock_B):
-       lock(lock_B) at FILE:L:C while holding lock(lock_A) taken at FILE:L:C, by golden-abc/ID
-
--> #0 (lock_A):
-
-other info that might help us debug this:
-
-Chain exists of:
-  lock_A --> lock_B --> lock_C
-
- Possible unsafe locking scenario:
-
-       T0                           T1
-       ----                         ----
-  rlock(lock_C);
-                               lock(lock_B);
-                               rlock(lock_C);
-  lock(lock_A);
-
- *** DEADLOCK ***
-
-Cycle in lock order graph: lock_A => lock_B => lock_C => lock_A
-
-1 lock held by golden-abc/ID:
- #0: 0xADDR (lock_C) [rw_semaphore, read], at: FILE:L:C
-
-stack backtrace:";
 
 #[test]
 fn circular_report_text() {
@@ -145,34 +52,8 @@ fn circular_report_text() {
         .unwrap()
         .join()
         .unwrap();
-    assert_eq!(normalise(&text), CIRCULAR, "full text:\n{text}");
+    lockdep_suite::golden("circular_dependency.txt", &lockdep_suite::normalise_report(&text));
 }
-
-const RECURSIVE: &str = "\
-WARNING: possible recursive locking detected
---------------------------------------------
-golden-aa/ID is trying to acquire lock:
- 0xADDR (lock_A) [mutex, write], at: FILE:L:C
-
-but thread is already holding lock:
- 0xADDR (lock_A) [mutex, write], at: FILE:L:C
-
-other info that might help us debug this:
- Possible unsafe locking scenario:
-
-       T0
-       ----
-  lock(lock_A);
-  lock(lock_A);
-
- *** DEADLOCK ***
-
- May be due to missing lock nesting notation
-
-1 lock held by golden-aa/ID:
- #0: 0xADDR (lock_A) [mutex, write], at: FILE:L:C
-
-stack backtrace:";
 
 #[test]
 fn recursive_report_text() {
@@ -189,20 +70,8 @@ fn recursive_report_text() {
         .unwrap()
         .join()
         .unwrap();
-    assert_eq!(normalise(&text), RECURSIVE, "full text:\n{text}");
+    lockdep_suite::golden("recursive_locking.txt", &lockdep_suite::normalise_report(&text));
 }
-
-const BAD_UNLOCK: &str = "\
-WARNING: bad unlock balance detected!
--------------------------------------
-golden-unlock/ID is trying to release lock (lock_B) [mutex] at:
-  FILE:L:C
-but there are no more locks to release!
-
-other info that might help us debug this:
-no locks held by golden-unlock/ID.
-
-stack backtrace:";
 
 #[test]
 fn bad_unlock_report_text() {
@@ -219,7 +88,7 @@ fn bad_unlock_report_text() {
         .unwrap()
         .join()
         .unwrap();
-    assert_eq!(normalise(&text), BAD_UNLOCK, "full text:\n{text}");
+    lockdep_suite::golden("bad_unlock.txt", &lockdep_suite::normalise_report(&text));
 }
 
 #[test]

@@ -115,7 +115,9 @@ pub use context::{
 pub use lockable::Lockable;
 pub use lockdep_macros::{lock_class, must_not_hold, requires_held, section, signalling};
 pub use lockmap::{LockMap, LockMapGuard, WaitType};
-pub use report::{Dependency, Frame, HeldLock, LockMode, Report, ReportKind, Stack};
+#[cfg(feature = "json")]
+pub use report::REPORT_SCHEMA_VERSION;
+pub use report::{hint_for, register_hint, Dependency, Frame, HeldLock, LockMode, Report, ReportKind, Stack};
 pub use srcu::{Srcu, SrcuReadGuard};
 pub use sync::{
     Condvar, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
@@ -183,6 +185,63 @@ pub fn take_reports() -> Vec<Report> {
     #[cfg(not(feature = "check"))]
     {
         Vec::new()
+    }
+}
+
+/// Installs `hook`, called with every report after it is recorded (whatever the [`Action`]),
+/// replacing any earlier hook. A no-op with the feature off.
+///
+/// The hook runs on the thread that hit the violation, after the validator let go of its own
+/// state, so it may take locks, validated ones included. A report found while the hook runs
+/// on this thread (the hook itself took locks in a bad order) is recorded, printed and written
+/// to the report directory as usual, but not handed to the hook again, and never becomes a
+/// panic there. Keep it short: the violating lock operation waits for it.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// static SEEN: AtomicUsize = AtomicUsize::new(0);
+/// lockdep::set_report_hook(|r: &lockdep::Report| {
+///     SEEN.fetch_add(1, Ordering::Relaxed);
+///     eprintln!("lockdep found: {}", r.summary());
+/// });
+/// # lockdep::clear_report_hook();
+/// ```
+pub fn set_report_hook<F>(hook: F)
+where
+    F: Fn(&Report) + Send + Sync + 'static,
+{
+    #[cfg(feature = "check")]
+    engine::sink::set_hook(Some(std::sync::Arc::new(hook)));
+    #[cfg(not(feature = "check"))]
+    let _ = hook;
+}
+
+/// Removes the hook installed by [`set_report_hook`].
+pub fn clear_report_hook() {
+    #[cfg(feature = "check")]
+    engine::sink::set_hook(None);
+}
+
+/// Sets the report directory, overriding `LOCKDEP_REPORT_DIR`; `None` turns it off. Every
+/// later distinct report is written there as `<stem>.txt` and `<stem>.json`
+/// ([`Report::stem`]), atomically, so many threads and processes may share one directory.
+/// A no-op with the feature off.
+pub fn set_report_dir(dir: Option<std::path::PathBuf>) {
+    #[cfg(feature = "check")]
+    engine::report_dir::set(dir);
+    #[cfg(not(feature = "check"))]
+    let _ = dir;
+}
+
+/// The report directory in force: the last [`set_report_dir`], else `LOCKDEP_REPORT_DIR`.
+pub fn report_dir() -> Option<std::path::PathBuf> {
+    #[cfg(feature = "check")]
+    {
+        engine::report_dir::get()
+    }
+    #[cfg(not(feature = "check"))]
+    {
+        None
     }
 }
 

@@ -6,11 +6,13 @@
 //! reaches the [`graph`] (under one plain, uninstrumented mutex), and only a violation reaches
 //! the [`sink`].
 
+pub(crate) mod annotate;
 pub(crate) mod chain;
 pub(crate) mod check;
 pub(crate) mod graph;
 pub(crate) mod held;
 pub(crate) mod map;
+pub(crate) mod report_dir;
 pub(crate) mod sink;
 pub(crate) mod stack;
 pub(crate) mod state;

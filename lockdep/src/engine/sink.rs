@@ -1,23 +1,36 @@
-//! Where reports go: the in-process list ([`crate::take_reports`]) and the configured
-//! [`Action`](crate::Action).
+//! Where reports go: the in-process list ([`crate::take_reports`]), stderr (per the
+//! configured [`Action`](crate::Action)), the report directory ([`report_dir`]), the `tracing`
+//! event (with the `tracing` feature) and the user's report hook ([`crate::set_report_hook`]).
 //!
 //! Reports are built under the validator's internal lock and while a thread's held-lock stack
-//! is borrowed, but they are only *dispatched* — printed, handed to a hook, or turned into a
-//! panic — after both are released: [`defer`] queues a report in a thread-local, and the
-//! validator calls [`flush`] once it is out of its own state. So a sink may take instrumented
-//! locks (a logger, a tracing subscriber) without deadlocking or re-entering the validator.
+//! is borrowed, but they are only *dispatched* after both are released: [`defer`] queues a
+//! report in a thread-local, and the validator calls [`flush`] once it is out of its own state.
+//! So a sink may take instrumented locks (a logger, a tracing subscriber, the hook's own
+//! locks) without deadlocking or re-entering the validator.
+//!
+//! A report found *while the hook runs* on this thread (the hook took locks in a bad order)
+//! is recorded, printed and written like any other, but not handed to the hook again: a hook
+//! that trips the validator would otherwise recurse into itself.
 
+use super::report_dir;
 use crate::{Action, Report};
-use parking_lot::Mutex;
-use std::cell::RefCell;
+use parking_lot::{Mutex, RwLock};
+use std::cell::{Cell, RefCell};
 use std::io::Write;
+use std::sync::Arc;
 
 static REPORTS: Mutex<Vec<Report>> = Mutex::new(Vec::new());
+
+/// The user's callback (see [`crate::set_report_hook`]).
+pub(crate) type Hook = Arc<dyn Fn(&Report) + Send + Sync + 'static>;
+static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
 
 thread_local! {
     static PENDING: RefCell<Vec<Report>> = const { RefCell::new(Vec::new()) };
     /// Set just before the validator itself panics, so the panic hook does not report it.
-    static OWN_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static OWN_PANIC: Cell<bool> = const { Cell::new(false) };
+    /// Whether this thread is running the report hook right now.
+    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Marks the coming panic as the validator's own (a report turned into a panic, or a certain
@@ -31,10 +44,16 @@ pub(crate) fn take_own_panic() -> bool {
     OWN_PANIC.try_with(|f| f.replace(false)).unwrap_or(false)
 }
 
+/// Installs (or, with `None`, removes) the report hook.
+pub(crate) fn set_hook(hook: Option<Hook>) {
+    *HOOK.write() = hook;
+}
+
 /// Queues a report to be dispatched by the next [`flush`] on this thread.
 ///
 /// During thread teardown, once the queue itself is gone, the report is recorded and printed
-/// at once (never turned into a panic: that would abort the process).
+/// at once (never turned into a panic: that would abort the process, and never handed to the
+/// hook or the report directory: the caller still holds the validator's state).
 pub(crate) fn defer(r: Report) {
     let mut slot = Some(r);
     let _ = PENDING.try_with(|p| p.borrow_mut().extend(slot.take()));
@@ -52,21 +71,26 @@ fn record_and_print(r: Report) {
 
 /// Dispatches the queued reports. Must be called with no validator state borrowed.
 /// With [`Action::Panic`] the first report becomes a panic (unless the thread is already
-/// panicking, or `may_panic` is false, in which case it is printed).
+/// panicking, or `may_panic` is false, in which case it is printed). The report directory,
+/// the tracing event and the hook see every report first, so a report that panics is still
+/// written down.
 pub(crate) fn flush(may_panic: bool) {
-    let reports = match PENDING.try_with(|p| std::mem::take(&mut *p.borrow_mut())) {
+    let mut reports = match PENDING.try_with(|p| std::mem::take(&mut *p.borrow_mut())) {
         Ok(r) => r,
         Err(_) => return,
     };
     if reports.is_empty() {
         return;
     }
+    super::annotate::usage(&mut reports);
     REPORTS.lock().extend(reports.iter().cloned());
     let action = crate::action();
+    let in_hook = IN_HOOK.try_with(Cell::get).unwrap_or(true);
     for r in reports {
+        deliver(&r, in_hook);
         match action {
             Action::Collect => {}
-            Action::Panic if may_panic && !std::thread::panicking() => {
+            Action::Panic if may_panic && !in_hook && !std::thread::panicking() => {
                 own_panic();
                 panic!("{r}");
             }
@@ -75,11 +99,38 @@ pub(crate) fn flush(may_panic: bool) {
     }
 }
 
-/// Writes a report to stderr in one piece, framed like a kernel splat.
-pub(crate) fn print(r: &Report) {
+/// Hands one report to the sinks other than stderr and the in-process list.
+fn deliver(r: &Report, in_hook: bool) {
+    report_dir::write(r);
+    #[cfg(feature = "tracing")]
+    crate::report::trace::emit(r);
+    if in_hook {
+        return;
+    }
+    let hook = HOOK.read().clone();
+    if let Some(hook) = hook {
+        /// Clears the flag however the hook returns, a panic included.
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                let _ = IN_HOOK.try_with(|f| f.set(false));
+            }
+        }
+        let _ = IN_HOOK.try_with(|f| f.set(true));
+        let _reset = Reset;
+        hook(r);
+    }
+}
+
+/// The text of a report framed like a kernel splat, as stderr and the report directory get it.
+pub(crate) fn framed(r: &Report) -> String {
     let bar = "=".repeat(r.headline().chars().count());
-    let text = format!("\n{bar}\n{r}\n");
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    format!("\n{bar}\n{r}\n")
+}
+
+/// Writes a report to stderr in one piece.
+pub(crate) fn print(r: &Report) {
+    let _ = std::io::stderr().lock().write_all(framed(r).as_bytes());
 }
 
 pub(crate) fn take_reports() -> Vec<Report> {

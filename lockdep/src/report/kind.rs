@@ -59,6 +59,70 @@ pub enum ReportKind {
 }
 
 impl ReportKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ReportKind; 24] = [
+        ReportKind::CircularDependency,
+        ReportKind::RecursiveLocking,
+        ReportKind::BadUnlock,
+        ReportKind::HeldLockFreed,
+        ReportKind::LocksHeldAtExit,
+        ReportKind::MaxLockDepth,
+        ReportKind::ClassesExhausted,
+        ReportKind::DependenciesExhausted,
+        ReportKind::ChainsExhausted,
+        ReportKind::StackTracesExhausted,
+        ReportKind::InvalidSubclass,
+        ReportKind::InvalidWaitContext,
+        ReportKind::SleepInAtomic,
+        ReportKind::InconsistentLockState,
+        ReportKind::IrqLockInversion,
+        ReportKind::IrqSafeToUnsafe,
+        ReportKind::NestLockNotHeld,
+        ReportKind::PanicContext,
+        ReportKind::AssertionFailed,
+        ReportKind::ForbiddenWhileHeld,
+        ReportKind::HeldOnReturnToUser,
+        ReportKind::SuspiciousRcuUsage,
+        ReportKind::WwMisuse,
+        ReportKind::PanicWhileHolding,
+    ];
+
+    /// The kind's stable name in snake case (`circular_dependency`), as JSON documents and
+    /// report file names carry it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportKind::CircularDependency => "circular_dependency",
+            ReportKind::RecursiveLocking => "recursive_locking",
+            ReportKind::BadUnlock => "bad_unlock",
+            ReportKind::HeldLockFreed => "held_lock_freed",
+            ReportKind::LocksHeldAtExit => "locks_held_at_exit",
+            ReportKind::MaxLockDepth => "max_lock_depth",
+            ReportKind::ClassesExhausted => "classes_exhausted",
+            ReportKind::DependenciesExhausted => "dependencies_exhausted",
+            ReportKind::ChainsExhausted => "chains_exhausted",
+            ReportKind::StackTracesExhausted => "stack_traces_exhausted",
+            ReportKind::InvalidSubclass => "invalid_subclass",
+            ReportKind::InvalidWaitContext => "invalid_wait_context",
+            ReportKind::SleepInAtomic => "sleep_in_atomic",
+            ReportKind::InconsistentLockState => "inconsistent_lock_state",
+            ReportKind::IrqLockInversion => "irq_lock_inversion",
+            ReportKind::IrqSafeToUnsafe => "irq_safe_to_unsafe",
+            ReportKind::NestLockNotHeld => "nest_lock_not_held",
+            ReportKind::PanicContext => "panic_context",
+            ReportKind::AssertionFailed => "assertion_failed",
+            ReportKind::ForbiddenWhileHeld => "forbidden_while_held",
+            ReportKind::HeldOnReturnToUser => "held_on_return_to_user",
+            ReportKind::SuspiciousRcuUsage => "suspicious_rcu_usage",
+            ReportKind::WwMisuse => "ww_misuse",
+            ReportKind::PanicWhileHolding => "panic_while_holding",
+        }
+    }
+
+    /// The kind with this [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<ReportKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The kernel's headline for the kind (for [`LocksHeldAtExit`](Self::LocksHeldAtExit) the
     /// report's own headline also names the thread).
     pub fn headline(self) -> &'static str {

@@ -5,9 +5,18 @@
 //! and sinks can render it. Its [`Display`](std::fmt::Display) text opens with the kernel's
 //! headline for the kind ("WARNING: possible circular locking dependency detected", …).
 
+mod hint;
+#[cfg(feature = "json")]
+mod json;
 mod kind;
+mod signature;
 mod text;
+#[cfg(feature = "tracing")]
+pub(crate) mod trace;
 
+pub use hint::{hint_for, register_hint};
+#[cfg(feature = "json")]
+pub use json::REPORT_SCHEMA_VERSION;
 pub use kind::ReportKind;
 
 use std::panic::Location;
@@ -187,12 +196,27 @@ impl Stack {
 
 /// Frames of the validator itself and of the standard library around it: a stack starts at
 /// the first frame past them, which is the user's call to `lock()`.
-fn is_internal(function: &str) -> bool {
+pub(crate) fn is_internal(function: &str) -> bool {
+    if function.starts_with("<fn(") || is_runtime(function) {
+        return true; // a call through a function pointer: the harness's or the runtime's
+    }
     let f = function.trim_start_matches('<');
     (f.starts_with("lockdep::") && !f.contains("::tests::"))
         || ["backtrace::", "std::", "core::", "alloc::"]
             .iter()
             .any(|p| f.starts_with(p))
+}
+
+/// Frames of the C runtime and the thread start-up around every Rust thread, and addresses
+/// no symbol covers: never the user's code, dropped wherever they appear.
+fn is_runtime(function: &str) -> bool {
+    function.starts_with("0x")
+        || function.starts_with("__libc_start")
+        || function.starts_with("__GI_")
+        || matches!(
+            function,
+            "start_thread" | "clone" | "clone3" | "_start" | "__rust_try" | "thread_start"
+        )
 }
 
 /// Frames past which nothing is the user's.
@@ -212,7 +236,7 @@ fn symbolise(ips: &[usize]) -> Vec<Frame> {
         let all = ips.iter().flat_map(|&ip| crate::engine::stack::resolve(ip));
         let mut out: Vec<Frame> = Vec::new();
         for f in all {
-            if out.is_empty() && is_internal(&f.function) {
+            if (out.is_empty() && is_internal(&f.function)) || is_runtime(&f.function) {
                 continue;
             }
             if is_outermost(&f.function) || out.len() == MAX_PRINTED_FRAMES {
@@ -250,6 +274,9 @@ pub struct Report {
     pub(crate) held: Vec<HeldLock>,
     pub(crate) stack: Stack,
     pub(crate) details: Vec<String>,
+    /// The kernel's `{usage}-{wait types}` annotation per class name, filled in when the
+    /// report is dispatched.
+    pub(crate) annotations: Vec<(String, String)>,
 }
 
 impl Report {
@@ -266,6 +293,7 @@ impl Report {
             held: Vec::new(),
             stack: Stack::default(),
             details: Vec::new(),
+            annotations: Vec::new(),
         }
     }
 
@@ -331,5 +359,14 @@ impl Report {
     /// Extra lines specific to the kind.
     pub fn details(&self) -> &[String] {
         &self.details
+    }
+    /// The kernel's annotation of a class of the report, `{+.+.}-{4:4}`: its irq usage (hard
+    /// irq write and read, soft irq write and read; `.` neither, `+` taken with the irq enabled,
+    /// `-` used inside it, `?` both) and its wait types (outer:inner).
+    pub fn annotation(&self, class: &str) -> Option<&str> {
+        self.annotations
+            .iter()
+            .find(|(c, _)| c == class)
+            .map(|(_, a)| a.as_str())
     }
 }

@@ -9,6 +9,13 @@
 use super::{HeldLock, Report, ReportKind, Stack};
 use std::fmt::{self, Display, Formatter, Write};
 
+/// Printed once per report when no stack frame of the user's code has a source line: the
+/// acquisition sites above still say where each lock was taken.
+pub(crate) const NO_USER_FRAME: &str =
+    "note: no frame of your code could be resolved (inlined, or no debug info): \
+the `at` sites above are exact; for file:line in every frame add `debug = \"line-tables-only\"` \
+to the profile ([profile.release]) in Cargo.toml";
+
 impl Display for HeldLock {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write!(
@@ -30,10 +37,54 @@ impl Display for HeldLock {
     }
 }
 
+/// A lock as the kernel prints it, with its class's usage and wait-type annotation when the
+/// report has one: `0x… (class){+.+.}-{4:4} [mutex, write], at: file:line:col`.
+fn annotated(r: &Report, l: &HeldLock) -> String {
+    let plain = l.to_string();
+    match r.annotation(&l.class) {
+        Some(a) => {
+            let name = format!("({})", l.class);
+            plain.replacen(&name, &format!("{name}{a}"), 1)
+        }
+        None => plain,
+    }
+}
+
+/// `(class){annotation}`, as a dependency's heading names its class.
+fn class_heading(r: &Report, class: &str) -> String {
+    format!("({class}){}", r.annotation(class).unwrap_or(""))
+}
+
+fn site(l: Option<&'static std::panic::Location<'static>>) -> String {
+    match l {
+        Some(l) => format!("{}:{}:{}", l.file(), l.line(), l.column()),
+        None => String::from("?"),
+    }
+}
+
+/// Whether some frame of the report's stacks lies in the user's code and has a source line.
+fn has_user_frame(r: &Report) -> bool {
+    std::iter::once(&r.stack)
+        .chain(r.dependencies.iter().map(|d| &d.stack))
+        .any(|s| {
+            s.frames()
+                .iter()
+                .any(|f| f.file.is_some() && !super::is_internal(&f.function))
+        })
+}
+
+/// Whether any stack of the report was captured at all.
+fn has_stack(r: &Report) -> bool {
+    !r.stack.is_empty() || r.dependencies.iter().any(|d| !d.stack.is_empty())
+}
+
 fn stack(f: &mut Formatter<'_>, s: &Stack, indent: &str) -> fmt::Result {
     let frames = s.frames();
-    if frames.is_empty() {
+    if s.is_empty() {
         return writeln!(f, "{indent}<no stack captured>");
+    }
+    if frames.is_empty() {
+        return writeln!(f, "{indent}<no frame of your code resolved>");
     }
     for fr in frames {
         match (&fr.file, fr.line) {
@@ -55,7 +106,7 @@ fn held_list(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
                 r.thread
             )?;
             for (i, l) in r.held.iter().enumerate() {
-                writeln!(f, " #{i}: {l}")?;
+                writeln!(f, " #{i}: {}", annotated(r, l))?;
             }
             Ok(())
         }
@@ -75,10 +126,10 @@ fn row(f: &mut Formatter<'_>, col: usize, verb: &str, class: &str) -> fmt::Resul
 /// The opening of the two-lock reports: the acquisition and the lock it conflicts with.
 fn trying_while_holding(f: &mut Formatter<'_>, r: &Report, next: &HeldLock, prev: &HeldLock) -> fmt::Result {
     writeln!(f, "{} is trying to acquire lock:", r.thread)?;
-    writeln!(f, " {next}")?;
+    writeln!(f, " {}", annotated(r, next))?;
     writeln!(f)?;
     writeln!(f, "but thread is already holding lock:")?;
-    writeln!(f, " {prev}")?;
+    writeln!(f, " {}", annotated(r, prev))?;
     writeln!(f)
 }
 
@@ -94,11 +145,8 @@ fn circular(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
     let n = r.dependencies.len();
     for (i, d) in r.dependencies.iter().enumerate() {
         writeln!(f)?;
-        writeln!(f, "-> #{} ({}):", n - i, d.to)?;
-        let at = |l: Option<&'static std::panic::Location<'static>>| match l {
-            Some(l) => format!("{}:{}:{}", l.file(), l.line(), l.column()),
-            None => String::from("?"),
-        };
+        writeln!(f, "-> #{} {}:", n - i, class_heading(r, &d.to))?;
+        let at = site;
         writeln!(
             f,
             "       {}({}) at {} while holding {}({}) taken at {}, by {}",
@@ -113,7 +161,18 @@ fn circular(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
         stack(f, &d.stack, "       ")?;
     }
     writeln!(f)?;
-    writeln!(f, "-> #0 ({}):", next.class)?;
+    writeln!(f, "-> #0 {}:", class_heading(r, &next.class))?;
+    writeln!(
+        f,
+        "       {}({}) at {} while holding {}({}) taken at {}, by {}",
+        next.mode.verb(),
+        next.class,
+        site(next.location),
+        prev.mode.verb(),
+        prev.class,
+        site(prev.location),
+        r.thread
+    )?;
     stack(f, &r.stack, "       ")?;
     writeln!(f)?;
     writeln!(f, "other info that might help us debug this:")?;
@@ -204,7 +263,17 @@ impl Display for Report {
         }
         held_list(f, self)?;
         writeln!(f)?;
+        writeln!(f, "summary: {}", self.summary())?;
+        if let Some(h) = self.hint() {
+            writeln!(f, "hint: {h}")?;
+        }
+        writeln!(f)?;
         writeln!(f, "stack backtrace:")?;
-        stack(f, &self.stack, "  ")
+        stack(f, &self.stack, "  ")?;
+        if has_stack(self) && !has_user_frame(self) {
+            writeln!(f)?;
+            writeln!(f, "{NO_USER_FRAME}")?;
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,99 @@
+//! A report's signature: what makes two reports "the same violation", as text that is stable
+//! across processes of one build, and its hash, which names the report's files
+//! ([`Report::stem`]).
+//!
+//! Only class names (a call-site class is named `file:line:col`), headlines and call sites go
+//! in, never class ids, addresses or thread ids, which differ from process to process. The
+//! parts mirror what the validator de-duplicates a kind on:
+//!
+//! * a cycle, or locks held where none may be (at thread exit, on return to user space, in a
+//!   panic): the *set* of classes, in any order;
+//! * an inconsistent lock state: the class and the usage change;
+//! * kinds keyed on where an operation happened (a panic-context lock, a failed assertion, a
+//!   ww or SRCU misuse, a sleep or forbidden operation outside any acquisition, a wait context
+//!   broken by the thread's own context): the classes and the kind's explanation, with the
+//!   thread and addresses taken out;
+//! * everything else: the classes, holder before acquirer.
+
+use super::{Report, ReportKind};
+
+/// Kinds whose classes form a set.
+fn is_set_kind(kind: ReportKind) -> bool {
+    matches!(
+        kind,
+        ReportKind::CircularDependency
+            | ReportKind::LocksHeldAtExit
+            | ReportKind::HeldOnReturnToUser
+            | ReportKind::PanicWhileHolding
+    )
+}
+
+/// Kinds whose identity includes where the operation happened, which only the explanation
+/// lines carry.
+fn is_site_kind(r: &Report) -> bool {
+    match r.kind {
+        ReportKind::PanicContext
+        | ReportKind::AssertionFailed
+        | ReportKind::WwMisuse
+        | ReportKind::SuspiciousRcuUsage => true,
+        ReportKind::SleepInAtomic | ReportKind::ForbiddenWhileHeld => r.acquiring.is_none(),
+        _ => false,
+    }
+}
+
+/// Replaces the thread's description and every hex address: they vary between processes.
+fn scrub(r: &Report, line: &str) -> String {
+    let line = line.replace(&r.thread, "<thread>");
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line.as_str();
+    while let Some(i) = rest.find("0x") {
+        out.push_str(&rest[..i]);
+        out.push_str("0x");
+        rest = rest[i + 2..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Report {
+    /// The parts that identify the violation (see the module doc), joined by newlines.
+    pub fn signature_text(&self) -> String {
+        let mut parts: Vec<String> = vec![self.kind.name().to_string()];
+        if self.kind != ReportKind::LocksHeldAtExit {
+            parts.push(self.headline.clone());
+        }
+        let mut classes: Vec<String> = self.classes().iter().map(|c| c.to_string()).collect();
+        if is_set_kind(self.kind) {
+            classes.sort();
+        }
+        parts.extend(classes);
+        if self.kind == ReportKind::InconsistentLockState {
+            parts.extend(self.details.first().cloned());
+        } else if self.kind == ReportKind::InvalidWaitContext && self.holding.is_none() {
+            parts.extend(self.details.last().map(|d| scrub(self, d)));
+        } else if is_site_kind(self) {
+            if let Some(l) = self.acquiring.as_ref().and_then(|a| a.location) {
+                parts.push(format!("{}:{}:{}", l.file(), l.line(), l.column()));
+            }
+            parts.extend(self.details.iter().map(|d| scrub(self, d)));
+        }
+        parts.join("\n")
+    }
+
+    /// The 64-bit FNV-1a hash of [`signature_text`](Self::signature_text), as 16 hex digits.
+    pub fn signature(&self) -> String {
+        format!("{:016x}", fnv1a(self.signature_text().as_bytes()))
+    }
+
+    /// The file stem of the report in a report directory: `<kind>-<signature>`.
+    pub fn stem(&self) -> String {
+        format!("{}-{}", self.kind.name(), self.signature())
+    }
+}
+
+/// FNV-1a: fixed constants, so the hash is the same in every process and build.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
