@@ -22,6 +22,11 @@ fn class_table_exhaustion_is_reported_once_and_never_crashes() {
         1,
         "{k:?}"
     );
+    lockdep_suite::check_report(
+        r.iter()
+            .find(|r| r.kind() == ReportKind::ClassesExhausted)
+            .unwrap(),
+    );
     // Untracked locks still lock, and nest without false reports.
     let x = Mutex::with_class((), classes[16_499]);
     let y = Mutex::with_class((), classes[16_498]);

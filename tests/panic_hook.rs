@@ -41,3 +41,22 @@ fn the_validators_own_panics_are_not_reported_again() {
     assert!(catch_unwind(AssertUnwindSafe(|| drop(m.lock()))).is_err());
     assert_eq!(kinds(), vec![ReportKind::RecursiveLocking]);
 }
+
+#[test]
+fn panic_while_holding_golden() {
+    let _s = serial();
+    lockdep::install_panic_hook();
+    let m = Arc::new(Mutex::new(0));
+    let m2 = m.clone();
+    let r = std::thread::Builder::new()
+        .name("golden".into())
+        .spawn(move || {
+            let _g = m2.lock();
+            panic!("golden panic");
+        })
+        .unwrap()
+        .join();
+    assert!(r.is_err());
+    let reports = lockdep::take_reports();
+    lockdep_suite::check_report(&reports[0]);
+}

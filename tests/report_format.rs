@@ -52,7 +52,7 @@ fn circular_report_text() {
         .unwrap()
         .join()
         .unwrap();
-    lockdep_suite::golden("circular_dependency.txt", &lockdep_suite::normalise_report(&text));
+    lockdep_suite::golden("format_circular.txt", &lockdep_suite::normalise_report(&text));
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn recursive_report_text() {
         .unwrap()
         .join()
         .unwrap();
-    lockdep_suite::golden("recursive_locking.txt", &lockdep_suite::normalise_report(&text));
+    lockdep_suite::golden("format_recursive.txt", &lockdep_suite::normalise_report(&text));
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn bad_unlock_report_text() {
         .unwrap()
         .join()
         .unwrap();
-    lockdep_suite::golden("bad_unlock.txt", &lockdep_suite::normalise_report(&text));
+    lockdep_suite::golden("format_bad_unlock.txt", &lockdep_suite::normalise_report(&text));
 }
 
 #[test]
