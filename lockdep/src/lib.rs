@@ -245,6 +245,55 @@ pub fn report_dir() -> Option<std::path::PathBuf> {
     }
 }
 
+/// Writes this process's dependency graph to `path` as JSON (the schema is
+/// `lockdep/schema/graph.schema.json`; version [`GRAPH_SCHEMA_VERSION`]): every class by name,
+/// every dependency with its read/write kinds, acquisition sites and first-seen stack, and the
+/// table statistics. The `lockdep` tool (`lockdep-cli`) merges such dumps from many processes
+/// and finds the cycles none of them saw alone.
+///
+/// With `LOCKDEP_GRAPH_DUMP=DIR` in the environment every process writes its dump into `DIR`
+/// on its own when it exits normally, test binaries included: nothing needs to call this.
+///
+/// # Errors
+///
+/// The file cannot be written, or (with the feature off) there is no graph:
+/// [`std::io::ErrorKind::Unsupported`].
+pub fn dump_graph(path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+    #[cfg(feature = "check")]
+    {
+        engine::graph_dump::dump_to(path.as_ref(), true)
+    }
+    #[cfg(not(feature = "check"))]
+    {
+        let _ = path;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "lockdep was built without the `check` feature: there is no graph to dump",
+        ))
+    }
+}
+
+/// Like [`dump_graph`], into `dir` under a name of its own (`<program>-<pid>-<nanos>.json`, as
+/// `LOCKDEP_GRAPH_DUMP` names them); returns the path.
+///
+/// # Errors
+///
+/// As [`dump_graph`].
+pub fn dump_graph_into(dir: impl AsRef<std::path::Path>) -> std::io::Result<std::path::PathBuf> {
+    #[cfg(feature = "check")]
+    {
+        engine::graph_dump::dump_into(dir.as_ref(), true)
+    }
+    #[cfg(not(feature = "check"))]
+    {
+        dump_graph(dir.as_ref()).map(|()| dir.as_ref().to_path_buf())
+    }
+}
+
+/// The `version` of graph dumps ([`dump_graph`]).
+#[cfg(feature = "check")]
+pub const GRAPH_SCHEMA_VERSION: u32 = engine::graph_dump::GRAPH_SCHEMA_VERSION;
+
 /// Forgets every dependency, chain, recorded report and the record of what was already
 /// reported, so the next violation of any kind is reported again. Lock classes stay.
 ///

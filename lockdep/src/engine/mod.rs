@@ -10,6 +10,7 @@ pub(crate) mod annotate;
 pub(crate) mod chain;
 pub(crate) mod check;
 pub(crate) mod graph;
+pub(crate) mod graph_dump;
 pub(crate) mod held;
 pub(crate) mod map;
 pub(crate) mod report_dir;

@@ -7,7 +7,7 @@
 
 mod hint;
 #[cfg(feature = "json")]
-mod json;
+pub(crate) mod json;
 mod kind;
 mod signature;
 mod text;
