@@ -20,10 +20,11 @@ fn shape(doc: &serde_json::Value) -> (Vec<String>, Vec<(usize, usize)>) {
         .as_array()
         .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
-    let cycle =
-        doc["kind"] == "circular_dependency" && classes.len() > 1 && classes.first() == classes.last();
-    if cycle {
-        classes.pop();
+    // A cycle's classes are listed once each, in cycle order.
+    if doc["kind"] == "circular_dependency" && classes.len() > 1 {
+        if classes.first() == classes.last() {
+            classes.pop();
+        }
         let n = classes.len();
         return (classes, (0..n).map(|i| (i, (i + 1) % n)).collect());
     }
@@ -48,7 +49,7 @@ pub fn svg(classes: &[String], edges: &[(usize, usize)]) -> String {
         .collect();
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\">\
-         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\">\
+         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"14\" markerHeight=\"14\" orient=\"auto\">\
          <path d=\"M0,0 L10,5 L0,10 z\" fill=\"#c0392b\"/></marker></defs>"
     );
     let (bw, bh) = (150.0, 30.0);
@@ -57,10 +58,8 @@ pub fn svg(classes: &[String], edges: &[(usize, usize)]) -> String {
         let (dx, dy) = (x2 - x1, y2 - y1);
         let len = (dx * dx + dy * dy).sqrt().max(1.0);
         // Stop at the box edge: scale so the end point leaves the target box.
-        let t = ((bw / 2.0) / dx.abs().max(1e-9))
-            .min((bh / 2.0) / dy.abs().max(1e-9))
-            .min(0.45 * len)
-            / len;
+        let t =
+            (((bw / 2.0) / dx.abs().max(1e-9)).min((bh / 2.0) / dy.abs().max(1e-9)) + 6.0 / len).min(0.45);
         let _ = write!(
             out,
             "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#c0392b\" stroke-width=\"2\" marker-end=\"url(#arrow)\"/>",

@@ -171,7 +171,7 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// How output names this dump: its file name and process.
+    /// How output names this dump: its file name and process id.
     pub fn label(&self) -> String {
         let file = self.path.file_name().map_or_else(
             || self.path.display().to_string(),

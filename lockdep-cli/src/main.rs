@@ -161,11 +161,11 @@ fn main() -> ExitCode {
             }
             // One line, like every other bad input: clap's first line names the problem.
             let text = e.render().to_string();
+            // (With no subcommand at all clap renders the help instead of an error line.)
             let first = text
                 .lines()
-                .next()
-                .unwrap_or("bad usage")
-                .trim_start_matches("error: ");
+                .find_map(|l| l.strip_prefix("error: "))
+                .unwrap_or("requires a subcommand: merge, dot, stats, show or html");
             eprintln!("lockdep: error: {first} (see `lockdep --help`)");
             return ExitCode::from(2);
         }

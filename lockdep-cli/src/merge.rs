@@ -194,7 +194,7 @@ pub fn report_json(m: &Merged, f: &Finding) -> Value {
         "headline": HEADLINE,
         "signature": signature(&names),
         "thread": { "name": "lockdep merge", "id": null },
-        "classes": names,
+        "classes": names[..names.len() - 1],
         "summary": names.join(" -> "),
         "acquiring": null,
         "holding": null,
