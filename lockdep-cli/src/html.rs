@@ -128,9 +128,9 @@ pub fn render(dir: &std::path::Path, reports: &[ReportDoc]) -> String {
         if !classes.is_empty() {
             out.push_str(&svg(&classes, &edges));
         }
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p><code>{}</code></p><pre>{}</pre></section>\n",
+            "<p><code>{}</code></p><pre>{}</pre></section>",
             esc(&r
                 .path
                 .file_name()

@@ -132,34 +132,94 @@ pub const ENABLED: bool = cfg!(feature = "check");
 /// `MAX_LOCK_DEPTH`). Taking one more is reported and the extra locks go untracked.
 pub const MAX_LOCK_DEPTH: usize = 48;
 
-/// Counters describing the validator's state (all zero with the feature off).
+/// Counters describing the validator's state (all zero with the feature off), like the
+/// kernel's `/proc/lockdep_stats`.
+///
+/// The hot path (an acquisition whose chain of held classes was validated before) counts
+/// nothing, so chain-cache *hits* are not counted; `slow_paths` counts the rest.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Lock classes registered.
     pub classes: usize,
+    /// The most classes the table holds.
+    pub max_classes: usize,
     /// Dependencies recorded (edges of the class graph).
     pub dependencies: usize,
-    /// Lock chains validated and cached.
+    /// The most dependencies the table holds.
+    pub max_dependencies: usize,
+    /// Lock chains validated and cached (each one a chain-cache miss that was validated).
     pub chains: usize,
+    /// The most chains the cache holds.
+    pub max_chains: usize,
     /// Times the validator took its global lock: class registration, new chains, reports.
     /// Acquisitions whose chain was validated before never add to it.
     pub slow_paths: u64,
     /// Return addresses stored for the stacks of first occurrences (shared, de-duplicated).
     pub stack_frames: usize,
+    /// The most return addresses the stack store holds.
+    pub max_stack_frames: usize,
     /// Bytes used by the recorded dependencies, their index and their stacks.
     pub dependency_bytes: usize,
+    /// Reports found since the process started, by kind: index `i` counts
+    /// `ReportKind::ALL[i]` (see [`Stats::reports_of`]). Suppressed ones included; not
+    /// cleared by [`reset`].
+    pub reports: [u64; ReportKind::ALL.len()],
+    /// Reports a suppression covered ([`allow_dependency`], `LOCKDEP_SUPPRESSIONS`): counted
+    /// here, never recorded or printed.
+    pub suppressed: u64,
+}
+
+impl Stats {
+    /// How many reports of `kind` were found.
+    pub fn reports_of(&self, kind: ReportKind) -> u64 {
+        ReportKind::ALL
+            .iter()
+            .position(|&k| k == kind)
+            .map_or(0, |i| self.reports[i])
+    }
+
+    /// How many more classes, dependencies, chains and stack frames fit.
+    pub fn left(&self) -> (usize, usize, usize, usize) {
+        (
+            self.max_classes.saturating_sub(self.classes),
+            self.max_dependencies.saturating_sub(self.dependencies),
+            self.max_chains.saturating_sub(self.chains),
+            self.max_stack_frames.saturating_sub(self.stack_frames),
+        )
+    }
 }
 
 /// The validator's counters. Reading them takes the validator's lock once (not counted).
 pub fn stats() -> Stats {
     #[cfg(feature = "check")]
     {
-        engine::state::stats()
+        let mut s = engine::state::stats();
+        s.max_classes = engine::state::MAX_CLASSES;
+        s.max_dependencies = engine::graph::MAX_EDGES;
+        s.max_chains = engine::chain::MAX_CHAINS;
+        s.max_stack_frames = engine::stack::MAX_STACK_ENTRIES;
+        s.reports = engine::sink::found();
+        s.suppressed = engine::suppress::SUPPRESSED.load(std::sync::atomic::Ordering::Relaxed);
+        s
     }
     #[cfg(not(feature = "check"))]
     {
         Stats::default()
     }
+}
+
+/// Marks the dependency `outer -> inner` (class names, as reports print them) as reviewed
+/// and allowed: a later report whose cycle contains it, or about taking `inner` while
+/// holding `outer`, is counted in [`Stats::suppressed`] and otherwise dropped. `reason` is
+/// for the reader of the code, as in a suppression file (`LOCKDEP_SUPPRESSIONS`, the format
+/// `lockdep merge --suppressions` reads). A no-op with the feature off.
+pub fn allow_dependency(outer: &str, inner: &str, reason: &str) {
+    let _ = reason;
+    #[cfg(feature = "check")]
+    engine::suppress::add(outer, inner);
+    #[cfg(not(feature = "check"))]
+    let _ = (outer, inner);
 }
 
 /// Installs a panic hook (chained before the current one) that reports a thread panicking

@@ -17,6 +17,7 @@ pub(crate) mod report_dir;
 pub(crate) mod sink;
 pub(crate) mod stack;
 pub(crate) mod state;
+pub(crate) mod suppress;
 pub(crate) mod usage;
 pub(crate) mod validate;
 

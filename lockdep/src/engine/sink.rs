@@ -17,9 +17,26 @@ use crate::{Action, Report};
 use parking_lot::{Mutex, RwLock};
 use std::cell::{Cell, RefCell};
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 static REPORTS: Mutex<Vec<Report>> = Mutex::new(Vec::new());
+
+/// Reports found, by kind (index in [`ReportKind::ALL`](crate::ReportKind::ALL)), suppressed
+/// ones included.
+static FOUND: [AtomicU64; crate::ReportKind::ALL.len()] =
+    [const { AtomicU64::new(0) }; crate::ReportKind::ALL.len()];
+
+fn count(r: &Report) {
+    if let Some(i) = crate::ReportKind::ALL.iter().position(|&k| k == r.kind()) {
+        FOUND[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The counts behind [`crate::Stats::reports`].
+pub(crate) fn found() -> [u64; crate::ReportKind::ALL.len()] {
+    std::array::from_fn(|i| FOUND[i].load(Ordering::Relaxed))
+}
 
 /// The user's callback (see [`crate::set_report_hook`]).
 pub(crate) type Hook = Arc<dyn Fn(&Report) + Send + Sync + 'static>;
@@ -63,6 +80,10 @@ pub(crate) fn defer(r: Report) {
 }
 
 fn record_and_print(r: Report) {
+    count(&r);
+    if super::suppress::is_suppressed(&r) {
+        return;
+    }
     if crate::action() != Action::Collect {
         print(&r);
     }
@@ -79,6 +100,11 @@ pub(crate) fn flush(may_panic: bool) {
         Ok(r) => r,
         Err(_) => return,
     };
+    if reports.is_empty() {
+        return;
+    }
+    reports.iter().for_each(count);
+    reports.retain(|r| !super::suppress::is_suppressed(r));
     if reports.is_empty() {
         return;
     }

@@ -191,6 +191,7 @@ pub(crate) fn stats() -> crate::Stats {
         slow_paths: locked,
         stack_frames: st.stacks.frames(),
         dependency_bytes: st.graph.bytes() + st.stacks.bytes(),
+        ..crate::Stats::default()
     }
 }
 
