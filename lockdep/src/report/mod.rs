@@ -207,6 +207,25 @@ pub(crate) fn is_internal(function: &str) -> bool {
             .any(|p| f.starts_with(p))
 }
 
+/// Whether a frame is the validator's, the standard library's or the unwinder's. Inlined
+/// frames carry short names only (`capture_ips`, `{closure#0}`), so their source file decides
+/// too: this crate's own sources, the toolchain's library sources, the `backtrace` crate's.
+pub(crate) fn is_internal_frame(f: &Frame) -> bool {
+    if is_internal(&f.function) {
+        return true;
+    }
+    let Some(file) = f.file.as_deref() else {
+        return false;
+    };
+    let own = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
+    file.starts_with(own)
+        || file.starts_with("/rustc/")
+        || ["/library/std/", "/library/core/", "/library/alloc/"]
+            .iter()
+            .any(|p| file.contains(p))
+        || (file.contains("/registry/src/") && file.contains("/backtrace-"))
+}
+
 /// Frames of the C runtime and the thread start-up around every Rust thread, and addresses
 /// no symbol covers: never the user's code, dropped wherever they appear.
 fn is_runtime(function: &str) -> bool {
@@ -236,7 +255,7 @@ fn symbolise(ips: &[usize]) -> Vec<Frame> {
         let all = ips.iter().flat_map(|&ip| crate::engine::stack::resolve(ip));
         let mut out: Vec<Frame> = Vec::new();
         for f in all {
-            if (out.is_empty() && is_internal(&f.function)) || is_runtime(&f.function) {
+            if (out.is_empty() && is_internal_frame(&f)) || is_runtime(&f.function) {
                 continue;
             }
             if is_outermost(&f.function) || out.len() == MAX_PRINTED_FRAMES {
@@ -245,7 +264,7 @@ fn symbolise(ips: &[usize]) -> Vec<Frame> {
             out.push(f);
         }
         // The harness or runtime frames that called the user's outermost function.
-        while out.len() > 1 && out.last().is_some_and(|f| is_internal(&f.function)) {
+        while out.len() > 1 && out.last().is_some_and(is_internal_frame) {
             out.pop();
         }
         out
@@ -254,7 +273,7 @@ fn symbolise(ips: &[usize]) -> Vec<Frame> {
     {
         let _ = (
             ips,
-            is_internal as fn(&str) -> bool,
+            is_internal_frame as fn(&Frame) -> bool,
             is_outermost as fn(&str) -> bool,
         );
         Vec::new()

@@ -69,7 +69,7 @@ fn has_user_frame(r: &Report) -> bool {
         .any(|s| {
             s.frames()
                 .iter()
-                .any(|f| f.file.is_some() && !super::is_internal(&f.function))
+                .any(|f| f.file.is_some() && !super::is_internal_frame(f))
         })
 }
 
