@@ -11,8 +11,10 @@
 //! The index, one line per file:
 //! - [`error`] — `Errno`, the kernel error codes as a Rust error type (no kernel counterpart).
 //! - [`bugs`] — the injected-bug catalogue behind `--inject` (no kernel counterpart).
+//! - [`dma_fence`] — fences, callbacks, waits, signalling sections (drivers/dma-buf/dma-fence.c).
 
 pub mod bugs;
+pub mod dma_fence;
 pub mod error;
 
 pub use bugs::{Bug, Bugs};
