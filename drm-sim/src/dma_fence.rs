@@ -82,6 +82,15 @@ use lockdep::{ContextScope, LockClass, LockMap, LockMapGuard, SpinLock, SpinLock
 
 use crate::error::{Errno, KResult};
 
+pub use crate::dma_fence_array::{
+    dma_fence_array_create, dma_fence_array_create_with_bugs, dma_fence_is_array, to_dma_fence_array,
+    DmaFenceArray,
+};
+pub use crate::dma_fence_chain::{
+    dma_fence_chain_find_seqno, dma_fence_chain_init, dma_fence_is_chain, to_dma_fence_chain, DmaFenceChain,
+};
+pub use crate::dma_fence_unwrap::{dma_fence_unwrap, dma_fence_unwrap_merge};
+
 /// The fence-signalling pseudo-lock (`dma_fence_lockdep_map`, printed `dma_fence_map`).
 pub static DMA_FENCE_MAP: LockMap = LockMap::new("dma_fence_map");
 
@@ -146,6 +155,24 @@ pub trait DmaFenceOps: Send + Sync + 'static {
     fn release(&self, f: &DmaFence) {
         let _ = f;
     }
+
+    /// The container this provider is (arrays and chains), so unwrapping code can look
+    /// inside. Not in the kernel's ops (it compares `ops` pointers); only the containers of
+    /// this crate answer.
+    #[doc(hidden)]
+    fn container(&self) -> Option<Container<'_>> {
+        None
+    }
+}
+
+/// A container fence seen through its ops (see [`DmaFenceOps::container`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum Container<'a> {
+    /// A `dma_fence_array`.
+    Array(&'a crate::dma_fence_array::DmaFenceArray),
+    /// A `dma_fence_chain` link.
+    Chain(&'a crate::dma_fence_chain::DmaFenceChain),
 }
 
 /// An external fence lock shared by one provider's fences (the `spinlock_t *lock` argument
@@ -269,7 +296,8 @@ const ERRNOS: [Errno; 13] = [
     Errno::Efault,
 ];
 
-fn errno_from_code(code: i32) -> Option<Errno> {
+/// The [`Errno`] whose kernel code is `code`.
+pub(crate) fn errno_from_code(code: i32) -> Option<Errno> {
     ERRNOS.iter().copied().find(|e| e.code() == code)
 }
 
@@ -861,6 +889,22 @@ impl DmaFence {
             "dma_fence_is_later() across contexts"
         );
         self.seqno > other.seqno
+    }
+
+    /// Whether the fence is a container of other fences (`dma_fence_is_container`).
+    #[doc(alias = "dma_fence_is_container")]
+    pub fn is_container(&self) -> bool {
+        self.ops.container().is_some()
+    }
+
+    /// Whether the fence has its own inline lock (`DMA_FENCE_FLAG_INLINE_LOCK_BIT`).
+    pub fn has_inline_lock(&self) -> bool {
+        matches!(self.lock, FenceLock::Inline(_))
+    }
+
+    /// Whether signalling was enabled (`DMA_FENCE_FLAG_ENABLE_SIGNAL_BIT`).
+    pub fn enable_signaling_requested(&self) -> bool {
+        self.flag(FLAG_ENABLE_SIGNAL)
     }
 
     /// How many callbacks are waiting (a debugging aid; takes the lock).

@@ -12,10 +12,18 @@
 //! - [`error`] — `Errno`, the kernel error codes as a Rust error type (no kernel counterpart).
 //! - [`bugs`] — the injected-bug catalogue behind `--inject` (no kernel counterpart).
 //! - [`dma_fence`] — fences, callbacks, waits, signalling sections (drivers/dma-buf/dma-fence.c).
+//! - [`dma_fence_array`] — one fence for several (drivers/dma-buf/dma-fence-array.c).
+//! - [`dma_fence_chain`] — timeline points chained in seqno order (drivers/dma-buf/dma-fence-chain.c).
+//! - [`dma_fence_unwrap`] — the plain fences inside containers, merging (drivers/dma-buf/dma-fence-unwrap.c).
+//! - [`irq_work`] — deferred work in hard-irq context (kernel/irq_work.c).
 
 pub mod bugs;
 pub mod dma_fence;
+pub mod dma_fence_array;
+pub mod dma_fence_chain;
+pub mod dma_fence_unwrap;
 pub mod error;
+pub mod irq_work;
 
 pub use bugs::{Bug, Bugs};
 pub use error::{Errno, KResult};

@@ -5,7 +5,7 @@
 //! process). Tests that expect a report check `lockdep::ENABLED` first.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,58 +17,8 @@ use drm_sim::dma_fence::{
 use drm_sim::Errno;
 use lockdep::{LockClass, ReportKind};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    let g = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-    lockdep::set_action(lockdep::Action::Collect);
-    lockdep::reset();
-    g
-}
-
-fn reports() -> Vec<lockdep::Report> {
-    lockdep::take_reports()
-}
-
-fn kinds() -> Vec<ReportKind> {
-    reports().iter().map(|r| r.kind()).collect()
-}
-
-/// A provider that counts what the core asks of it.
-#[derive(Default)]
-struct Probe {
-    enabled: AtomicUsize,
-    released: AtomicUsize,
-    deadlines: AtomicUsize,
-    /// What `enable_signaling` answers (false: "already done").
-    refuse: bool,
-}
-
-impl DmaFenceOps for Probe {
-    fn get_driver_name(&self) -> &'static str {
-        "probe"
-    }
-    fn get_timeline_name(&self) -> &'static str {
-        "probe-tl"
-    }
-    fn enable_signaling(&self, f: &DmaFence) -> bool {
-        lockdep::assert_held(f.lock_ref());
-        self.enabled.fetch_add(1, Ordering::SeqCst);
-        !self.refuse
-    }
-    fn set_deadline(&self, _f: &DmaFence, _deadline: Instant) {
-        self.deadlines.fetch_add(1, Ordering::SeqCst);
-    }
-    fn release(&self, _f: &DmaFence) {
-        self.released.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn fence() -> (Arc<Probe>, Arc<DmaFence>) {
-    let p = Arc::new(Probe::default());
-    let f = DmaFence::init(p.clone(), dma_fence_context_alloc(1), 1);
-    (p, f)
-}
+mod common;
+use common::{fence, kinds, reports, serial, Probe};
 
 #[test]
 fn a_fence_signals_exactly_once() {
