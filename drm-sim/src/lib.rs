@@ -15,6 +15,7 @@
 //! - [`dma_fence_array`] — one fence for several (drivers/dma-buf/dma-fence-array.c).
 //! - [`dma_fence_chain`] — timeline points chained in seqno order (drivers/dma-buf/dma-fence-chain.c).
 //! - [`dma_fence_unwrap`] — the plain fences inside containers, merging (drivers/dma-buf/dma-fence-unwrap.c).
+//! - [`sync_file`] — fences as files: create, merge, poll (drivers/dma-buf/sync_file.c).
 //! - [`irq_work`] — deferred work in hard-irq context (kernel/irq_work.c).
 
 pub mod bugs;
@@ -24,6 +25,7 @@ pub mod dma_fence_chain;
 pub mod dma_fence_unwrap;
 pub mod error;
 pub mod irq_work;
+pub mod sync_file;
 
 pub use bugs::{Bug, Bugs};
 pub use error::{Errno, KResult};
