@@ -219,7 +219,6 @@ type Callback = Box<dyn FnOnce(&DmaFence) + Send + 'static>;
 struct FenceInner {
     /// Pending callbacks, in the order they run.
     callbacks: Vec<(u64, Callback)>,
-    timestamp: Option<Instant>,
 }
 
 const FLAG_SIGNALED: u32 = 1 << 0;
@@ -239,6 +238,9 @@ pub struct DmaFence {
     flags: AtomicU32,
     /// 0, or the kernel's negative error code.
     error: AtomicI32,
+    /// Set once, by the signal, before the callbacks run; read without the lock (as the
+    /// kernel reads `fence->timestamp` once the TIMESTAMP bit is set).
+    timestamp: OnceLock<Instant>,
     /// Only touched through a [`DmaFenceLockGuard`] of this fence.
     inner: UnsafeCell<FenceInner>,
     me: Weak<DmaFence>,
@@ -339,6 +341,10 @@ pub fn dma_fence_end_signalling(cookie: bool) {
         return;
     }
     let g = SECTIONS.with(|s| s.borrow_mut().pop());
+    debug_assert!(
+        g.is_some() || !lockdep::ENABLED,
+        "dma_fence_end_signalling(false) without a section begun on this thread"
+    );
     drop(g);
 }
 
@@ -402,6 +408,8 @@ pub struct DmaFenceLockGuard<'a> {
     fence: &'a DmaFence,
     _spin: SpinLockGuard<'a, ()>,
     _irq: Option<ContextScope>,
+    /// A held lock belongs to its thread, whichever way it was taken.
+    _not_send: PhantomData<*const ()>,
 }
 
 impl<'a> DmaFenceLockGuard<'a> {
@@ -442,9 +450,9 @@ impl DmaFence {
             seqno,
             flags: AtomicU32::new(0),
             error: AtomicI32::new(0),
+            timestamp: OnceLock::new(),
             inner: UnsafeCell::new(FenceInner {
                 callbacks: Vec::new(),
-                timestamp: None,
             }),
             me: me.clone(),
         })
@@ -512,6 +520,13 @@ impl DmaFence {
         self.lock.spin()
     }
 
+    /// Reports unless this thread holds the fence lock (`dma_fence_assert_held`).
+    #[doc(alias = "dma_fence_assert_held")]
+    #[track_caller]
+    pub fn assert_held(&self) {
+        lockdep::assert_held(self.lock.spin());
+    }
+
     fn flag(&self, bit: u32) -> bool {
         self.flags.load(Ordering::Acquire) & bit != 0
     }
@@ -534,6 +549,7 @@ impl DmaFence {
             fence: self,
             _spin: spin,
             _irq: Some(irq),
+            _not_send: PhantomData,
         }
     }
 
@@ -548,6 +564,7 @@ impl DmaFence {
             fence: self,
             _spin: spin,
             _irq: None,
+            _not_send: PhantomData,
         }
     }
 
@@ -605,11 +622,8 @@ impl DmaFence {
         if self.flags.fetch_or(FLAG_SIGNALED, Ordering::AcqRel) & FLAG_SIGNALED != 0 {
             return Err(Errno::Einval);
         }
-        let callbacks = {
-            let inner = g.inner();
-            inner.timestamp = Some(timestamp);
-            std::mem::take(&mut inner.callbacks)
-        };
+        let callbacks = std::mem::take(&mut g.inner().callbacks);
+        let _ = self.timestamp.set(timestamp);
         self.flags.fetch_or(FLAG_TIMESTAMP, Ordering::AcqRel);
         // Still under the lock, in the signaller's context: the kernel's list walk.
         for (_, cb) in callbacks {
@@ -652,13 +666,13 @@ impl DmaFence {
         self.flag(FLAG_SIGNALED)
     }
 
-    /// When the fence was signalled, once it is.
+    /// When the fence was signalled, once it is (`fence->timestamp`). Lock-free, so
+    /// callbacks may read it.
     pub fn timestamp(&self) -> Option<Instant> {
         if !self.flag(FLAG_TIMESTAMP) {
             return None;
         }
-        let mut g = self.lock_irqsave();
-        g.inner().timestamp
+        self.timestamp.get().copied()
     }
 
     /// Marks the fence as failed with `error` (`dma_fence_set_error`); must come before the
