@@ -156,6 +156,14 @@ pub trait DmaFenceOps: Send + Sync + 'static {
         let _ = f;
     }
 
+    /// An error to give the fence when it signals without one set (the kernel's
+    /// `PENDING_ERROR` in `fence->error`, which arrays resolve at signal time). Called under
+    /// the fence lock, in the signal.
+    #[doc(hidden)]
+    fn pending_error(&self) -> Option<Errno> {
+        None
+    }
+
     /// The container this provider is (arrays and chains), so unwrapping code can look
     /// inside. Not in the kernel's ops (it compares `ops` pointers); only the containers of
     /// this crate answer.
@@ -619,9 +627,16 @@ impl DmaFence {
     pub fn signal_timestamp_locked(&self, g: &mut DmaFenceLockGuard<'_>, timestamp: Instant) -> KResult {
         self.check_guard(g);
         lockdep::assert_held(self.lock.spin());
-        if self.flags.fetch_or(FLAG_SIGNALED, Ordering::AcqRel) & FLAG_SIGNALED != 0 {
+        // The signalled bit is only ever set here, under the lock: a plain check suffices.
+        if self.flag(FLAG_SIGNALED) {
             return Err(Errno::Einval);
         }
+        if self.error().is_none() {
+            if let Some(e) = self.ops.pending_error() {
+                self.error.store(e.code(), Ordering::Release);
+            }
+        }
+        self.flags.fetch_or(FLAG_SIGNALED, Ordering::AcqRel);
         let callbacks = std::mem::take(&mut g.inner().callbacks);
         let _ = self.timestamp.set(timestamp);
         self.flags.fetch_or(FLAG_TIMESTAMP, Ordering::AcqRel);
@@ -690,6 +705,20 @@ impl DmaFence {
             self.seqno
         );
         self.error.store(error.code(), Ordering::Release);
+    }
+
+    /// [`set_error`](Self::set_error) for paths that may race the signal (a timeout handler
+    /// force-completing a fence the irq may complete meanwhile): under the fence lock, so
+    /// either the error lands before the signal or nothing changes. Returns whether it did.
+    /// Takes the fence lock: not from this fence's own callbacks.
+    #[track_caller]
+    pub fn try_set_error(&self, error: Errno) -> bool {
+        let _g = self.lock_irqsave();
+        if self.flag(FLAG_SIGNALED) {
+            return false;
+        }
+        self.error.store(error.code(), Ordering::Release);
+        true
     }
 
     /// The error set on the fence, if any (`fence->error`). Lock-free.

@@ -49,8 +49,9 @@ pub struct DmaFenceArray {
     fences: Vec<Arc<DmaFence>>,
     /// Members still to signal before the array does (1 with `signal_on_any`).
     num_pending: AtomicI64,
-    /// The first member error (0: none yet) — the kernel's `PENDING_ERROR` dance on
-    /// `base.error`, kept aside so the base's error is written once, before its signal.
+    /// The first member error (0: none yet) — the kernel's `PENDING_ERROR` on `base.error`,
+    /// kept aside and handed to the core at signal time ([`DmaFenceOps::pending_error`]), so
+    /// the base's error is written once, under its lock, just before the signal.
     pending_error: AtomicI32,
     signal_on_any: bool,
     bugs: Bugs,
@@ -82,17 +83,6 @@ impl DmaFenceArray {
         }
     }
 
-    /// `dma_fence_array_clear_pending_error`: the array is about to signal; give the base
-    /// the member error, if there was one.
-    fn apply_pending_error(&self, base: &DmaFence) {
-        let code = self.pending_error.load(Ordering::Acquire);
-        if code != 0 && base.error().is_none() && !base.test_signaled_flag() {
-            if let Some(e) = errno_from_code(code) {
-                base.set_error(e);
-            }
-        }
-    }
-
     /// A member signalled (`dma_fence_array_cb_func`): runs under the member's lock.
     fn member_signalled(&self, member: &DmaFence, array: Arc<DmaFence>) {
         self.set_pending_error(member.error());
@@ -103,18 +93,12 @@ impl DmaFenceArray {
         if self.bugs.has(Bug::FenceArrayLockInversion) {
             // The pre-2017 code: the array's lock inside the member's, the reverse of
             // enable_signaling's order.
-            self.apply_pending_error(&array);
             let _ = array.signal();
             drop(array);
             return;
         }
-        let me = self
-            .me
-            .upgrade()
-            .expect("the array outlives its base fence's callbacks");
         // `irq_dma_fence_array_work`: signal with no member lock held.
         irq_work_queue(move || {
-            me.apply_pending_error(&array);
             let _ = array.signal();
             drop(array);
         });
@@ -147,7 +131,6 @@ impl DmaFenceOps for DmaFenceArray {
             if added.is_err() {
                 self.set_pending_error(member.error());
                 if self.num_pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    self.apply_pending_error(f);
                     return false;
                 }
             }
@@ -159,23 +142,23 @@ impl DmaFenceOps for DmaFenceArray {
     /// count the members that are signalled already.
     fn signaled(&self, f: &DmaFence) -> bool {
         let mut pending = self.num_pending.load(Ordering::Acquire);
-        let done = if f.enable_signaling_requested() {
-            pending <= 0
-        } else {
-            self.fences.iter().any(|m| {
-                if m.is_signaled() {
-                    self.set_pending_error(m.error());
-                    pending -= 1;
-                    pending == 0
-                } else {
-                    false
-                }
-            })
-        };
-        if done {
-            self.apply_pending_error(f);
+        if f.enable_signaling_requested() {
+            return pending <= 0;
         }
-        done
+        self.fences.iter().any(|m| {
+            if m.is_signaled() {
+                self.set_pending_error(m.error());
+                pending -= 1;
+                pending == 0
+            } else {
+                false
+            }
+        })
+    }
+
+    /// `dma_fence_array_clear_pending_error` at signal time: the first member error, if any.
+    fn pending_error(&self) -> Option<Errno> {
+        errno_from_code(self.pending_error.load(Ordering::Acquire))
     }
 
     fn container(&self) -> Option<Container<'_>> {

@@ -707,3 +707,23 @@ fn assert_held_checks_this_fences_lock() {
         assert_eq!(kinds(), vec![ReportKind::AssertionFailed]);
     }
 }
+
+#[test]
+fn try_set_error_lands_before_the_signal_or_not_at_all() {
+    let _s = serial();
+    let (_p, f) = fence();
+    assert!(f.try_set_error(Errno::Etimedout));
+    f.signal().unwrap();
+    assert!(!f.try_set_error(Errno::Eio), "after the signal nothing changes");
+    assert_eq!(f.error(), Some(Errno::Etimedout));
+    // Racing a signaller: the fence ends either clean or with the error, never changed later.
+    for _ in 0..100 {
+        let (_p, f) = fence();
+        let g = f.clone();
+        let irq = thread::spawn(move || g.signal().is_ok());
+        let set = f.try_set_error(Errno::Ecanceled);
+        assert!(irq.join().unwrap());
+        assert_eq!(f.error().is_some(), set);
+    }
+    assert!(kinds().is_empty());
+}
