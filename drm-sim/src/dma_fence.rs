@@ -16,7 +16,13 @@
 //! - `enable_signaling` of the provider runs once, under the fence lock, when the first
 //!   callback or waiter arrives: providers that only check their hardware on demand start
 //!   doing so then. Returning `false` means "already done": the fence is signalled at once.
-//! - An error is set before signalling ([`DmaFence::set_error`]) and can never change after.
+//! - An error is set before signalling ([`DmaFence::set_error`], which panics after the signal
+//!   as the kernel `WARN`s; [`DmaFence::try_set_error`] for paths that race the signal) and
+//!   can never change after.
+//! - From a fence's own callback only its lock-free accessors may be used ([`DmaFence::error`],
+//!   [`DmaFence::timestamp`], [`DmaFence::test_signaled_flag`], [`DmaFence::is_signaled`],
+//!   [`DmaFence::add_callback`], which refuses): the others take the fence lock, which the
+//!   callback already holds.
 //! - Every code path needed to reach a signal is a signalling section (R4):
 //!   [`dma_fence_begin_signalling`] / [`dma_fence_end_signalling`] or [`signalling`]. A fence
 //!   wait ([`DmaFence::wait`]) may happen under any lock except those taken inside such a
