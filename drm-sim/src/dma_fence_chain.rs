@@ -25,7 +25,8 @@
 //!   under the node's lock, as the kernel calls the op directly) or signals the node: no
 //!   fence lock is ever taken under a member's (R8).
 //! - `&chain->prev`: a leaf raw spinlock standing in for the RCU-protected `prev` pointer;
-//!   held only to read or swap it.
+//!   held only to read or swap it, with interrupts disabled since walks also run in the
+//!   irq_work that re-arms the callback.
 //!
 //! # Annotations
 //! None of its own.
@@ -66,7 +67,10 @@ impl DmaFenceChain {
     /// The predecessor still linked, if any (`dma_fence_chain_get_prev`).
     #[doc(alias = "dma_fence_chain_get_prev")]
     pub fn get_prev(&self) -> Option<Arc<DmaFence>> {
-        self.prev.lock().clone()
+        let _irq = lockdep::irqs_disabled();
+        // Bound first: a tail expression's temporary guard would outlive `_irq`.
+        let prev = self.prev.lock().clone();
+        prev
     }
 
     /// The predecessor's seqno when it shares this node's context (0 otherwise).
@@ -77,6 +81,7 @@ impl DmaFenceChain {
     /// Replaces `prev` by `replacement` if it still is `expected` (the kernel's `cmpxchg`).
     fn replace_prev(&self, expected: &Arc<DmaFence>, replacement: Option<Arc<DmaFence>>) {
         let old = {
+            let _irq = lockdep::irqs_disabled();
             let mut p = self.prev.lock();
             match &*p {
                 Some(cur) if Arc::ptr_eq(cur, expected) => std::mem::replace(&mut *p, replacement),
@@ -157,7 +162,11 @@ impl Drop for DmaFenceChain {
             match Arc::try_unwrap(p) {
                 Ok(fence) => {
                     prev = match fence.ops().container() {
-                        Some(Container::Chain(c)) => c.prev.lock().take(),
+                        Some(Container::Chain(c)) => {
+                            let _irq = lockdep::irqs_disabled();
+                            let prev = c.prev.lock().take();
+                            prev
+                        }
                         _ => None,
                     };
                     drop(fence);

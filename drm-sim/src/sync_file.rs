@@ -65,9 +65,12 @@ impl WaitQueue {
     #[track_caller]
     fn wake_up_all(&self) {
         let _irq = lockdep::irqs_disabled();
-        for (_, t) in self.waiters.lock().iter() {
+        let waiters = self.waiters.lock();
+        for (_, t) in waiters.iter() {
             t.unpark();
         }
+        // The lock goes before interrupts come back on.
+        drop(waiters);
     }
 
     /// `wait_event_timeout`: sleeps until `cond` holds or `timeout` passes; returns whether

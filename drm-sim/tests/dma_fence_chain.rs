@@ -185,3 +185,23 @@ fn chain_wait_from_another_thread_and_irq_signals_are_clean() {
     irq_work_sync();
     assert!(kinds().is_empty());
 }
+
+#[test]
+fn walking_in_process_context_after_an_irq_rearm_is_clean() {
+    let _s = serial();
+    let (nodes, inner) = timeline(3);
+    let head = nodes[2].clone();
+    head.enable_signaling();
+    inner[2].signal().unwrap(); // the callback re-arms from irq_work: walks in hard-irq context
+    irq_work_sync();
+    assert!(!head.test_signaled_flag());
+    let got = dma_fence_chain_find_seqno(head.clone(), 1).unwrap().unwrap();
+    assert!(Arc::ptr_eq(&got, &nodes[0]));
+    inner[0].signal().unwrap();
+    inner[1].signal().unwrap();
+    head.wait_timeout(false, LONG).unwrap();
+    assert_eq!(dma_fence_chain_for_each(&head).count(), 1);
+    irq_work_sync();
+    let r = common::reports();
+    assert!(r.is_empty(), "{r:#?}");
+}
