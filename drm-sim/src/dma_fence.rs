@@ -432,11 +432,24 @@ impl<'a> DmaFenceLockGuard<'a> {
         self.fence
     }
 
-    /// The state the lock protects.
-    fn inner(&mut self) -> &mut FenceInner {
-        // SAFETY: this guard holds the fence's lock, and `&mut self` makes this the only
-        // borrow through it; every other access to `inner` also needs a guard of this lock.
-        unsafe { &mut *self.fence.inner.get() }
+    /// Whether this guard holds `fence`'s lock (its own, or a provider lock both share).
+    fn covers(&self, fence: &DmaFence) -> bool {
+        std::ptr::eq(self.fence.lock.spin(), fence.lock.spin())
+    }
+
+    /// The state `fence`'s lock protects.
+    ///
+    /// # Panics
+    /// If this guard does not hold `fence`'s lock.
+    fn inner_of<'b>(&'b mut self, fence: &'b DmaFence) -> &'b mut FenceInner {
+        assert!(
+            self.covers(fence),
+            "a fence's *_locked function called with a guard of another lock"
+        );
+        // SAFETY: this guard holds `fence`'s lock (checked above), and `&mut self` makes this
+        // the only borrow through the guard; every other access to a fence's `inner` needs a
+        // guard of that fence's lock, which no other guard can hold at the same time.
+        unsafe { &mut *fence.inner.get() }
     }
 }
 
@@ -582,13 +595,6 @@ impl DmaFence {
         }
     }
 
-    fn check_guard(&self, g: &DmaFenceLockGuard<'_>) {
-        assert!(
-            std::ptr::eq(g.fence, self),
-            "a fence's *_locked function called with another fence's lock guard"
-        );
-    }
-
     /// Signals the fence now (`dma_fence_signal`): runs every callback under the lock and
     /// wakes every waiter. Itself a signalling section.
     ///
@@ -631,8 +637,8 @@ impl DmaFence {
     /// `Einval` if the fence was already signalled.
     #[doc(alias = "dma_fence_signal_timestamp_locked")]
     pub fn signal_timestamp_locked(&self, g: &mut DmaFenceLockGuard<'_>, timestamp: Instant) -> KResult {
-        self.check_guard(g);
-        lockdep::assert_held(self.lock.spin());
+        // A guard proves a lock is held; this checks that it is this fence's.
+        assert!(g.covers(self), "signal_locked() with a guard of another lock");
         // The signalled bit is only ever set here, under the lock: a plain check suffices.
         if self.flag(FLAG_SIGNALED) {
             return Err(Errno::Einval);
@@ -643,7 +649,7 @@ impl DmaFence {
             }
         }
         self.flags.fetch_or(FLAG_SIGNALED, Ordering::AcqRel);
-        let callbacks = std::mem::take(&mut g.inner().callbacks);
+        let callbacks = std::mem::take(&mut g.inner_of(self).callbacks);
         let _ = self.timestamp.set(timestamp);
         self.flags.fetch_or(FLAG_TIMESTAMP, Ordering::AcqRel);
         // Still under the lock, in the signaller's context: the kernel's list walk.
@@ -672,6 +678,10 @@ impl DmaFence {
     /// [`is_signaled`](Self::is_signaled) with the lock held (`dma_fence_is_signaled_locked`).
     #[doc(alias = "dma_fence_is_signaled_locked")]
     pub fn is_signaled_locked(&self, g: &mut DmaFenceLockGuard<'_>) -> bool {
+        assert!(
+            g.covers(self),
+            "is_signaled_locked() with a guard of another lock"
+        );
         if self.flag(FLAG_SIGNALED) {
             return true;
         }
@@ -825,7 +835,7 @@ impl DmaFence {
             return Err(f);
         }
         let id = NEXT_CB.fetch_add(1, Ordering::Relaxed);
-        g.inner().callbacks.push((id, Box::new(f)));
+        g.inner_of(self).callbacks.push((id, Box::new(f)));
         Ok(DmaFenceCb { id })
     }
 
@@ -835,7 +845,7 @@ impl DmaFence {
     #[track_caller]
     pub fn remove_callback(&self, cb: &DmaFenceCb) -> bool {
         let mut g = self.lock_irqsave();
-        let cbs = &mut g.inner().callbacks;
+        let cbs = &mut g.inner_of(self).callbacks;
         match cbs.iter().position(|(id, _)| *id == cb.id) {
             Some(i) => {
                 // Dropped after the lock: a closure's captures may hold the last reference
@@ -898,7 +908,7 @@ impl DmaFence {
             let id = NEXT_CB.fetch_add(1, Ordering::Relaxed);
             let waiter = std::thread::current();
             // wake_up_state(task): an unpark takes no lock, so it is fine under the fence lock.
-            g.inner()
+            g.inner_of(self)
                 .callbacks
                 .insert(0, (id, Box::new(move |_: &DmaFence| waiter.unpark())));
             id
@@ -960,7 +970,7 @@ impl DmaFence {
     #[track_caller]
     pub fn pending_callbacks(&self) -> usize {
         let mut g = self.lock_irqsave();
-        g.inner().callbacks.len()
+        g.inner_of(self).callbacks.len()
     }
 }
 
