@@ -243,6 +243,31 @@ const FLAG_ENABLE_SIGNAL: u32 = 1 << 2;
 static NEXT_CB: AtomicU64 = AtomicU64::new(1);
 
 /// A software-signalled or hardware-backed fence (`struct dma_fence`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use drm_sim::dma_fence::{dma_fence_context_alloc, DmaFence, DmaFenceOps};
+///
+/// struct Ring;
+/// impl DmaFenceOps for Ring {
+///     fn get_driver_name(&self) -> &'static str { "gpu" }
+///     fn get_timeline_name(&self) -> &'static str { "ring0" }
+/// }
+///
+/// let ctx = dma_fence_context_alloc(1);
+/// let fence = DmaFence::init(Arc::new(Ring), ctx, 1);
+/// fence.add_callback(|f| assert!(f.test_signaled_flag())).unwrap();
+/// let irq = {
+///     let fence = fence.clone();
+///     std::thread::spawn(move || {
+///         let _irq = lockdep::irq_context(); // the interrupt handler signals it
+///         fence.signal().unwrap();
+///     })
+/// };
+/// fence.wait_timeout(true, Duration::from_secs(5)).unwrap();
+/// irq.join().unwrap();
+/// ```
 pub struct DmaFence {
     ops: Arc<dyn DmaFenceOps>,
     lock: FenceLock,
@@ -385,6 +410,18 @@ impl std::fmt::Debug for DmaFenceSignalling {
 }
 
 /// Opens a signalling section for the scope of the returned guard.
+///
+/// ```
+/// use drm_sim::dma_fence::{signalling, DMA_FENCE_MAP};
+///
+/// fn run_job() {
+///     let _section = signalling();
+///     // only what may run while someone waits for this job's fence: no waits under
+///     // locks, no reclaiming allocation, no dma_resv
+/// }
+/// run_job();
+/// assert!(!lockdep::is_held(&DMA_FENCE_MAP));
+/// ```
 #[track_caller]
 pub fn signalling() -> DmaFenceSignalling {
     DmaFenceSignalling {
