@@ -34,15 +34,18 @@
 //! - `&fence->inline_lock`: the lock of every fence created by [`DmaFence::init`] without a
 //!   lock of its own (the kernel's 2026 default, `DMA_FENCE_FLAG_INLINE_LOCK_BIT`). Each fence
 //!   has its own instance, but all are initialised at one site, so they share one class:
-//!   nesting two fence locks needs a subclass (`lock_irqsave_nested`).
+//!   two of them must never nest. Container fences, whose lock is held while their members'
+//!   are taken, give theirs a class of its own ([`DmaFence::init_with_inline_class`]:
+//!   `&dma_fence_array_lock_key`, `&dma_fence_chain_lock_key`, as the kernel's
+//!   `lockdep_set_class`); [`DmaFence::lock_irqsave_nested`] is there for other nestings.
 //! - external locks ([`DmaFenceLock`], [`DmaFence::init_with_lock`]): one lock shared by a
 //!   provider's fences, with the provider's class (e.g. drm_sched's `&fence->lock`).
 //! - `dma_fence_stub_lock`: the lock of the stub fences.
 //! - Every fence lock is an irq-safe spinlock ([`lockdep::SpinLock`]) taken with interrupts
 //!   disabled ([`DmaFence::lock_irqsave`]); only the `fence-lock-irq-unsafe` injected bug takes
 //!   one with interrupts on ([`DmaFence::lock_irq_unsafe`]). Order: `dma_fence_map` (read,
-//!   when signalling from process context) `->` fence lock `->` whatever callbacks take
-//!   (wait-queue locks, `&fence->inline_lock/1` of containers).
+//!   when signalling from process context) `->` container lock `->` member fence lock `->`
+//!   whatever callbacks take (wait-queue locks).
 //!
 //! # Annotations
 //! - `dma_fence_map` ([`DMA_FENCE_MAP`]): [`dma_fence_begin_signalling`] is a read-trylock of
@@ -114,8 +117,8 @@ static INLINE_LOCK_CLASS: LockClass = LockClass::new("&fence->inline_lock");
 /// The class of the stub fences' shared lock (`static DEFINE_SPINLOCK(dma_fence_stub_lock)`).
 static STUB_LOCK_CLASS: LockClass = LockClass::new("dma_fence_stub_lock");
 
-/// The kernel's `SINGLE_DEPTH_NESTING`: the subclass of a fence lock taken under another one
-/// of the same class (a container's lock over a member's).
+/// The kernel's `SINGLE_DEPTH_NESTING`: the subclass of a lock taken under another one of
+/// the same class (for [`DmaFence::lock_irqsave_nested`]).
 pub const SINGLE_DEPTH_NESTING: u32 = 1;
 
 /// `dma_fence_context_alloc`'s counter. Context 0 is never handed out (the stub uses it).
@@ -530,6 +533,20 @@ impl DmaFence {
         Self::build(ops, lock, context, seqno)
     }
 
+    /// A new pending fence with its own inline lock in `class` instead of the shared
+    /// `&fence->inline_lock` (`dma_fence_init` then `lockdep_set_class(&fence->inline_lock,
+    /// key)`): containers do this, since their lock is held while their members' inline
+    /// locks are taken.
+    pub fn init_with_inline_class(
+        ops: Arc<dyn DmaFenceOps>,
+        class: &'static LockClass,
+        context: u64,
+        seqno: u64,
+    ) -> Arc<DmaFence> {
+        let lock = FenceLock::Inline(SpinLock::with_class((), class));
+        Self::build(ops, lock, context, seqno)
+    }
+
     /// A new pending fence locked by the provider's shared `lock`
     /// (`dma_fence_init(fence, ops, lock, ...)`).
     #[doc(alias = "dma_fence_init")]
@@ -853,21 +870,10 @@ impl DmaFence {
     where
         F: FnOnce(&DmaFence) + Send + 'static,
     {
-        self.add_callback_nested(0, f)
-    }
-
-    /// [`try_add_callback`](Self::try_add_callback) taking the fence lock as nesting level
-    /// `subclass`: container fences register on their members under their own lock, and
-    /// inline locks share one class.
-    #[track_caller]
-    pub(crate) fn add_callback_nested<F>(&self, subclass: u32, f: F) -> Result<DmaFenceCb, F>
-    where
-        F: FnOnce(&DmaFence) + Send + 'static,
-    {
         if self.flag(FLAG_SIGNALED) {
             return Err(f);
         }
-        let mut g = self.lock_irqsave_nested(subclass);
+        let mut g = self.lock_irqsave();
         if !self.enable_signaling_locked(&mut g) {
             return Err(f);
         }

@@ -768,3 +768,27 @@ fn a_guard_of_an_unrelated_lock_is_refused() {
     let mut g = a.lock_irqsave();
     let _ = b.signal_locked(&mut g);
 }
+
+#[test]
+fn two_inline_fence_locks_are_one_class_and_nest_only_with_a_subclass() {
+    let _s = serial();
+    let (_p, a) = fence();
+    let (_p, b) = fence();
+    {
+        let _a = a.lock_irqsave();
+        let _b = b.lock_irqsave_nested(drm_sim::dma_fence::SINGLE_DEPTH_NESTING);
+    }
+    assert!(kinds().is_empty());
+    {
+        let _a = a.lock_irqsave();
+        let _b = b.lock_irqsave();
+    }
+    if lockdep::ENABLED {
+        let r = reports();
+        assert!(
+            r.iter().any(|r| r.kind() == ReportKind::RecursiveLocking
+                && r.classes().iter().all(|c| c.contains("&fence->inline_lock"))),
+            "{r:#?}"
+        );
+    }
+}

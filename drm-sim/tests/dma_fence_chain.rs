@@ -205,3 +205,14 @@ fn walking_in_process_context_after_an_irq_rearm_is_clean() {
     let r = common::reports();
     assert!(r.is_empty(), "{r:#?}");
 }
+
+#[test]
+fn the_chain_lock_has_its_own_class() {
+    let _s = serial();
+    let (nodes, inner) = timeline(1);
+    {
+        let _c = nodes[0].lock_irqsave();
+        let _f = inner[0].lock_irqsave();
+    }
+    assert!(kinds().is_empty());
+}
