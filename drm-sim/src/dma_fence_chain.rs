@@ -191,7 +191,15 @@ impl std::fmt::Debug for DmaFenceChain {
 }
 
 /// A new chain node wrapping `fence` after `prev`, at `seqno` (`dma_fence_chain_init`).
+///
+/// # Panics
+/// In debug builds, if `fence` is itself a chain node: chains link only through `prev` (the
+/// kernel's `WARN_ON`); flatten into an array instead.
 pub fn dma_fence_chain_init(prev: Option<Arc<DmaFence>>, fence: Arc<DmaFence>, seqno: u64) -> Arc<DmaFence> {
+    debug_assert!(
+        !dma_fence_is_chain(&fence),
+        "a dma_fence_chain must not contain a chain: link through prev, or flatten into an array"
+    );
     let prev_chain = prev.as_ref().is_some_and(|p| dma_fence_is_chain(p));
     let (context, seqno, prev_seqno) = match &prev {
         // Later than a chain predecessor: the same timeline continues.
