@@ -792,3 +792,51 @@ fn two_inline_fence_locks_are_one_class_and_nest_only_with_a_subclass() {
         );
     }
 }
+
+/// R7: the last `drop` runs the provider's release right there, under whatever the dropper
+/// holds — here a lock that is elsewhere taken inside the one release takes.
+#[test]
+fn r7_release_runs_under_the_droppers_locks() {
+    struct TakesLock(Arc<lockdep::Mutex<()>>);
+    impl DmaFenceOps for TakesLock {
+        fn get_driver_name(&self) -> &'static str {
+            "deferred"
+        }
+        fn get_timeline_name(&self) -> &'static str {
+            "deferred"
+        }
+        fn release(&self, _f: &DmaFence) {
+            drop(self.0.lock());
+        }
+    }
+    static DRIVER: LockClass = LockClass::new("&drv->fence_list_lock");
+    static RESV: LockClass = LockClass::new("reservation_like");
+    let _s = serial();
+    let driver = Arc::new(lockdep::Mutex::with_class((), &DRIVER));
+    let resv = lockdep::Mutex::with_class((), &RESV);
+    {
+        let _d = driver.lock();
+        drop(resv.lock()); // the driver takes resv under its list lock
+    }
+    let f = DmaFence::init(Arc::new(TakesLock(driver.clone())), dma_fence_context_alloc(1), 1);
+    f.signal().unwrap();
+    let keep = f.clone();
+    {
+        let _r = resv.lock();
+        drop(f); // not the last reference: nothing runs
+    }
+    assert!(kinds().is_empty());
+    {
+        let _r = resv.lock();
+        drop(keep); // the final put: release takes the driver lock under resv
+    }
+    if lockdep::ENABLED {
+        let r = reports();
+        assert!(
+            r.iter().any(|r| r.kind() == ReportKind::CircularDependency
+                && r.classes().contains(&"reservation_like")
+                && r.classes().contains(&"&drv->fence_list_lock")),
+            "{r:#?}"
+        );
+    }
+}
