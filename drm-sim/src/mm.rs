@@ -29,10 +29,10 @@
 //! - `&mm->page_table_lock` (spinlock): the simulated page contents.
 //! - `&mapping->i_mmap_rwsem` ([`I_MMAP_RWSEM`], rwsem): a file mapping's reverse map, taken
 //!   by [`AddressSpace::unmap_mapping_range`] (a GEM shrinker zapping mappings).
-//! - `shrinker_mutex` (mutex): shrinker registration; `shrinker_srcu` (SRCU): reclaim runs the
-//!   shrinkers inside a read section and unregistering waits for it, so unregistering under a
-//!   lock that a shrinker takes is a reported cycle. The list itself is published the way
-//!   the kernel's RCU list is: reclaim reads a snapshot and takes no lock for it.
+//! - `shrinker_mutex` (mutex): shrinker registration. Reclaim takes no lock to walk the list:
+//!   it reads a published snapshot (the kernel walks an RCU list) and pins each shrinker by
+//!   a reference count (`shrinker_try_get`); unregistering waits on the shrinker's `done`
+//!   completion for passes still running it, which, as in the kernel, is not annotated.
 //! - `&pgdat->kswapd_wait` (wait queue): where kswapd sleeps.
 //!
 //! # Annotations
@@ -67,8 +67,9 @@
 //!   mmu-notifier "range" is an address range; `invalidate_range_end` is called too.
 
 use crate::error::{Errno, KResult};
+use crate::wait::Completion;
 use crate::wait::WaitQueueHead;
-use lockdep::{LockClass, LockMap, LockMapGuard, Mutex, RwLock, SpinLock, Srcu};
+use lockdep::{LockClass, LockMap, LockMapGuard, Mutex, RwLock, SpinLock};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
@@ -336,7 +337,6 @@ pub static I_MMAP_RWSEM: LockClass = LockClass::new("&mapping->i_mmap_rwsem");
 static MMAP_LOCK: LockClass = LockClass::new("&mm->mmap_lock");
 static PAGE_TABLE_LOCK: LockClass = LockClass::new("&mm->page_table_lock");
 static SHRINKER_MUTEX: LockClass = LockClass::new("shrinker_mutex");
-static SHRINKER_SRCU: Srcu = Srcu::new("shrinker_srcu");
 static KSWAPD_WAIT_CLASS: LockClass = LockClass::new("&pgdat->kswapd_wait");
 
 /// Replays the boot-time orders of the allocator: a reclaiming allocation takes the
@@ -366,7 +366,41 @@ pub trait Shrinker: Send + Sync {
     fn scan_objects(&self, nr_to_scan: usize) -> usize;
 }
 
-type ShrinkerList = Arc<Vec<(u64, Arc<dyn Shrinker>)>>;
+/// A registered shrinker: its users (the registration plus each pass running it) and the
+/// completion its unregistration waits on (`shrinker->refcount`, `shrinker->done`).
+struct Registered {
+    shrinker: Arc<dyn Shrinker>,
+    refs: AtomicU64,
+    done: Completion,
+}
+
+impl Registered {
+    /// Pins it for a pass, unless it is being unregistered (`shrinker_try_get`).
+    fn try_get(&self) -> bool {
+        let mut n = self.refs.load(Ordering::Acquire);
+        loop {
+            if n == 0 {
+                return false;
+            }
+            match self
+                .refs
+                .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => n = now,
+            }
+        }
+    }
+
+    /// Drops a pin (`shrinker_put`); the last one completes `done`.
+    fn put(&self) {
+        if self.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.complete();
+        }
+    }
+}
+
+type ShrinkerList = Arc<Vec<Arc<Registered>>>;
 
 /// Registration (under `shrinker_mutex`) and the published list that reclaim reads.
 struct Shrinkers {
@@ -386,30 +420,35 @@ fn shrinker_snapshot() -> ShrinkerList {
     shrinkers().list.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// A registered shrinker; unregisters it when dropped (`shrinker_free`), waiting for a pass
-/// that is running it.
+/// A registered shrinker; unregisters it when dropped (`shrinker_free`), waiting for passes
+/// that are running it (so do not drop it from inside its own callbacks).
 #[must_use = "the shrinker is unregistered when the handle is dropped"]
 pub struct ShrinkerHandle {
-    id: u64,
+    entry: Arc<Registered>,
 }
 
 impl std::fmt::Debug for ShrinkerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShrinkerHandle").field("id", &self.id).finish()
+        f.debug_struct("ShrinkerHandle")
+            .field("name", &self.entry.shrinker.name())
+            .finish()
     }
 }
 
 /// Registers `shrinker` (`shrinker_alloc` + `shrinker_register`).
 pub fn register_shrinker(shrinker: Arc<dyn Shrinker>) -> ShrinkerHandle {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    let entry = Arc::new(Registered {
+        shrinker,
+        refs: AtomicU64::new(1),
+        done: Completion::new("shrinker->done"),
+    });
     let s = shrinkers();
     let _g = s.registry.lock();
     let mut list = s.list.write().unwrap_or_else(|e| e.into_inner());
     let mut next: Vec<_> = list.iter().cloned().collect();
-    next.push((id, shrinker));
+    next.push(entry.clone());
     *list = Arc::new(next);
-    ShrinkerHandle { id }
+    ShrinkerHandle { entry }
 }
 
 impl Drop for ShrinkerHandle {
@@ -419,11 +458,17 @@ impl Drop for ShrinkerHandle {
         {
             let _g = s.registry.lock();
             let mut list = s.list.write().unwrap_or_else(|e| e.into_inner());
-            let next: Vec<_> = list.iter().filter(|(i, _)| *i != self.id).cloned().collect();
+            let next: Vec<_> = list
+                .iter()
+                .filter(|e| !Arc::ptr_eq(e, &self.entry))
+                .cloned()
+                .collect();
             *list = Arc::new(next);
         }
-        // A pass may still be running it: wait for every pass that started before.
-        SHRINKER_SRCU.synchronize();
+        // Drop the registration's reference; passes still running it finish first.
+        if self.entry.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
+            self.entry.done.wait_for_completion();
+        }
     }
 }
 
@@ -453,13 +498,16 @@ pub fn reclaim_passes() -> u64 {
 }
 
 /// One pass over the shrinkers, asking each for `percent`% of its objects (all of them at
-/// 100, repeatedly until it frees nothing when `drain`). Runs as `PF_MEMALLOC` inside a
-/// `shrinker_srcu` read section; the caller holds `fs_reclaim` (`shrink_slab`).
+/// 100, repeatedly until it frees nothing when `drain`). Runs as `PF_MEMALLOC`; the caller
+/// holds `fs_reclaim` (`shrink_slab`).
 fn shrink_slab(percent: u32, drain: bool) -> usize {
     let _noreclaim = memalloc_noreclaim_save();
-    let _srcu = SHRINKER_SRCU.read_lock();
     let mut freed = 0;
-    for (_, s) in shrinker_snapshot().iter() {
+    for entry in shrinker_snapshot().iter() {
+        if !entry.try_get() {
+            continue;
+        }
+        let s = &entry.shrinker;
         loop {
             let n = s.count_objects();
             if n == 0 {
@@ -475,6 +523,7 @@ fn shrink_slab(percent: u32, drain: bool) -> usize {
                 break;
             }
         }
+        entry.put();
     }
     RECLAIM_PASSES.fetch_add(1, Ordering::Relaxed);
     freed
