@@ -840,3 +840,25 @@ fn r7_release_runs_under_the_droppers_locks() {
         );
     }
 }
+
+#[test]
+fn r28_drm_drv_and_dma_fence_share_one_unplug_domain() {
+    let _s = serial();
+    assert!(std::ptr::eq(&drm_sim::drm_drv::DRM_UNPLUG_SRCU, &DRM_UNPLUG_SRCU));
+    let dev = drm_sim::drm_drv::DrmDevice::new("card0", drm_sim::Bugs::NONE);
+    let (_p, f) = fence();
+    f.signal().unwrap();
+    {
+        let _enter = dev.enter().expect("plugged");
+        f.wait(false).unwrap();
+    }
+    if lockdep::ENABLED {
+        let r = reports();
+        assert!(
+            r.iter()
+                .any(|r| r.kind() == ReportKind::ForbiddenWhileHeld
+                    && r.classes().contains(&"drm_unplug_srcu")),
+            "{r:#?}"
+        );
+    }
+}
