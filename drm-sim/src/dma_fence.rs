@@ -38,6 +38,10 @@
 //!   are taken, give theirs a class of its own ([`DmaFence::init_with_inline_class`]:
 //!   `&dma_fence_array_lock_key`, `&dma_fence_chain_lock_key`, as the kernel's
 //!   `lockdep_set_class`); [`DmaFence::lock_irqsave_nested`] is there for other nestings.
+//!   A callback that signals another fence (a hardware fence's callback signalling
+//!   drm_sched's `finished`) takes that fence's lock inside its own: give one of the two a
+//!   provider lock ([`DmaFenceLock`]) of its own class, as drivers and drm_sched do, or the
+//!   two inline locks are reported as recursive locking.
 //! - external locks ([`DmaFenceLock`], [`DmaFence::init_with_lock`]): one lock shared by a
 //!   provider's fences, with the provider's class (e.g. drm_sched's `&fence->lock`).
 //! - `dma_fence_stub_lock`: the lock of the stub fences.
