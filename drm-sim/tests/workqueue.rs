@@ -567,3 +567,35 @@ fn racing_queue_cancel_and_flush_account_for_every_instance() {
     );
     assert!(kinds().is_empty());
 }
+
+#[test]
+fn a_queue_torn_down_from_its_own_item_finishes_its_items_without_hanging() {
+    let _s = serial();
+    // The last handle dropped inside its own item (an object freed by its own work).
+    let wq = Workqueue::alloc_ordered("test_self_drop", WqFlags::NONE);
+    let slot = Arc::new(std::sync::Mutex::new(Some(wq.clone())));
+    let s2 = slot.clone();
+    let dropper = Work::new("(work_completion)(&test->self_drop)", move || {
+        drop(s2.lock().unwrap().take());
+    });
+    let (after, n) = counter_work("(work_completion)(&test->after_self_drop)");
+    wq.queue_work(&dropper);
+    wq.queue_work(&after);
+    drop(wq);
+    eventually(|| n.load(SeqCst) == 1);
+    assert!(kinds().is_empty(), "{:?}", kinds());
+
+    // An explicit destroy_workqueue() from its own item: the kernel would hang; reported.
+    let wq = Workqueue::alloc_ordered("test_self_destroy", WqFlags::NONE);
+    let wq2 = wq.clone();
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let destroyer = Work::new("(work_completion)(&test->self_destroy)", move || {
+        wq2.destroy();
+        d.store(true, SeqCst);
+    });
+    wq.queue_work(&destroyer);
+    eventually(|| done.load(SeqCst));
+    assert_eq!(kinds(), expect(&[ReportKind::RecursiveLocking]));
+    assert!(!wq.queue_work(&destroyer), "destroyed");
+}
