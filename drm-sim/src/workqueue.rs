@@ -14,7 +14,9 @@
 //! - [`DelayedWork`] arms a timer of its [`Clock`] that queues the work when it fires;
 //!   `mod_delayed_work` re-arms, `cancel_delayed_work_sync` also waits for a running instance.
 //! - A queue lives while an `Arc<Workqueue>` does; [`Workqueue::destroy`] (or dropping the
-//!   last handle) drains it and stops its workers.
+//!   last handle) drains it and stops its workers. Torn down from one of its own items it
+//!   cannot wait for itself: it lets its workers finish what is queued and exit (an explicit
+//!   `destroy` there is reported, as the kernel's flush would report it).
 //!
 //! # Locking
 //! - `&pool->lock` (raw spinlock, interrupts off): all queue and work state, so `queue_work`

@@ -599,3 +599,37 @@ fn a_queue_torn_down_from_its_own_item_finishes_its_items_without_hanging() {
     assert_eq!(kinds(), expect(&[ReportKind::RecursiveLocking]));
     assert!(!wq.queue_work(&destroyer), "destroyed");
 }
+
+#[test]
+fn queue_work_is_callable_from_irq_and_under_spinlocks() {
+    let _s = serial();
+    let wq = Workqueue::alloc_ordered("test_irq_queue", WqFlags::NONE);
+    let clock = Clock::manual();
+    let (w, n) = counter_work("(work_completion)(&test->from_irq)");
+    let dw = DelayedWork::with_clock(
+        "(work_completion)(&(&test->from_irq_delayed)->work)",
+        &clock,
+        || {},
+    );
+    let fence_lock = lockdep::SpinLock::new(());
+    let t = {
+        let (wq, w, dw) = (wq.clone(), w.clone(), dw.clone());
+        thread::spawn(move || {
+            let _irq = lockdep::irq_context(); // a fence callback in the irq handler
+            let _g = fence_lock.lock();
+            wq.queue_work(&w);
+            wq.mod_delayed_work(&dw, Duration::from_millis(1));
+            dw.cancel_delayed_work();
+        })
+    };
+    t.join().unwrap();
+    w.flush_work();
+    assert_eq!(n.load(SeqCst), 1);
+    assert!(kinds().is_empty(), "{:?}", kinds());
+    // Flushing, though, may sleep.
+    {
+        let _irq = lockdep::irqs_disabled();
+        w.flush_work();
+    }
+    assert_eq!(kinds(), expect(&[ReportKind::SleepInAtomic]));
+}
