@@ -24,6 +24,7 @@
 //! - [`dma_fence_unwrap`] — the plain fences inside containers, merging (drivers/dma-buf/dma-fence-unwrap.c).
 //! - [`sync_file`] — fences as files: create, merge, poll (drivers/dma-buf/sync_file.c).
 //! - [`irq_work`] — deferred work in hard-irq context (kernel/irq_work.c).
+//! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
 
 pub mod bugs;
@@ -39,6 +40,7 @@ pub mod mm;
 pub mod sync_file;
 pub mod testing;
 pub mod wait;
+pub mod workload;
 pub mod workqueue;
 
 pub use bugs::{Bug, Bugs};
