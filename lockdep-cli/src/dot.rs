@@ -5,7 +5,8 @@ use crate::graph::Merged;
 use std::fmt::Write;
 
 fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    let escaped = s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    format!("\"{escaped}\"")
 }
 
 pub fn render(m: &Merged) -> String {

@@ -60,13 +60,15 @@ pub fn svg(classes: &[String], edges: &[(usize, usize)]) -> String {
         // Stop at the box edge: scale so the end point leaves the target box.
         let t =
             (((bw / 2.0) / dx.abs().max(1e-9)).min((bh / 2.0) / dy.abs().max(1e-9)) + 6.0 / len).min(0.45);
+        // Shifted to its right-hand side, so the two edges of a two-lock cycle stay apart.
+        let (ox, oy) = (-dy / len * 10.0, dx / len * 10.0);
         let _ = write!(
             out,
             "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#c0392b\" stroke-width=\"2\" marker-end=\"url(#arrow)\"/>",
-            x1 + dx * t,
-            y1 + dy * t,
-            x2 - dx * t,
-            y2 - dy * t
+            x1 + dx * t + ox,
+            y1 + dy * t + oy,
+            x2 - dx * t + ox,
+            y2 - dy * t + oy
         );
     }
     for (i, c) in classes.iter().enumerate() {

@@ -177,10 +177,7 @@ impl Loaded {
             || self.path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        format!(
-            "{file} ({} pid {})",
-            self.dump.process.program, self.dump.process.pid
-        )
+        format!("{file} (pid {})", self.dump.process.pid)
     }
 }
 

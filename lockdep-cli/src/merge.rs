@@ -61,13 +61,16 @@ pub fn text(m: &Merged, f: &Finding) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "found by merging {} dump{}: no single process took every lock of this cycle{}.",
+        "found by merging {} dump{}: {}.",
         m.dumps.len(),
         if m.dumps.len() == 1 { "" } else { "s" },
         if dumps.len() > 1 {
-            " in its order"
+            format!(
+                "its dependencies were first recorded in {} different dumps",
+                dumps.len()
+            )
         } else {
-            " (one dump holds all of it)"
+            String::from("one dump holds all of its dependencies")
         }
     );
     if let Some(reason) = &f.suppressed {

@@ -20,10 +20,11 @@ pub fn stats(dumps: &[Loaded], m: &Merged, suppressed: usize, cycles: usize) -> 
         let s = &d.dump.stats;
         let _ = writeln!(
             out,
-            "{} [{} v{}] {}:",
+            "{} [{} v{}] {} {}:",
             d.label(),
             d.dump.format,
             d.dump.version,
+            d.dump.process.program,
             d.dump.process.args.join(" ")
         );
         line(&mut out, "lock-classes:", s.classes, Some(s.max_classes));

@@ -35,6 +35,26 @@ fn dot_draws_every_edge_and_highlights_cycles() {
     assert!(line("n1", "n0").contains("color=red"));
     assert!(!line("n0", "n2").contains("color=red"));
     assert!(line("n0", "n2").contains("label=\"SN\""));
+    // Graphviz itself accepts it, when installed (apt-get install graphviz).
+    let dot_file = dir.join("graph.dot");
+    std::fs::write(&dot_file, dot).unwrap();
+    match std::process::Command::new("dot")
+        .args(["-Tsvg"])
+        .arg(&dot_file)
+        .output()
+    {
+        Ok(out) => {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let svg = String::from_utf8_lossy(&out.stdout);
+            assert!(svg.contains("<svg") && svg.contains(">a</text>"), "{svg}");
+            assert_eq!(
+                svg.matches("stroke=\"red\"").count(),
+                2 + 2 + 2,
+                "2 red nodes, 2 red edges with heads: {svg}"
+            );
+        }
+        Err(_) => eprintln!("Graphviz not installed: skipped rendering the DOT"),
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -87,6 +87,15 @@ fn main() {
         .collect();
     assert_eq!(sources.len(), 2);
     assert_ne!(sources[0], sources[1], "the halves come from different dumps");
+    // The merged finding carries the signature the runtime gives the same cycle, so both
+    // name the same report file.
+    lockdep::set_action(lockdep::Action::Collect);
+    first_half_takes_accounts_then_journal();
+    second_half_takes_journal_then_accounts();
+    let here = lockdep::take_reports();
+    assert_eq!(here.len(), 1);
+    assert_eq!(docs[0]["signature"], here[0].signature());
+    assert_eq!(docs[0]["classes"], serde_json::json!(here[0].classes()));
 
     // A suppression of one of the two dependencies: listed as suppressed, exit 0.
     let rules = dir.join("suppressions.txt");
