@@ -253,7 +253,17 @@ impl Display for Report {
                 writeln!(f)?;
                 writeln!(f, "other info that might help us debug this:")?;
             }
-            _ => {}
+            _ => {
+                // The lock being taken and where, unless the kind's own lines show it.
+                if let Some(a) = &self.acquiring {
+                    let addr = format!("{:#x}", a.instance);
+                    if !self.details.iter().any(|d| d.contains(&addr)) {
+                        writeln!(f, "{} is trying to acquire lock:", self.thread)?;
+                        writeln!(f, " {}", annotated(self, a))?;
+                        writeln!(f)?;
+                    }
+                }
+            }
         }
         for d in &self.details {
             writeln!(f, "{d}")?;
