@@ -11,7 +11,8 @@ pub(crate) mod json;
 mod kind;
 mod signature;
 mod text;
-#[cfg(feature = "tracing")]
+// Only the validator emits events: with `tracing` but not `check` there are no reports.
+#[cfg(all(feature = "tracing", feature = "check"))]
 pub(crate) mod trace;
 
 pub use hint::{hint_for, register_hint};
