@@ -11,19 +11,32 @@
 //! The index, one line per file:
 //! - [`error`] — `Errno`, the kernel error codes as a Rust error type (no kernel counterpart).
 //! - [`bugs`] — the injected-bug catalogue behind `--inject` (no kernel counterpart).
-//! - [`dma_fence`] — fences, callbacks, waits, signalling sections (drivers/dma-buf/dma-fence.c).
 //! - [`wait`] — `Completion` and `WaitQueueHead` (kernel/sched/completion.c, wait.c).
 //! - [`clock`] — the controllable clock and its timers (kernel/time/timer.c, hrtimer.c).
 //! - [`workqueue`] — ordered and unbound queues, work and delayed work (kernel/workqueue.c).
+//! - [`drm_drv`] — `DrmDevice` (enter/unplug on `drm_unplug_srcu`, MMIO) and `DrmFile`
+//!   (drivers/gpu/drm/drm_drv.c, drm_file.c).
 //! - [`mm`] — gfp flags, `fs_reclaim`, shrinkers, `mmap_lock`, user copies, mmu notifiers
 //!   (no single kernel counterpart: mm/page_alloc.c, mm/vmscan.c, mm/memory.c, mm/mmu_notifier.c).
+//! - [`dma_fence`] — fences, callbacks, waits, signalling sections (drivers/dma-buf/dma-fence.c).
+//! - [`dma_fence_array`] — one fence for several (drivers/dma-buf/dma-fence-array.c).
+//! - [`dma_fence_chain`] — timeline points chained in seqno order (drivers/dma-buf/dma-fence-chain.c).
+//! - [`dma_fence_unwrap`] — the plain fences inside containers, merging (drivers/dma-buf/dma-fence-unwrap.c).
+//! - [`sync_file`] — fences as files: create, merge, poll (drivers/dma-buf/sync_file.c).
+//! - [`irq_work`] — deferred work in hard-irq context (kernel/irq_work.c).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
 
 pub mod bugs;
 pub mod clock;
 pub mod dma_fence;
+pub mod dma_fence_array;
+pub mod dma_fence_chain;
+pub mod dma_fence_unwrap;
+pub mod drm_drv;
 pub mod error;
+pub mod irq_work;
 pub mod mm;
+pub mod sync_file;
 pub mod testing;
 pub mod wait;
 pub mod workqueue;
