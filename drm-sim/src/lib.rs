@@ -24,6 +24,11 @@
 //! - [`dma_fence_unwrap`] — the plain fences inside containers, merging (drivers/dma-buf/dma-fence-unwrap.c).
 //! - [`sync_file`] — fences as files: create, merge, poll (drivers/dma-buf/sync_file.c).
 //! - [`irq_work`] — deferred work in hard-irq context (kernel/irq_work.c).
+//! - [`scheduler`] — the GPU scheduler: run queues, entities, jobs, their fences, the TDR
+//!   (drivers/gpu/drm/scheduler/).
+//! - [`gpu`] — the simulated GPU engine, its ring and irq thread (no kernel counterpart).
+//! - [`sim_driver`] — the simulated driver's scheduler backend, reset and unplug paths (no
+//!   kernel counterpart).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
 
 pub mod bugs;
@@ -34,8 +39,11 @@ pub mod dma_fence_chain;
 pub mod dma_fence_unwrap;
 pub mod drm_drv;
 pub mod error;
+pub mod gpu;
 pub mod irq_work;
 pub mod mm;
+pub mod scheduler;
+pub mod sim_driver;
 pub mod sync_file;
 pub mod testing;
 pub mod wait;

@@ -1,0 +1,327 @@
+//! `SimDriver`: the driver backend of the simulated GPU. No kernel counterpart: simulates a
+//! driver such as panfrost, v3d or msm — its `drm_sched_backend_ops`, its locks, its reset and
+//! unplug paths — on top of [`crate::scheduler`] and [`crate::gpu`], so the scheduler core stays
+//! driver-agnostic.
+//!
+//! [`SimGpu`] bundles one engine, its driver and its scheduler; [`SimGpu::submit`] is the whole
+//! submission of DRM-RULES §3.1 for a job without buffers: job init and dependencies before
+//! the submit lock, arm and push under it, the `finished` fence returned.
+//!
+//! # Contract
+//! - `run_job` takes `&gpu->lock`, enters the device (`drm_dev_enter`; after unplug the job
+//!   fails with `-ENODEV`) and writes the job's [`GpuCommand`] to the ring. A job whose `finished`
+//!   already carries an error (cancelled as guilty) is not run.
+//! - `timedout_job` (the TDR): after unplug it returns [`DrmGpuSchedStat::Enodev`] and touches
+//!   nothing; for a job that completed meanwhile, [`DrmGpuSchedStat::NoHang`]; otherwise `stop(bad)`, engine reset under `&gpu->lock`, `-ETIMEDOUT` on the guilty
+//!   job (`-EIO` if it faulted), `start()`. Jobs that were on the hardware are cancelled
+//!   (`-ECANCELED`); jobs not yet run run after the reset.
+//! - [`SimDriver::vm_bind`] allocates with GFP_KERNEL under `&vm->lock` (legal: outside any
+//!   signalling section); [`SimDriver::wait_idle`] waits for a fence after dropping
+//!   `&gpu->lock` (legal).
+//! - Unplug ([`SimGpu::fini_hw`]): stop the submit work, force-complete every hardware fence
+//!   with `-ENODEV` (which completes the jobs through their done callbacks), power the engine
+//!   down.
+//!
+//! # Locking
+//! - `&gpu->lock` (mutex): taken by `run_job` (inside its signalling section) and by the reset;
+//!   never held across a fence wait or `drm_sched_stop` (R1, R24).
+//! - `&vm->lock` (mutex): held around GFP_KERNEL allocations, so never taken in a signalling
+//!   section (R2).
+//!
+//! # Annotations
+//! None of its own: the scheduler opens the signalling sections around the callbacks.
+//!
+//! # Rules
+//! The injected bugs of this file break R1 (`wait-in-signalling`), R2 (`alloc-in-run-job`,
+//! `tdr-takes-alloc-lock`, `resubmit-jobs`), R3 (`resv-in-run-job`), R24
+//! (`cancel-work-under-run-lock`) and R25 (`resubmit-jobs`).
+//!
+//! # Simplified
+//! No buffers, no VM: `vm_bind` is only the allocation under its lock. The hardware fence is
+//! preallocated with the job (as xe and panthor do), so the clean `run_job` allocates nothing.
+//! `cancel-work-under-run-lock` first quiesces the work items without the lock and then calls
+//! `drm_sched_stop` under it: the order is reported on the locked call, while the simulation
+//! cannot actually deadlock on it; `wait-in-signalling` waits with a timeout for the same
+//! reason.
+
+use crate::bugs::{Bug, Bugs};
+use crate::dma_fence::DmaFence;
+use crate::drm_drv::DrmDevice;
+use crate::error::{Errno, KResult};
+use crate::gpu::{GpuCommand, GpuEngine};
+use crate::mm::{self, GFP_KERNEL};
+use crate::scheduler::{
+    DrmGpuSchedStat, DrmGpuScheduler, DrmSchedBackendOps, DrmSchedEntity, DrmSchedInitArgs, DrmSchedJob,
+};
+use crate::wait::WaitQueueHead;
+use lockdep::{LockClass, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+static GPU_LOCK: LockClass = LockClass::new("&gpu->lock");
+static VM_LOCK: LockClass = LockClass::new("&vm->lock");
+static FREED_WQ: LockClass = LockClass::new("&gpu->freed_wq");
+
+/// Size of the driver state a job carries to the hardware (what `alloc-in-run-job` allocates).
+const HW_JOB_SIZE: usize = 256;
+
+/// How long [`SimDriver::wait_idle`] waits at most.
+pub const WAIT_IDLE_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// The simulated driver (`drm_sched_backend_ops` plus the driver's locks).
+pub struct SimDriver {
+    dev: Arc<DrmDevice>,
+    engine: Arc<GpuEngine>,
+    bugs: Bugs,
+    gpu_lock: Mutex<()>,
+    vm_lock: Mutex<()>,
+    /// Set while the deprecated resubmission runs the pending jobs again.
+    resubmitting: AtomicBool,
+    resets: AtomicU64,
+    freed: AtomicU64,
+    /// Woken by every `free_job` (for [`SimDriver::wait_freed`]).
+    freed_wq: WaitQueueHead,
+}
+
+impl SimDriver {
+    /// A driver for `engine` on `dev`, with the device's injected bugs.
+    pub fn new(dev: &Arc<DrmDevice>, engine: &Arc<GpuEngine>) -> Arc<SimDriver> {
+        Arc::new(SimDriver {
+            dev: dev.clone(),
+            engine: engine.clone(),
+            bugs: dev.bugs(),
+            gpu_lock: Mutex::with_class((), &GPU_LOCK),
+            vm_lock: Mutex::with_class((), &VM_LOCK),
+            resubmitting: AtomicBool::new(false),
+            resets: AtomicU64::new(0),
+            freed: AtomicU64::new(0),
+            freed_wq: WaitQueueHead::new(&FREED_WQ),
+        })
+    }
+
+    /// GPU resets done by the TDR.
+    pub fn resets(&self) -> u64 {
+        self.resets.load(Ordering::Relaxed)
+    }
+
+    /// Jobs handed back through `free_job`.
+    pub fn freed(&self) -> u64 {
+        self.freed.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `timeout` until `n` jobs in all were handed back (a driver's idle wait).
+    /// Returns whether they were.
+    pub fn wait_freed(&self, n: u64, timeout: Duration) -> bool {
+        self.freed_wq.wait_event_timeout(|| self.freed() >= n, timeout)
+    }
+
+    /// A VM update outside the fence path (an ioctl): page-table memory is allocated with
+    /// GFP_KERNEL under `&vm->lock`, which is why the TDR must never take that lock.
+    ///
+    /// # Errors
+    /// `Enomem` from the allocator.
+    pub fn vm_bind(&self, size: usize) -> KResult<usize> {
+        let _vm = self.vm_lock.lock();
+        let pt = mm::kmalloc(size, GFP_KERNEL)?;
+        Ok(pt.len())
+    }
+
+    /// Waits (at most [`WAIT_IDLE_TIMEOUT`]) for `fence`, after reading the GPU state under
+    /// `&gpu->lock` — e.g. a debugfs or suspend path. With `wait-in-signalling` the lock is
+    /// still held during the wait.
+    ///
+    /// # Errors
+    /// `Etimedout` if the fence did not signal in time.
+    pub fn wait_idle(&self, fence: &DmaFence) -> KResult {
+        let g = self.gpu_lock.lock();
+        let held = if self.bugs.has(Bug::WaitInSignalling) {
+            Some(g)
+        } else {
+            drop(g);
+            None
+        };
+        let r = fence.wait_timeout(false, WAIT_IDLE_TIMEOUT).map(|_| ());
+        drop(held);
+        r
+    }
+}
+
+impl DrmSchedBackendOps for SimDriver {
+    fn run_job(&self, job: &DrmSchedJob) -> KResult<Option<Arc<DmaFence>>> {
+        let resubmit = self.resubmitting.load(Ordering::Acquire);
+        if self.bugs.has(Bug::AllocInRunJob) || (resubmit && self.bugs.has(Bug::ResubmitJobs)) {
+            // Building the hardware job here instead of at submit time: GFP_KERNEL inside the
+            // signalling section (on the resubmission path amdgpu re-emits a fence for every
+            // job, skipped ones included).
+            drop(mm::kmalloc(HW_JOB_SIZE, GFP_KERNEL)?);
+        }
+        if job.s_fence().finished().error().is_some() {
+            return Ok(None);
+        }
+        let cmd = job.driver_data::<GpuCommand>().copied().unwrap_or_default();
+        let _gpu = self.gpu_lock.lock();
+        // Entered last: lockdep orders a lock after the nearest non-trylock lock held, and an
+        // SRCU read section (recursive read) breaks a dependency path, so the driver locks
+        // taken inside `drm_dev_enter` would not be ordered after `dma_fence_map`.
+        let Some(_enter) = self.dev.enter() else {
+            return Err(Errno::Enodev);
+        };
+        Ok(Some(self.engine.submit(cmd)))
+    }
+
+    fn timedout_job(&self, job: &DrmSchedJob) -> DrmGpuSchedStat {
+        // Device gone: nothing may touch the hardware, and the unplug path completes fences.
+        match self.dev.enter() {
+            None => return DrmGpuSchedStat::Enodev,
+            // Not held across `stop`: a fence wait inside drm_dev_enter is R28.
+            Some(enter) => drop(enter),
+        }
+        // The job completed meanwhile (its completion raced with the timer): a spurious
+        // timeout, no reset.
+        if job.s_fence().finished().is_signaled() || job.s_fence().parent().is_some_and(|p| p.is_signaled()) {
+            return DrmGpuSchedStat::NoHang;
+        }
+        let sched = job.sched();
+        let cmd = job.driver_data::<GpuCommand>().copied().unwrap_or_default();
+        let run_lock = if self.bugs.has(Bug::CancelWorkUnderRunLock) {
+            sched.wqueue_stop();
+            Some(self.gpu_lock.lock())
+        } else {
+            None
+        };
+        if self.bugs.has(Bug::ResubmitJobs) {
+            sched.increase_karma(job);
+        }
+        sched.stop(Some(job));
+        {
+            let _vm = self.bugs.has(Bug::TdrTakesAllocLock).then(|| self.vm_lock.lock());
+            let _gpu = run_lock.is_none().then(|| self.gpu_lock.lock());
+            self.engine.reset();
+            self.resets.fetch_add(1, Ordering::Relaxed);
+        }
+        let finished = job.s_fence().finished();
+        if !finished.test_signaled_flag() && finished.error().is_none() {
+            finished.set_error(if cmd.fault { Errno::Eio } else { Errno::Etimedout });
+        }
+        if self.bugs.has(Bug::ResubmitJobs) {
+            self.resubmitting.store(true, Ordering::Release);
+            sched.resubmit_jobs();
+            self.resubmitting.store(false, Ordering::Release);
+        }
+        sched.start();
+        drop(run_lock);
+        DrmGpuSchedStat::Nominal
+    }
+
+    fn free_job(&self, job: DrmSchedJob) {
+        job.cleanup();
+        self.freed.fetch_add(1, Ordering::Release);
+        self.freed_wq.wake_up_all();
+    }
+}
+
+/// One simulated GPU: engine, driver and scheduler, wired together (fault interrupt →
+/// `drm_sched_fault`).
+pub struct SimGpu {
+    /// The device.
+    pub dev: Arc<DrmDevice>,
+    /// The engine.
+    pub engine: Arc<GpuEngine>,
+    /// The driver.
+    pub driver: Arc<SimDriver>,
+    /// The scheduler.
+    pub sched: Arc<DrmGpuScheduler>,
+}
+
+impl SimGpu {
+    /// Probes a GPU on `dev`: an engine called `name`, its driver, and a scheduler set up by
+    /// `DrmSchedInitArgs::new(name, dev)` and then `configure`.
+    ///
+    /// # Errors
+    /// As [`DrmGpuScheduler::new`].
+    pub fn new(
+        dev: &Arc<DrmDevice>,
+        name: &'static str,
+        configure: impl FnOnce(&mut DrmSchedInitArgs),
+    ) -> KResult<SimGpu> {
+        let engine = GpuEngine::new(dev, name);
+        let driver = SimDriver::new(dev, &engine);
+        let mut args = DrmSchedInitArgs::new(name, dev.clone());
+        configure(&mut args);
+        let sched = match DrmGpuScheduler::new(driver.clone(), args) {
+            Ok(s) => s,
+            Err(e) => {
+                engine.fini();
+                return Err(e);
+            }
+        };
+        let weak = Arc::downgrade(&sched);
+        engine.set_fault_handler(move || {
+            if let Some(s) = weak.upgrade() {
+                s.fault();
+            }
+        });
+        Ok(SimGpu {
+            dev: dev.clone(),
+            engine,
+            driver,
+            sched,
+        })
+    }
+
+    /// A new entity (one client context) on this GPU's scheduler.
+    pub fn entity(&self, priority: crate::scheduler::DrmSchedPriority) -> Arc<DrmSchedEntity> {
+        DrmSchedEntity::new(&self.sched, priority)
+    }
+
+    /// Submits `cmd` on `entity` after `deps` (DRM-RULES §3.1 without buffers): job init and
+    /// dependencies (allocating) first, then arm and push under the entity's submit lock.
+    /// Returns the job's `finished` fence.
+    ///
+    /// # Errors
+    /// `Enoent` if the entity was killed; `Einval` for zero credits; `Enomem`.
+    pub fn submit(
+        &self,
+        entity: &Arc<DrmSchedEntity>,
+        cmd: GpuCommand,
+        credits: u32,
+        deps: &[Arc<DmaFence>],
+    ) -> KResult<Arc<DmaFence>> {
+        let mut job = DrmSchedJob::init(entity, credits, entity.id())?;
+        job.set_driver_data(cmd);
+        for d in deps {
+            job.add_dependency(d.clone())?;
+        }
+        let guard = entity.submit_lock();
+        job.arm(&guard);
+        let finished = job.s_fence().finished().clone();
+        job.push(&guard);
+        Ok(finished)
+    }
+
+    /// The driver's `fini_hw` after `drm_dev_unplug`: stop the submit work, force-complete
+    /// every in-flight hardware fence with `-ENODEV` (their done callbacks complete the jobs),
+    /// power the engine down. A TDR firing afterwards returns `Enodev`.
+    pub fn fini_hw(&self) {
+        self.sched.wqueue_stop();
+        self.engine.force_complete(Errno::Enodev);
+        self.engine.fini();
+    }
+
+    /// Tears everything down: the scheduler (`drm_sched_fini`), then the engine. Entities
+    /// should be destroyed first (file close).
+    pub fn fini(&self) {
+        self.sched.fini();
+        self.engine.fini();
+    }
+}
+
+impl std::fmt::Debug for SimGpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimGpu")
+            .field("engine", &self.engine)
+            .field("sched", &self.sched)
+            .finish()
+    }
+}
