@@ -12,10 +12,21 @@
 //! - [`error`] — `Errno`, the kernel error codes as a Rust error type (no kernel counterpart).
 //! - [`bugs`] — the injected-bug catalogue behind `--inject` (no kernel counterpart).
 //! - [`dma_fence`] — fences, callbacks, waits, signalling sections (drivers/dma-buf/dma-fence.c).
+//! - [`wait`] — `Completion` and `WaitQueueHead` (kernel/sched/completion.c, wait.c).
+//! - [`clock`] — the controllable clock and its timers (kernel/time/timer.c, hrtimer.c).
+//! - [`workqueue`] — ordered and unbound queues, work and delayed work (kernel/workqueue.c).
+//! - [`mm`] — gfp flags, `fs_reclaim`, shrinkers, `mmap_lock`, user copies, mmu notifiers
+//!   (no single kernel counterpart: mm/page_alloc.c, mm/vmscan.c, mm/memory.c, mm/mmu_notifier.c).
+//! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
 
 pub mod bugs;
+pub mod clock;
 pub mod dma_fence;
 pub mod error;
+pub mod mm;
+pub mod testing;
+pub mod wait;
+pub mod workqueue;
 
 pub use bugs::{Bug, Bugs};
 pub use error::{Errno, KResult};

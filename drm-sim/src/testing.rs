@@ -1,0 +1,53 @@
+//! Test support: serialising the tests that use the validator's process-wide state. No kernel
+//! counterpart.
+//!
+//! `lockdep`'s reports, dependencies and action are global to the process, and the test
+//! harness runs the tests of one binary on several threads. A test that drains reports, resets
+//! the validator or expects a report takes [`serial`] first, so it never sees another test's
+//! reports and another test never sees its own. Unit tests (`#[cfg(test)]` modules) and the
+//! integration tests in `drm-sim/tests/` use it alike, which is why it is public.
+//!
+//! ```
+//! let _s = drm_sim::testing::serial();
+//! // ... exercise the stack ...
+//! assert!(drm_sim::testing::kinds().is_empty());
+//! ```
+
+use lockdep::ReportKind;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Serialises the calling test against every other caller in this process and starts it with
+/// a clean validator: everything learned before is forgotten (`lockdep::reset`) and reports are
+/// collected, not printed (`Action::Collect`). Hold the guard for the whole test.
+///
+/// A test that panicked while holding it does not poison it: the next test resets anyway.
+pub fn serial() -> MutexGuard<'static, ()> {
+    let g = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    lockdep::set_action(lockdep::Action::Collect);
+    lockdep::reset();
+    g
+}
+
+/// The kinds of the reports recorded since the last call (or the last [`serial`]), oldest
+/// first. Drains them.
+pub fn kinds() -> Vec<ReportKind> {
+    lockdep::take_reports().iter().map(|r| r.kind()).collect()
+}
+
+/// The reports recorded since the last call, oldest first (for tests that check which classes
+/// a report names, through `Report::classes`). Drains them.
+pub fn reports() -> Vec<lockdep::Report> {
+    lockdep::take_reports()
+}
+
+/// The reports a test expects: `kinds` when the validator is built in, none when it is not
+/// (`--no-default-features`), so the functional half of every test still runs there.
+pub fn expect(kinds: &[ReportKind]) -> Vec<ReportKind> {
+    if lockdep::ENABLED {
+        kinds.to_vec()
+    } else {
+        Vec::new()
+    }
+}
