@@ -82,6 +82,15 @@ use lockdep::{ContextScope, LockClass, LockMap, LockMapGuard, SpinLock, SpinLock
 
 use crate::error::{Errno, KResult};
 
+pub use crate::dma_fence_array::{
+    dma_fence_array_create, dma_fence_array_create_with_bugs, dma_fence_is_array, to_dma_fence_array,
+    DmaFenceArray,
+};
+pub use crate::dma_fence_chain::{
+    dma_fence_chain_find_seqno, dma_fence_chain_init, dma_fence_is_chain, to_dma_fence_chain, DmaFenceChain,
+};
+pub use crate::dma_fence_unwrap::{dma_fence_unwrap, dma_fence_unwrap_merge};
+
 /// The fence-signalling pseudo-lock (`dma_fence_lockdep_map`, printed `dma_fence_map`).
 pub static DMA_FENCE_MAP: LockMap = LockMap::new("dma_fence_map");
 
@@ -146,6 +155,24 @@ pub trait DmaFenceOps: Send + Sync + 'static {
     fn release(&self, f: &DmaFence) {
         let _ = f;
     }
+
+    /// The container this provider is (arrays and chains), so unwrapping code can look
+    /// inside. Not in the kernel's ops (it compares `ops` pointers); only the containers of
+    /// this crate answer.
+    #[doc(hidden)]
+    fn container(&self) -> Option<Container<'_>> {
+        None
+    }
+}
+
+/// A container fence seen through its ops (see [`DmaFenceOps::container`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum Container<'a> {
+    /// A `dma_fence_array`.
+    Array(&'a crate::dma_fence_array::DmaFenceArray),
+    /// A `dma_fence_chain` link.
+    Chain(&'a crate::dma_fence_chain::DmaFenceChain),
 }
 
 /// An external fence lock shared by one provider's fences (the `spinlock_t *lock` argument
@@ -192,7 +219,6 @@ type Callback = Box<dyn FnOnce(&DmaFence) + Send + 'static>;
 struct FenceInner {
     /// Pending callbacks, in the order they run.
     callbacks: Vec<(u64, Callback)>,
-    timestamp: Option<Instant>,
 }
 
 const FLAG_SIGNALED: u32 = 1 << 0;
@@ -212,6 +238,9 @@ pub struct DmaFence {
     flags: AtomicU32,
     /// 0, or the kernel's negative error code.
     error: AtomicI32,
+    /// Set once, by the signal, before the callbacks run; read without the lock (as the
+    /// kernel reads `fence->timestamp` once the TIMESTAMP bit is set).
+    timestamp: OnceLock<Instant>,
     /// Only touched through a [`DmaFenceLockGuard`] of this fence.
     inner: UnsafeCell<FenceInner>,
     me: Weak<DmaFence>,
@@ -269,7 +298,8 @@ const ERRNOS: [Errno; 13] = [
     Errno::Efault,
 ];
 
-fn errno_from_code(code: i32) -> Option<Errno> {
+/// The [`Errno`] whose kernel code is `code`.
+pub(crate) fn errno_from_code(code: i32) -> Option<Errno> {
     ERRNOS.iter().copied().find(|e| e.code() == code)
 }
 
@@ -311,6 +341,10 @@ pub fn dma_fence_end_signalling(cookie: bool) {
         return;
     }
     let g = SECTIONS.with(|s| s.borrow_mut().pop());
+    debug_assert!(
+        g.is_some() || !lockdep::ENABLED,
+        "dma_fence_end_signalling(false) without a section begun on this thread"
+    );
     drop(g);
 }
 
@@ -374,6 +408,8 @@ pub struct DmaFenceLockGuard<'a> {
     fence: &'a DmaFence,
     _spin: SpinLockGuard<'a, ()>,
     _irq: Option<ContextScope>,
+    /// A held lock belongs to its thread, whichever way it was taken.
+    _not_send: PhantomData<*const ()>,
 }
 
 impl<'a> DmaFenceLockGuard<'a> {
@@ -414,9 +450,9 @@ impl DmaFence {
             seqno,
             flags: AtomicU32::new(0),
             error: AtomicI32::new(0),
+            timestamp: OnceLock::new(),
             inner: UnsafeCell::new(FenceInner {
                 callbacks: Vec::new(),
-                timestamp: None,
             }),
             me: me.clone(),
         })
@@ -484,6 +520,13 @@ impl DmaFence {
         self.lock.spin()
     }
 
+    /// Reports unless this thread holds the fence lock (`dma_fence_assert_held`).
+    #[doc(alias = "dma_fence_assert_held")]
+    #[track_caller]
+    pub fn assert_held(&self) {
+        lockdep::assert_held(self.lock.spin());
+    }
+
     fn flag(&self, bit: u32) -> bool {
         self.flags.load(Ordering::Acquire) & bit != 0
     }
@@ -506,6 +549,7 @@ impl DmaFence {
             fence: self,
             _spin: spin,
             _irq: Some(irq),
+            _not_send: PhantomData,
         }
     }
 
@@ -520,6 +564,7 @@ impl DmaFence {
             fence: self,
             _spin: spin,
             _irq: None,
+            _not_send: PhantomData,
         }
     }
 
@@ -577,11 +622,8 @@ impl DmaFence {
         if self.flags.fetch_or(FLAG_SIGNALED, Ordering::AcqRel) & FLAG_SIGNALED != 0 {
             return Err(Errno::Einval);
         }
-        let callbacks = {
-            let inner = g.inner();
-            inner.timestamp = Some(timestamp);
-            std::mem::take(&mut inner.callbacks)
-        };
+        let callbacks = std::mem::take(&mut g.inner().callbacks);
+        let _ = self.timestamp.set(timestamp);
         self.flags.fetch_or(FLAG_TIMESTAMP, Ordering::AcqRel);
         // Still under the lock, in the signaller's context: the kernel's list walk.
         for (_, cb) in callbacks {
@@ -624,13 +666,13 @@ impl DmaFence {
         self.flag(FLAG_SIGNALED)
     }
 
-    /// When the fence was signalled, once it is.
+    /// When the fence was signalled, once it is (`fence->timestamp`). Lock-free, so
+    /// callbacks may read it.
     pub fn timestamp(&self) -> Option<Instant> {
         if !self.flag(FLAG_TIMESTAMP) {
             return None;
         }
-        let mut g = self.lock_irqsave();
-        g.inner().timestamp
+        self.timestamp.get().copied()
     }
 
     /// Marks the fence as failed with `error` (`dma_fence_set_error`); must come before the
@@ -861,6 +903,22 @@ impl DmaFence {
             "dma_fence_is_later() across contexts"
         );
         self.seqno > other.seqno
+    }
+
+    /// Whether the fence is a container of other fences (`dma_fence_is_container`).
+    #[doc(alias = "dma_fence_is_container")]
+    pub fn is_container(&self) -> bool {
+        self.ops.container().is_some()
+    }
+
+    /// Whether the fence has its own inline lock (`DMA_FENCE_FLAG_INLINE_LOCK_BIT`).
+    pub fn has_inline_lock(&self) -> bool {
+        matches!(self.lock, FenceLock::Inline(_))
+    }
+
+    /// Whether signalling was enabled (`DMA_FENCE_FLAG_ENABLE_SIGNAL_BIT`).
+    pub fn enable_signaling_requested(&self) -> bool {
+        self.flag(FLAG_ENABLE_SIGNAL)
     }
 
     /// How many callbacks are waiting (a debugging aid; takes the lock).

@@ -18,12 +18,22 @@
 //! - [`mm`] — gfp flags, `fs_reclaim`, shrinkers, `mmap_lock`, user copies, mmu notifiers
 //!   (no single kernel counterpart: mm/page_alloc.c, mm/vmscan.c, mm/memory.c, mm/mmu_notifier.c).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
+//! - [`dma_fence_array`] — one fence for several (drivers/dma-buf/dma-fence-array.c).
+//! - [`dma_fence_chain`] — timeline points chained in seqno order (drivers/dma-buf/dma-fence-chain.c).
+//! - [`dma_fence_unwrap`] — the plain fences inside containers, merging (drivers/dma-buf/dma-fence-unwrap.c).
+//! - [`sync_file`] — fences as files: create, merge, poll (drivers/dma-buf/sync_file.c).
+//! - [`irq_work`] — deferred work in hard-irq context (kernel/irq_work.c).
 
 pub mod bugs;
 pub mod clock;
 pub mod dma_fence;
+pub mod dma_fence_array;
+pub mod dma_fence_chain;
+pub mod dma_fence_unwrap;
 pub mod error;
+pub mod irq_work;
 pub mod mm;
+pub mod sync_file;
 pub mod testing;
 pub mod wait;
 pub mod workqueue;
