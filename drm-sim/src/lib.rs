@@ -15,6 +15,8 @@
 //! - [`wait`] — `Completion` and `WaitQueueHead` (kernel/sched/completion.c, wait.c).
 //! - [`clock`] — the controllable clock and its timers (kernel/time/timer.c, hrtimer.c).
 //! - [`workqueue`] — ordered and unbound queues, work and delayed work (kernel/workqueue.c).
+//! - [`drm_drv`] — `DrmDevice` (enter/unplug on `drm_unplug_srcu`, MMIO) and `DrmFile`
+//!   (drivers/gpu/drm/drm_drv.c, drm_file.c).
 //! - [`mm`] — gfp flags, `fs_reclaim`, shrinkers, `mmap_lock`, user copies, mmu notifiers
 //!   (no single kernel counterpart: mm/page_alloc.c, mm/vmscan.c, mm/memory.c, mm/mmu_notifier.c).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
@@ -30,6 +32,7 @@ pub mod dma_fence;
 pub mod dma_fence_array;
 pub mod dma_fence_chain;
 pub mod dma_fence_unwrap;
+pub mod drm_drv;
 pub mod error;
 pub mod irq_work;
 pub mod mm;
