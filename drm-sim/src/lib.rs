@@ -25,6 +25,7 @@
 //! - [`dma_fence_unwrap`] — the plain fences inside containers, merging (drivers/dma-buf/dma-fence-unwrap.c).
 //! - [`sync_file`] — fences as files: create, merge, poll (drivers/dma-buf/sync_file.c).
 //! - [`irq_work`] — deferred work in hard-irq context (kernel/irq_work.c).
+//! - [`dma_resv`] — reservation objects: the ww lock and fences by usage (drivers/dma-buf/dma-resv.c).
 
 pub mod bugs;
 pub mod clock;
@@ -32,6 +33,7 @@ pub mod dma_fence;
 pub mod dma_fence_array;
 pub mod dma_fence_chain;
 pub mod dma_fence_unwrap;
+pub mod dma_resv;
 pub mod drm_drv;
 pub mod error;
 pub mod irq_work;
