@@ -22,7 +22,8 @@
 //!   `&fence->lock` (so `&fence->lock -> &dmabuf->poll`).
 //!
 //! # Annotations
-//! `lockdep::assert_held` / `assert_not_held` on the resv per call (R16).
+//! Per call (R16): `#[requires_held(self.resv().lock_ref())]` on the locked operations,
+//! `DmaResv::assert_not_held` on entry of the others.
 //!
 //! # Rules
 //! R7 (`import_sync_file` may put a signalled fence's last reference under the resv: S5),
@@ -36,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::{Duration, Instant};
 
-use lockdep::LockClass;
+use lockdep::{requires_held, LockClass};
 
 use crate::dma_fence::{dma_fence_get_stub, DmaFence};
 use crate::dma_fence_unwrap::dma_fence_unwrap;
@@ -161,13 +162,13 @@ impl DmaBuf {
         l.iter().filter(|w| w.strong_count() > 0).count()
     }
 
+    /// The guard must be this buffer's resv's (the attribute checks that it is held).
     #[track_caller]
     fn check_held(&self, guard: &DmaResvGuard<'_>) {
         assert!(
             std::ptr::eq(guard.resv(), self.resv()),
             "a guard of another dma_resv passed to a dma-buf operation"
         );
-        self.resv().assert_held();
     }
 
     /// Gives `dev` a GEM object backed by this buffer (`drm_gem_prime_import`): the exporter's
@@ -247,6 +248,7 @@ impl DmaBuf {
     ///
     /// # Errors
     /// The exporter's pin errors.
+    #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "dma_buf_map_attachment")]
     #[track_caller]
     pub fn map_attachment(&self, guard: &DmaResvGuard<'_>, attach: &DmaBufAttachment) -> KResult<IosysMap> {
@@ -266,6 +268,7 @@ impl DmaBuf {
 
     /// Undoes [`map_attachment`](Self::map_attachment) (`dma_buf_unmap_attachment`). Resv
     /// held (R16).
+    #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "dma_buf_unmap_attachment")]
     #[track_caller]
     pub fn unmap_attachment(&self, guard: &DmaResvGuard<'_>, attach: &DmaBufAttachment) {
@@ -304,6 +307,7 @@ impl DmaBuf {
     ///
     /// # Errors
     /// The exporter's vmap errors.
+    #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "dma_buf_vmap")]
     #[track_caller]
     pub fn vmap(&self, guard: &DmaResvGuard<'_>) -> KResult<IosysMap> {
@@ -312,6 +316,7 @@ impl DmaBuf {
     }
 
     /// Drops a kernel mapping (`dma_buf_vunmap`). Resv held (R16).
+    #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "dma_buf_vunmap")]
     #[track_caller]
     pub fn vunmap(&self, guard: &DmaResvGuard<'_>, map: IosysMap) {
@@ -347,6 +352,7 @@ impl DmaBuf {
     ///
     /// # Errors
     /// The exporter's pin errors.
+    #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "dma_buf_pin")]
     #[track_caller]
     pub fn pin(&self, guard: &DmaResvGuard<'_>, attach: &DmaBufAttachment) -> KResult {
@@ -356,6 +362,7 @@ impl DmaBuf {
     }
 
     /// Drops a pin (`dma_buf_unpin`). Resv held (R16).
+    #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "dma_buf_unpin")]
     #[track_caller]
     pub fn unpin(&self, guard: &DmaResvGuard<'_>, attach: &DmaBufAttachment) {

@@ -23,8 +23,9 @@
 //! [`dma_resv_lockdep`] replays the kernel's boot-time order once: `&mm->mmap_lock` (read) →
 //! `reservation_ww_class_acquire` → `reservation_ww_class_mutex` → `fs_reclaim` →
 //! `&mapping->i_mmap_rwsem` → `mmu_notifier_invalidate_range_start` → `dma_fence_map` (the
-//! might-wait). [`DmaResv::assert_held`] is `dma_resv_assert_held`; every `_locked` operation
-//! of this crate begins with it.
+//! might-wait). [`DmaResv::assert_held`] is `dma_resv_assert_held`; the operations that need
+//! the lock carry `#[requires_held(self.lock_ref())]`, as the kernel's begin with
+//! `dma_resv_assert_held`, and so do the `_locked` helpers of GEM and dma-buf.
 //!
 //! # Rules
 //! R3 (no resv in a signalling section: primed here), R7 (`reserve_fences` and `add_fence` drop
@@ -42,7 +43,7 @@
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use lockdep::{WwAcquireCtx, WwClass, WwError, WwMutex, WwMutexGuard};
+use lockdep::{requires_held, WwAcquireCtx, WwClass, WwError, WwMutex, WwMutexGuard};
 
 use crate::dma_fence::{self, DmaFence};
 use crate::dma_fence_array::{dma_fence_array_create, dma_fence_is_array};
@@ -248,13 +249,19 @@ impl DmaResv {
         lockdep::is_held(&self.lock)
     }
 
+    /// The lock as the validator knows it (`&obj->lock.base`), for `lockdep` assertions and
+    /// attributes such as `#[requires_held(obj.resv().lock_ref())]`.
+    pub fn lock_ref(&self) -> &impl lockdep::Lockable {
+        &self.lock
+    }
+
+    /// The guard must be this object's: a guard is proof of *a* held resv, not of this one.
     #[track_caller]
     fn check_guard(&self, guard: &DmaResvGuard<'_>) {
         assert!(
             std::ptr::eq(guard.resv, self),
             "a guard of another dma_resv passed to a locked operation"
         );
-        self.assert_held();
     }
 
     /// Makes room for `num_fences` more fences (`dma_resv_reserve_fences`). Allocates with
@@ -267,6 +274,7 @@ impl DmaResv {
     ///
     /// # Panics
     /// If `guard` holds another reservation object.
+    #[requires_held(self.lock_ref())]
     #[doc(alias = "dma_resv_reserve_fences")]
     #[track_caller]
     pub fn reserve_fences(&self, guard: &DmaResvGuard<'_>, num_fences: usize) -> KResult {
@@ -310,6 +318,7 @@ impl DmaResv {
     ///
     /// # Panics
     /// If no slot was reserved (the kernel's `BUG_ON`), or `guard` holds another object.
+    #[requires_held(self.lock_ref())]
     #[doc(alias = "dma_resv_add_fence")]
     #[track_caller]
     pub fn add_fence(&self, guard: &DmaResvGuard<'_>, fence: Arc<DmaFence>, usage: DmaResvUsage) {
@@ -346,6 +355,7 @@ impl DmaResv {
     ///
     /// # Panics
     /// If `guard` holds another reservation object.
+    #[requires_held(self.lock_ref())]
     #[doc(alias = "dma_resv_for_each_fence", alias = "dma_resv_iter_first")]
     #[track_caller]
     pub fn fences(

@@ -42,6 +42,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::Duration;
 
+use lockdep::requires_held;
+
 use crate::bugs::Bug;
 use crate::dma_resv::{DmaResv, DmaResvGuard, DmaResvUsage};
 use crate::drm_drv::{DrmDevice, DrmFile};
@@ -212,13 +214,13 @@ fn shmem_of(obj: &DrmGemObject) -> KResult<&DrmGemShmemObject> {
     obj.shmem().ok_or(Errno::Einval)
 }
 
+/// The guard must be the object's own resv's (the attribute checks that it is held).
 #[track_caller]
 fn check(obj: &DrmGemObject, guard: &DmaResvGuard<'_>) {
     assert!(
         std::ptr::eq(guard.resv(), obj.resv()),
         "a guard of another dma_resv passed to a _locked GEM helper"
     );
-    obj.resv().assert_held();
 }
 
 impl DrmGemObject {
@@ -248,6 +250,7 @@ impl DrmGemObject {
     ///
     /// # Errors
     /// `Einval` for an imported or purged object; `Enomem` if the pages cannot be allocated.
+    #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "drm_gem_shmem_get_pages_locked", alias = "drm_gem_shmem_get_pages")]
     #[track_caller]
     pub fn get_pages_locked(self: &Arc<Self>, guard: &DmaResvGuard<'_>) -> KResult {
@@ -286,6 +289,7 @@ impl DrmGemObject {
     }
 
     /// Drops a use of the pages; the last use frees them (`drm_gem_shmem_put_pages_locked`).
+    #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "drm_gem_shmem_put_pages_locked", alias = "drm_gem_shmem_put_pages")]
     #[track_caller]
     pub fn put_pages_locked(&self, guard: &DmaResvGuard<'_>) {
@@ -317,6 +321,7 @@ impl DrmGemObject {
     ///
     /// # Errors
     /// As [`get_pages_locked`](Self::get_pages_locked).
+    #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "drm_gem_shmem_pin_locked")]
     #[track_caller]
     pub fn pin_locked(self: &Arc<Self>, guard: &DmaResvGuard<'_>) -> KResult {
@@ -327,6 +332,7 @@ impl DrmGemObject {
     }
 
     /// Drops a pin (`drm_gem_shmem_unpin_locked`).
+    #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "drm_gem_shmem_unpin_locked")]
     #[track_caller]
     pub fn unpin_locked(&self, guard: &DmaResvGuard<'_>) {
@@ -372,6 +378,7 @@ impl DrmGemObject {
     ///
     /// # Errors
     /// As [`pin_locked`](Self::pin_locked), or the exporter's vmap error.
+    #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "drm_gem_shmem_vmap_locked", alias = "drm_gem_shmem_vmap")]
     #[track_caller]
     pub fn vmap_locked(self: &Arc<Self>, guard: &DmaResvGuard<'_>) -> KResult<IosysMap> {
@@ -390,6 +397,7 @@ impl DrmGemObject {
     }
 
     /// Drops a kernel mapping (`drm_gem_shmem_vunmap_locked`).
+    #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "drm_gem_shmem_vunmap_locked", alias = "drm_gem_shmem_vunmap")]
     #[track_caller]
     pub fn vunmap_locked(&self, guard: &DmaResvGuard<'_>, map: IosysMap) {
@@ -432,6 +440,7 @@ impl DrmGemObject {
     }
 
     /// Resident pages of a native object, for an exporter's `map_dma_buf` (resv held).
+    #[requires_held(self.resv().lock_ref())]
     pub(crate) fn pages_locked(&self, guard: &DmaResvGuard<'_>) -> Option<Arc<Pages>> {
         check(self, guard);
         self.shmem()?.state().pages.clone()
@@ -596,6 +605,7 @@ impl DrmGemShrinker {
     /// Purges (`DontNeed`) or evicts one object whose resv is held; returns the bytes freed.
     /// A busy object is waited for, briefly, if `may_wait` (fence waits are allowed in
     /// reclaim, R11); the caller lets one wait happen per scan so reclaim stays bounded.
+    #[requires_held(obj.resv().lock_ref())]
     fn shrink_locked(&self, obj: &Arc<DrmGemObject>, guard: &DmaResvGuard<'_>, may_wait: &mut bool) -> usize {
         check(obj, guard);
         if !Self::evictable(obj) {
