@@ -37,7 +37,8 @@
 //! (`cancel-work-under-run-lock`) and R25 (`resubmit-jobs`).
 //!
 //! # Simplified
-//! No buffers, no VM: `vm_bind` is only the allocation under its lock. The hardware fence is
+//! No real VM: `vm_bind` is only the allocation under its lock, the VM's resv only what
+//! `resv-in-run-job` locks. The hardware fence is
 //! preallocated with the job (as xe and panthor do), so the clean `run_job` allocates nothing.
 //! `cancel-work-under-run-lock` first quiesces the work items without the lock and then calls
 //! `drm_sched_stop` under it: the order is reported on the locked call, while the simulation
@@ -46,7 +47,10 @@
 
 use crate::bugs::{Bug, Bugs};
 use crate::dma_fence::DmaFence;
+use crate::dma_resv::{DmaResv, DmaResvUsage};
 use crate::drm_drv::DrmDevice;
+use crate::drm_exec::{DrmExec, DrmExecFlags};
+use crate::drm_gem::DrmGemObject;
 use crate::error::{Errno, KResult};
 use crate::gpu::{GpuCommand, GpuEngine};
 use crate::mm::{self, GFP_KERNEL};
@@ -76,6 +80,8 @@ pub struct SimDriver {
     bugs: Bugs,
     gpu_lock: Mutex<()>,
     vm_lock: Mutex<()>,
+    /// The VM's page-table buffer reservation (what `resv-in-run-job` locks).
+    vm_resv: Arc<DmaResv>,
     /// Set while the deprecated resubmission runs the pending jobs again.
     resubmitting: AtomicBool,
     resets: AtomicU64,
@@ -93,6 +99,7 @@ impl SimDriver {
             bugs: dev.bugs(),
             gpu_lock: Mutex::with_class((), &GPU_LOCK),
             vm_lock: Mutex::with_class((), &VM_LOCK),
+            vm_resv: DmaResv::new(),
             resubmitting: AtomicBool::new(false),
             resets: AtomicU64::new(0),
             freed: AtomicU64::new(0),
@@ -160,6 +167,13 @@ impl DrmSchedBackendOps for SimDriver {
             return Ok(None);
         }
         let cmd = job.driver_data::<GpuCommand>().copied().unwrap_or_default();
+        // Validating the VM's page tables under their reservation from the fence path, where
+        // the kernel only allows it before arm.
+        let _vm_resv = if self.bugs.has(Bug::ResvInRunJob) {
+            Some(self.vm_resv.lock(None)?)
+        } else {
+            None
+        };
         let _gpu = self.gpu_lock.lock();
         // Entered last: lockdep orders a lock after the nearest non-trylock lock held, and an
         // SRCU read section (recursive read) breaks a dependency path, so the driver locks
@@ -262,6 +276,13 @@ impl SimGpu {
                 s.fault();
             }
         });
+        // The driver's remove callback, after drm_dev_unplug: fini_hw.
+        let (ws, we) = (Arc::downgrade(&sched), Arc::downgrade(&engine));
+        dev.on_unplug(move |_| {
+            if let (Some(s), Some(e)) = (ws.upgrade(), we.upgrade()) {
+                fini_hw(&s, &e);
+            }
+        });
         Ok(SimGpu {
             dev: dev.clone(),
             engine,
@@ -300,13 +321,63 @@ impl SimGpu {
         Ok(finished)
     }
 
-    /// The driver's `fini_hw` after `drm_dev_unplug`: stop the submit work, force-complete
-    /// every in-flight hardware fence with `-ENODEV` (their done callbacks complete the jobs),
-    /// power the engine down. A TDR firing afterwards returns `Enodev`.
+    /// Submits `cmd` on `entity` using buffers `bos` (object, written?), exactly as DRM-RULES
+    /// §3.1: job init and explicit dependencies first; the objects locked with `drm_exec`
+    /// (one fence slot reserved each, `-EDEADLK` back-off included); their implicit fences
+    /// added as dependencies; arm under the submit lock; the `finished` fence published in
+    /// every resv (write or read usage); push; then the objects unlocked. Returns `finished`.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit), plus `drm_exec`'s (`Enomem`, `Ealready` for an object
+    /// listed twice).
+    pub fn submit_bos(
+        &self,
+        entity: &Arc<DrmSchedEntity>,
+        cmd: GpuCommand,
+        credits: u32,
+        deps: &[Arc<DmaFence>],
+        bos: &[(Arc<DrmGemObject>, bool)],
+    ) -> KResult<Arc<DmaFence>> {
+        let mut job = DrmSchedJob::init(entity, credits, entity.id())?;
+        job.set_driver_data(cmd);
+        for d in deps {
+            job.add_dependency(d.clone())?;
+        }
+        let mut exec = DrmExec::init(DrmExecFlags::INTERRUPTIBLE_WAIT, bos.len());
+        exec.until_all_locked(|exec| {
+            for (bo, _) in bos {
+                exec.prepare_obj(bo, 1)?;
+            }
+            Ok(())
+        })?;
+        for (bo, write) in bos {
+            let guard = exec.guard(bo).expect("drm_exec holds every object it locked");
+            job.add_implicit_dependencies(guard, *write)?;
+        }
+        let submit = entity.submit_lock();
+        job.arm(&submit);
+        let finished = job.s_fence().finished().clone();
+        for (bo, write) in bos {
+            let guard = exec.guard(bo).expect("drm_exec holds every object it locked");
+            let usage = if *write {
+                DmaResvUsage::Write
+            } else {
+                DmaResvUsage::Read
+            };
+            bo.resv().add_fence(guard, finished.clone(), usage);
+        }
+        job.push(&submit);
+        drop(submit);
+        exec.fini();
+        Ok(finished)
+    }
+
+    /// The driver's `fini_hw` after `drm_dev_unplug` (also registered as the device's unplug
+    /// hook, so `dev.unplug()` runs it): stop the submit work, force-complete every in-flight
+    /// hardware fence with `-ENODEV` (their done callbacks complete the jobs), power the
+    /// engine down. A TDR firing afterwards returns `Enodev`. Idempotent.
     pub fn fini_hw(&self) {
-        self.sched.wqueue_stop();
-        self.engine.force_complete(Errno::Enodev);
-        self.engine.fini();
+        fini_hw(&self.sched, &self.engine);
     }
 
     /// Tears everything down: the scheduler (`drm_sched_fini`), then the engine. Entities
@@ -315,6 +386,13 @@ impl SimGpu {
         self.sched.fini();
         self.engine.fini();
     }
+}
+
+/// `fini_hw`: see [`SimGpu::fini_hw`].
+fn fini_hw(sched: &DrmGpuScheduler, engine: &GpuEngine) {
+    sched.wqueue_stop();
+    engine.force_complete(Errno::Enodev);
+    engine.fini();
 }
 
 impl std::fmt::Debug for SimGpu {

@@ -12,7 +12,6 @@ use drm_sim::dma_fence::{DmaFence, DmaFenceOps};
 use drm_sim::drm_drv::DrmDevice;
 use drm_sim::error::Errno;
 use drm_sim::gpu::GpuCommand;
-use drm_sim::mm::{self, GFP_KERNEL};
 use drm_sim::scheduler::{DrmSchedEntity, DrmSchedInitArgs, DrmSchedJob, DrmSchedPolicy, DrmSchedPriority};
 use drm_sim::sim_driver::SimGpu;
 use drm_sim::testing::{kinds, reports, serial};
@@ -410,8 +409,8 @@ fn unplug_force_retires_in_flight_work_and_stops_the_tdr() {
     let (_, queued_f) = submit(&g, &b, GpuCommand::default(), std::slice::from_ref(&user));
     hung_s.wait(false).unwrap();
     busy_s.wait(false).unwrap();
+    // The driver's unplug hook runs fini_hw: stop, force-complete, power down.
     dev.unplug();
-    g.fini_hw();
     assert_eq!(done(&hung_f), Some(Errno::Enodev));
     assert_eq!(done(&busy_f), Some(Errno::Enodev));
     // The TDR fires once on the dead device, returns ENODEV and is not re-armed.
@@ -451,13 +450,11 @@ fn names(r: &[(lockdep::ReportKind, Vec<String>)], kind: lockdep::ReportKind, cl
             .any(|(k, c)| *k == kind && classes.iter().all(|n| c.iter().any(|x| x == n)))
 }
 
-/// What reclaim does on every machine: a shrinker waits for a fence under `fs_reclaim`
-/// (`dma_resv_wait_timeout` of a GEM shrinker, R11), establishing `fs_reclaim -> dma_fence_map`.
-fn reclaim_waits_for_a_fence() {
-    let f = manual_fence();
-    f.signal().unwrap();
-    let _reclaim = mm::fs_reclaim_acquire(GFP_KERNEL);
-    f.wait(false).unwrap();
+/// The boot-time orders every kernel has before a driver runs (`dma_resv_lockdep`): among
+/// them `fs_reclaim -> mmu_notifier_invalidate_range_start -> dma_fence_map` and
+/// `reservation_ww_class_mutex -> fs_reclaim`.
+fn boot() {
+    drm_sim::dma_resv::dma_resv_lockdep();
 }
 
 #[test]
@@ -465,7 +462,7 @@ fn alloc_in_run_job_is_reported_on_the_first_job() {
     let _s = serial();
     for bugs in [Bugs::NONE, Bugs::NONE.with(Bug::AllocInRunJob)] {
         lockdep::reset();
-        reclaim_waits_for_a_fence();
+        boot();
         let (dev, _clock) = device("card0", bugs);
         let g = gpu(&dev, "gfx", |_| {});
         let e = g.entity(DrmSchedPriority::Normal);
@@ -549,7 +546,7 @@ fn tdr_bugs_are_reported_on_the_first_timeout() {
     ];
     for (bugs, classes) in cases {
         lockdep::reset();
-        reclaim_waits_for_a_fence();
+        boot();
         let (dev, clock) = device("card0", bugs);
         let g = gpu(&dev, "gfx", |_| {});
         let e = g.entity(DrmSchedPriority::Normal);
@@ -576,4 +573,90 @@ fn tdr_bugs_are_reported_on_the_first_timeout() {
         teardown(&g, &[&e]);
         kinds();
     }
+}
+
+#[test]
+fn resv_in_run_job_is_reported_on_the_first_job() {
+    let _s = serial();
+    for bugs in [Bugs::NONE, Bugs::NONE.with(Bug::ResvInRunJob)] {
+        lockdep::reset();
+        boot();
+        let (dev, _clock) = device("card0", bugs);
+        let g = gpu(&dev, "gfx", |_| {});
+        let e = g.entity(DrmSchedPriority::Normal);
+        let (_, f) = submit(&g, &e, GpuCommand::default(), &[]);
+        assert_eq!(done(&f), None);
+        let r = reported();
+        if bugs.is_empty() {
+            assert!(r.is_empty(), "clean: {r:?}");
+        } else {
+            assert!(
+                names(
+                    &r,
+                    CircularDependency,
+                    &["reservation_ww_class_mutex", "dma_fence_map"]
+                ),
+                "{r:?}"
+            );
+        }
+        teardown(&g, &[&e]);
+        kinds();
+    }
+}
+
+#[test]
+fn buffers_shared_between_gpus_order_their_jobs_by_implicit_sync() {
+    let _s = serial();
+    boot();
+    let (dev, _clock) = device("card0", Bugs::NONE);
+    let (dev2, _clock2) = device("card1", Bugs::NONE);
+    let (g1, g2) = (gpu(&dev, "gfx", |_| {}), gpu(&dev2, "video", |_| {}));
+    let (a, b) = (
+        g1.entity(DrmSchedPriority::Normal),
+        g2.entity(DrmSchedPriority::Normal),
+    );
+    let bo = drm_sim::drm_gem_shmem_helper::DrmGemShmemObject::create(&dev, 4096).unwrap();
+    let other = drm_sim::drm_gem_shmem_helper::DrmGemShmemObject::create(&dev2, 4096).unwrap();
+    let writer = g1
+        .submit_bos(
+            &a,
+            GpuCommand::run(Duration::from_millis(20)),
+            1,
+            &[],
+            &[(bo.clone(), true)],
+        )
+        .unwrap();
+    let reader = g2
+        .submit_bos(
+            &b,
+            GpuCommand::default(),
+            1,
+            &[],
+            &[(bo.clone(), false), (other.clone(), true)],
+        )
+        .unwrap();
+    assert_eq!(done(&reader), None);
+    assert!(
+        reader.timestamp() >= writer.timestamp(),
+        "the reader waited for the writer"
+    );
+    assert!(writer.is_signaled());
+    // Both fences were published in the shared buffer's reservation, with their usages.
+    {
+        use drm_sim::dma_resv::DmaResvUsage::{Bookkeep, Read, Write};
+        let g = bo.resv().lock(None).unwrap();
+        let published = bo.resv().fences(&g, Bookkeep);
+        assert!(published
+            .iter()
+            .any(|(f, u)| Arc::ptr_eq(f, &writer) && *u == Write));
+        assert!(published
+            .iter()
+            .any(|(f, u)| Arc::ptr_eq(f, &reader) && *u == Read));
+    }
+    teardown(&g1, &[&a]);
+    teardown(&g2, &[&b]);
+    assert!(
+        kinds().is_empty(),
+        "the full submission path (DRM-RULES 3.1) is silent"
+    );
 }

@@ -47,6 +47,7 @@
 
 use crate::bugs::Bugs;
 use crate::dma_fence::{self, DmaFence, DmaFenceCb};
+use crate::dma_resv::{DmaResvGuard, DmaResvUsage};
 use crate::drm_drv::DrmDevice;
 use crate::error::{Errno, KResult};
 use crate::mm::{self, GFP_KERNEL};
@@ -902,6 +903,31 @@ impl DrmSchedJob {
         mm::might_alloc(GFP_KERNEL);
         deps.push(fence);
         Ok(())
+    }
+
+    /// `drm_sched_job_add_resv_dependencies`: every fence of `usage` or stronger in the
+    /// reservation object `guard` holds becomes a dependency. The resv must be held by the
+    /// caller (asserted on this very object).
+    ///
+    /// # Errors
+    /// `Enomem` from the allocator.
+    #[doc(alias = "drm_sched_job_add_resv_dependencies")]
+    pub fn add_resv_dependencies(&mut self, guard: &DmaResvGuard<'_>, usage: DmaResvUsage) -> KResult {
+        guard.resv().assert_held();
+        for (fence, _) in guard.fences(usage) {
+            self.add_dependency(fence)?;
+        }
+        Ok(())
+    }
+
+    /// `drm_sched_job_add_implicit_dependencies`: the implicit-sync fences of `obj` (all of
+    /// them for a write, the writers' for a read); its resv must be held through `guard`.
+    ///
+    /// # Errors
+    /// `Enomem` from the allocator.
+    #[doc(alias = "drm_sched_job_add_implicit_dependencies")]
+    pub fn add_implicit_dependencies(&mut self, guard: &DmaResvGuard<'_>, write: bool) -> KResult {
+        self.add_resv_dependencies(guard, DmaResvUsage::rw(write))
     }
 
     /// `drm_sched_job_has_dependency`.
