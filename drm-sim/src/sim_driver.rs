@@ -381,10 +381,17 @@ impl SimGpu {
     }
 
     /// Tears everything down: the scheduler (`drm_sched_fini`), then the engine. Entities
-    /// should be destroyed first (file close).
+    /// should be destroyed first (file close). Idempotent; also run on drop.
     pub fn fini(&self) {
         self.sched.fini();
         self.engine.fini();
+    }
+}
+
+impl Drop for SimGpu {
+    /// Nothing may outlive the GPU's threads: tear down if the owner did not.
+    fn drop(&mut self) {
+        self.fini();
     }
 }
 

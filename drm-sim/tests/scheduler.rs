@@ -660,3 +660,41 @@ fn buffers_shared_between_gpus_order_their_jobs_by_implicit_sync() {
         "the full submission path (DRM-RULES 3.1) is silent"
     );
 }
+
+#[test]
+fn arm_and_push_need_the_entitys_own_submit_lock_and_an_armed_job_always_signals() {
+    let _s = serial();
+    let (dev, _clock) = device("card0", Bugs::NONE);
+    let g = gpu(&dev, "gfx", |_| {});
+    let (a, b) = (
+        g.entity(DrmSchedPriority::Normal),
+        g.entity(DrmSchedPriority::Normal),
+    );
+    let wrong = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut job = DrmSchedJob::init(&a, 1, 0).unwrap();
+        let guard = b.submit_lock();
+        job.arm(&guard);
+    }));
+    assert!(
+        wrong.is_err(),
+        "arming under another entity's submit lock is refused"
+    );
+    // A job armed and then abandoned (an error between arm and push) still signals.
+    let mut job = DrmSchedJob::init(&a, 1, 0).unwrap();
+    let guard = a.submit_lock();
+    job.arm(&guard);
+    let (s, f) = (
+        job.s_fence().scheduled().clone(),
+        job.s_fence().finished().clone(),
+    );
+    job.cleanup();
+    drop(guard);
+    assert!(s.is_signaled());
+    assert_eq!(done(&f), Some(Errno::Ecanceled));
+    assert!(
+        matches!(DrmSchedJob::init(&a, 0, 0), Err(Errno::Einval)),
+        "a job costs credits"
+    );
+    teardown(&g, &[&a, &b]);
+    assert!(kinds().is_empty());
+}

@@ -109,14 +109,18 @@ impl DrmSchedSubmitGuard<'_> {
         self.entity
     }
 
-    /// Checks the guard belongs to `entity` and that the lock is held (it may have been
-    /// released through a forgotten guard; lockdep knows).
+    /// The lock this guard holds, for the R22 assertions of `arm` and `push`.
+    pub(crate) fn lock(&self) -> &Mutex<()> {
+        &self.entity.submit_lock
+    }
+
+    /// Checks the guard belongs to `entity` (a guard proves that *a* submit lock is held, not
+    /// that it is this entity's).
     pub(crate) fn check(&self, entity: &DrmSchedEntity) {
         assert!(
             std::ptr::eq(self.entity, entity),
             "drm_sched: arm/push under another entity's submit lock"
         );
-        lockdep::assert_held(&entity.submit_lock);
     }
 
     pub(crate) fn begin_signalling(&self) {

@@ -949,6 +949,7 @@ impl DrmSchedJob {
     /// # Panics
     /// If the guard is another entity's, or the job was armed already.
     #[doc(alias = "drm_sched_job_arm")]
+    #[lockdep::requires_held(guard.lock())]
     pub fn arm(&mut self, guard: &DrmSchedSubmitGuard<'_>) {
         let entity = lock(&self.inner.entity)
             .clone()
@@ -973,6 +974,7 @@ impl DrmSchedJob {
     /// # Panics
     /// If the job was not armed, or the guard is another entity's.
     #[doc(alias = "drm_sched_entity_push_job")]
+    #[lockdep::requires_held(guard.lock())]
     pub fn push(self, guard: &DrmSchedSubmitGuard<'_>) {
         assert!(
             self.inner.s_fence.is_armed(),
