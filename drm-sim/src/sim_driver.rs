@@ -18,9 +18,10 @@
 //! - [`SimDriver::vm_bind`] allocates with GFP_KERNEL under `&vm->lock` (legal: outside any
 //!   signalling section); [`SimDriver::wait_idle`] waits for a fence after dropping
 //!   `&gpu->lock` (legal).
-//! - Unplug ([`SimGpu::fini_hw`]): stop the submit work, force-complete every hardware fence
-//!   with `-ENODEV` (which completes the jobs through their done callbacks), power the engine
-//!   down.
+//! - Unplug ([`SimGpu::fini_hw`], run by `dev.unplug()`): quiesce the submit work,
+//!   force-complete every hardware fence with `-ENODEV` (which completes the jobs through their
+//!   done callbacks), power the engine down, then let the scheduler drain the entities, whose
+//!   jobs now fail `drm_dev_enter` in `run_job` and end with `-ENODEV`.
 //!
 //! # Locking
 //! - `&gpu->lock` (mutex): taken by `run_job` (inside its signalling section) and by the reset;
@@ -40,6 +41,8 @@
 //! No real VM: `vm_bind` is only the allocation under its lock, the VM's resv only what
 //! `resv-in-run-job` locks. The hardware fence is
 //! preallocated with the job (as xe and panthor do), so the clean `run_job` allocates nothing.
+//! After unplug the scheduler keeps running (only `run_job` fails) instead of staying stopped
+//! until the files are closed, so queued jobs end at once rather than at file close.
 //! `cancel-work-under-run-lock` first quiesces the work items without the lock and then calls
 //! `drm_sched_stop` under it: the order is reported on the locked call, while the simulation
 //! cannot actually deadlock on it; `wait-in-signalling` waits with a timeout for the same
@@ -373,9 +376,11 @@ impl SimGpu {
     }
 
     /// The driver's `fini_hw` after `drm_dev_unplug` (also registered as the device's unplug
-    /// hook, so `dev.unplug()` runs it): stop the submit work, force-complete every in-flight
-    /// hardware fence with `-ENODEV` (their done callbacks complete the jobs), power the
-    /// engine down. A TDR firing afterwards returns `Enodev`. Idempotent.
+    /// hook, so `dev.unplug()` runs it): stop the submit work (`cancel_work_sync`), force-
+    /// complete every in-flight hardware fence with `-ENODEV` (their done callbacks complete
+    /// the jobs), power the engine down, and let the submit work drain what is still queued:
+    /// every later `run_job` fails `drm_dev_enter`, so those jobs end with `-ENODEV` too. A TDR
+    /// firing afterwards returns `Enodev`. Idempotent.
     pub fn fini_hw(&self) {
         fini_hw(&self.sched, &self.engine);
     }
@@ -397,9 +402,15 @@ impl Drop for SimGpu {
 
 /// `fini_hw`: see [`SimGpu::fini_hw`].
 fn fini_hw(sched: &DrmGpuScheduler, engine: &GpuEngine) {
+    // Quiesce: no run_job is touching the hardware once this returns.
     sched.wqueue_stop();
     engine.force_complete(Errno::Enodev);
     engine.fini();
+    // Keep draining the entities: each later run_job fails drm_dev_enter and completes its
+    // job with -ENODEV at once, so no fence waits for its client to close the file (R5).
+    if sched.is_ready() {
+        sched.wqueue_start();
+    }
 }
 
 impl std::fmt::Debug for SimGpu {

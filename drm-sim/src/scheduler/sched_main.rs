@@ -43,7 +43,8 @@
 //! # Simplified
 //! Credits only (no `hw_rq_count`, no `score`); FIFO keys are a submission counter standing
 //! in for `ktime_get()`; `fini` hands back (cancelling if needed) the jobs still pending instead
-//! of warning and leaking them; `increase_karma` does not mark entities guilty.
+//! of warning and leaking them, and a job whose timeout found the device gone goes back on the
+//! pending list; `increase_karma` does not mark entities guilty.
 
 use crate::bugs::Bugs;
 use crate::dma_fence::{self, DmaFence, DmaFenceCb};
@@ -541,9 +542,10 @@ impl DrmGpuScheduler {
         if let Some(job) = job {
             self.timeouts.fetch_add(1, Ordering::Relaxed);
             status = self.ops.timedout_job(&DrmSchedJob::from_inner(job.clone()));
-            if status == DrmGpuSchedStat::NoHang {
-                // drm_sched_job_reinsert_on_false_timeout: back at the head, and the free
-                // work may find it done.
+            if status != DrmGpuSchedStat::Nominal {
+                // NoHang: drm_sched_job_reinsert_on_false_timeout, back at the head. Enodev:
+                // the kernel leaves the job to the driver; here it goes back too, so the free
+                // work or fini hands it back once the unplug path completed it.
                 let mut pending = self.pending_list.lock();
                 if !pending.iter().any(|j| Arc::ptr_eq(j, &job)) {
                     pending.push_front(job.clone());
