@@ -218,8 +218,8 @@ impl DrmSchedBackendOps for SimDriver {
             self.resets.fetch_add(1, Ordering::Relaxed);
         }
         let finished = job.s_fence().finished();
-        if !finished.test_signaled_flag() && finished.error().is_none() {
-            finished.set_error(if cmd.fault { Errno::Eio } else { Errno::Etimedout });
+        if finished.error().is_none() {
+            finished.try_set_error(if cmd.fault { Errno::Eio } else { Errno::Etimedout });
         }
         if self.bugs.has(Bug::ResubmitJobs) {
             self.resubmitting.store(true, Ordering::Release);

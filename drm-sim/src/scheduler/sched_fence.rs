@@ -220,7 +220,8 @@ impl DrmSchedFence {
         let finished = self.finished();
         if let Some(e) = result {
             if finished.error().is_none() {
-                finished.set_error(e);
+                // Under the fence lock: if a racing path signalled first, nothing changes.
+                finished.try_set_error(e);
             }
         }
         let _ = finished.signal();

@@ -725,13 +725,20 @@ impl DrmGpuScheduler {
         self.ready.store(false, Ordering::Release);
         let left: Vec<Arc<JobInner>> = self.pending_list.lock().drain(..).collect();
         for job in left {
-            if let (Some(p), Some(cb)) = (job.s_fence.parent(), lock(&job.cb).take()) {
-                if p.remove_callback(&cb) {
+            let parent = job.s_fence.parent();
+            let cb = lock(&job.cb).take();
+            let detached = match (&parent, &cb) {
+                (Some(p), Some(cb)) => p.remove_callback(cb),
+                _ => false,
+            };
+            if detached || parent.is_none() {
+                // The hardware never completed it (or it was detached by `stop`).
+                if !job.s_fence.finished().is_signaled() {
                     self.job_done(&job, Some(Errno::Ecanceled));
                 }
-            }
-            if !job.s_fence.finished().is_signaled() {
-                self.job_done(&job, Some(Errno::Ecanceled));
+            } else {
+                // Its done callback ran or is running: let it finish with the job.
+                let _ = job.s_fence.finished().wait(false);
             }
             self.ops.free_job(DrmSchedJob::from_inner(job));
         }
