@@ -36,6 +36,7 @@
 //! - [`gpu`] — the simulated GPU engine, its ring and irq thread (no kernel counterpart).
 //! - [`sim_driver`] — the simulated driver's scheduler backend, reset and unplug paths (no
 //!   kernel counterpart).
+//! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
 
 pub mod bugs;
@@ -60,6 +61,7 @@ pub mod sync_file;
 pub mod testing;
 pub mod vgem_fence;
 pub mod wait;
+pub mod workload;
 pub mod workqueue;
 
 pub use bugs::{Bug, Bugs};

@@ -492,3 +492,144 @@ fn a_panicking_item_does_not_stop_the_queue() {
     std::panic::set_hook(hook);
     assert_eq!(n.load(SeqCst), 1);
 }
+
+#[test]
+fn racing_queue_cancel_and_flush_account_for_every_instance() {
+    let _s = serial();
+    let clock = Clock::manual();
+    let wq = Workqueue::alloc_unbound("test_race", 3);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r2 = runs.clone();
+    let dw = DelayedWork::with_clock("(work_completion)(&(&test->race)->work)", &clock, move || {
+        r2.fetch_add(1, SeqCst);
+        std::hint::spin_loop();
+    });
+    let queued = Arc::new(AtomicUsize::new(0));
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (wq, dw, clock) = (wq.clone(), dw.clone(), clock.clone());
+            let (queued, cancelled) = (queued.clone(), cancelled.clone());
+            thread::spawn(move || {
+                let mut x = t.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                for _ in 0..400 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    match x % 7 {
+                        0 | 1 => {
+                            if wq.queue_work(dw.work()) {
+                                queued.fetch_add(1, SeqCst);
+                            }
+                        }
+                        2 => {
+                            if wq.queue_delayed_work(&dw, Duration::from_millis(x % 3)) {
+                                queued.fetch_add(1, SeqCst);
+                            }
+                        }
+                        3 => {
+                            if dw.cancel_delayed_work_sync() {
+                                cancelled.fetch_add(1, SeqCst);
+                            }
+                        }
+                        4 => {
+                            if dw.cancel_delayed_work() {
+                                cancelled.fetch_add(1, SeqCst);
+                            }
+                        }
+                        5 => {
+                            dw.work().flush_work();
+                        }
+                        _ => {
+                            if t == 0 {
+                                clock.advance(Duration::from_millis(1));
+                            } else {
+                                wq.flush_workqueue();
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Whatever is still armed: fire it, then let everything finish.
+    clock.advance(Duration::from_millis(10));
+    wq.flush_workqueue();
+    dw.work().flush_work();
+    assert!(!dw.is_pending());
+    assert_eq!(
+        runs.load(SeqCst) + cancelled.load(SeqCst),
+        queued.load(SeqCst),
+        "each instance queued ran once or was cancelled once"
+    );
+    assert!(kinds().is_empty());
+}
+
+#[test]
+fn a_queue_torn_down_from_its_own_item_finishes_its_items_without_hanging() {
+    let _s = serial();
+    // The last handle dropped inside its own item (an object freed by its own work).
+    let wq = Workqueue::alloc_ordered("test_self_drop", WqFlags::NONE);
+    let slot = Arc::new(std::sync::Mutex::new(Some(wq.clone())));
+    let s2 = slot.clone();
+    let dropper = Work::new("(work_completion)(&test->self_drop)", move || {
+        drop(s2.lock().unwrap().take());
+    });
+    let (after, n) = counter_work("(work_completion)(&test->after_self_drop)");
+    wq.queue_work(&dropper);
+    wq.queue_work(&after);
+    drop(wq);
+    eventually(|| n.load(SeqCst) == 1);
+    assert!(kinds().is_empty(), "{:?}", kinds());
+
+    // An explicit destroy_workqueue() from its own item: the kernel would hang; reported.
+    let wq = Workqueue::alloc_ordered("test_self_destroy", WqFlags::NONE);
+    let wq2 = wq.clone();
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let destroyer = Work::new("(work_completion)(&test->self_destroy)", move || {
+        wq2.destroy();
+        d.store(true, SeqCst);
+    });
+    wq.queue_work(&destroyer);
+    eventually(|| done.load(SeqCst));
+    assert_eq!(kinds(), expect(&[ReportKind::RecursiveLocking]));
+    assert!(!wq.queue_work(&destroyer), "destroyed");
+}
+
+#[test]
+fn queue_work_is_callable_from_irq_and_under_spinlocks() {
+    let _s = serial();
+    let wq = Workqueue::alloc_ordered("test_irq_queue", WqFlags::NONE);
+    let clock = Clock::manual();
+    let (w, n) = counter_work("(work_completion)(&test->from_irq)");
+    let dw = DelayedWork::with_clock(
+        "(work_completion)(&(&test->from_irq_delayed)->work)",
+        &clock,
+        || {},
+    );
+    let fence_lock = lockdep::SpinLock::new(());
+    let t = {
+        let (wq, w, dw) = (wq.clone(), w.clone(), dw.clone());
+        thread::spawn(move || {
+            let _irq = lockdep::irq_context(); // a fence callback in the irq handler
+            let _g = fence_lock.lock();
+            wq.queue_work(&w);
+            wq.mod_delayed_work(&dw, Duration::from_millis(1));
+            dw.cancel_delayed_work();
+        })
+    };
+    t.join().unwrap();
+    w.flush_work();
+    assert_eq!(n.load(SeqCst), 1);
+    assert!(kinds().is_empty(), "{:?}", kinds());
+    // Flushing, though, may sleep.
+    {
+        let _irq = lockdep::irqs_disabled();
+        w.flush_work();
+    }
+    assert_eq!(kinds(), expect(&[ReportKind::SleepInAtomic]));
+}
