@@ -13,18 +13,20 @@
 //! - The array's error is the first error any member signalled with (`Pending` until then).
 //!
 //! # Locking
-//! - `&fence->inline_lock`: the array's own lock (2026: arrays use the inline lock).
+//! - `&dma_fence_array_lock_key`: the array's own lock, inline (2026: "dma-buf: use inline
+//!   lock for the dma-fence-array") but given a class of its own ("dma-buf: Assign separate
+//!   lockdep class to array lock"), since the members' locks are taken inside it.
 //! - Enabling signalling (under the array's lock) adds a callback to each member, taking the
-//!   member's lock inside the array's: `&fence->inline_lock -> &fence->inline_lock/1` for
-//!   inline-locked members (nested, as both are one class), `&fence->inline_lock -> <class>`
-//!   for members with a provider's lock.
+//!   member's lock inside the array's: `&dma_fence_array_lock_key -> &fence->inline_lock` (or
+//!   the member provider's class).
 //! - A member's callback runs under the member's lock and so must not take the array's: that
 //!   is the other direction (R8). It only counts down and queues the array's signal on
 //!   [`irq_work`](crate::irq_work), which signals the array later in irq context with no
 //!   member lock held (the 2017 fix "dma-buf/fence: Fix lock inversion within
 //!   dma-fence-array").
 //! - [`Bug::FenceArrayLockInversion`] restores the pre-fix code: the member's callback signals
-//!   the array in place, under the member's lock.
+//!   the array in place, under the member's lock: `<member> -> &dma_fence_array_lock_key`
+//!   against enable_signaling's order, a possible circular locking dependency.
 //!
 //! # Annotations
 //! None of its own: the array's signal is a [`DmaFence::signal`] (a signalling section).
@@ -40,9 +42,16 @@ use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::bugs::{Bug, Bugs};
-use crate::dma_fence::{errno_from_code, Container, DmaFence, DmaFenceOps, SINGLE_DEPTH_NESTING};
+use lockdep::LockClass;
+
+use crate::dma_fence::{errno_from_code, Container, DmaFence, DmaFenceOps};
 use crate::error::Errno;
 use crate::irq_work::irq_work_queue;
+
+/// The class of every array's own lock (`lockdep_set_class(&array->base.inline_lock,
+/// &dma_fence_array_lock_key)`): its lock is held while members' inline locks are taken, so
+/// it cannot share their class.
+static ARRAY_LOCK_CLASS: LockClass = LockClass::new("&dma_fence_array_lock_key");
 
 /// The container behind an array fence (`struct dma_fence_array`); it is the fence's ops.
 pub struct DmaFenceArray {
@@ -120,14 +129,8 @@ impl DmaFenceOps for DmaFenceArray {
         for member in &self.fences {
             let array = f.get();
             let me = self.me.upgrade().expect("the array's ops outlive its base fence");
-            // Both locks may be of the one inline class: the member's is the inner one.
-            let subclass = if member.has_inline_lock() && f.has_inline_lock() {
-                SINGLE_DEPTH_NESTING
-            } else {
-                0
-            };
-            let added =
-                member.add_callback_nested(subclass, move |m: &DmaFence| me.member_signalled(m, array));
+            // The member's lock inside the array's: `&dma_fence_array_lock_key -> <member>`.
+            let added = member.try_add_callback(move |m: &DmaFence| me.member_signalled(m, array));
             if added.is_err() {
                 self.set_pending_error(member.error());
                 if self.num_pending.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -215,7 +218,7 @@ pub fn dma_fence_array_create_with_bugs(
         bugs,
         me: me.clone(),
     });
-    DmaFence::init(array, context, seqno)
+    DmaFence::init_with_inline_class(array, &ARRAY_LOCK_CLASS, context, seqno)
 }
 
 /// Whether `fence` is an array (`dma_fence_is_array`).

@@ -205,3 +205,24 @@ fn walking_in_process_context_after_an_irq_rearm_is_clean() {
     let r = common::reports();
     assert!(r.is_empty(), "{r:#?}");
 }
+
+#[test]
+fn the_chain_lock_has_its_own_class() {
+    let _s = serial();
+    let (nodes, inner) = timeline(1);
+    {
+        let _c = nodes[0].lock_irqsave();
+        let _f = inner[0].lock_irqsave();
+    }
+    assert!(kinds().is_empty());
+}
+
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "must not contain a chain")]
+fn a_chain_inside_a_chain_is_refused() {
+    let _s = serial();
+    let (nodes, _) = timeline(1);
+    let (_p, f) = fence();
+    let _ = dma_fence_chain_init(Some(dma_fence_chain_init(None, f, 1)), nodes[0].clone(), 2);
+}
