@@ -256,7 +256,6 @@ impl DmaResv {
     }
 
     /// The guard must be this object's: a guard is proof of *a* held resv, not of this one.
-    #[track_caller]
     fn check_guard(&self, guard: &DmaResvGuard<'_>) {
         assert!(
             std::ptr::eq(guard.resv, self),
@@ -276,7 +275,6 @@ impl DmaResv {
     /// If `guard` holds another reservation object.
     #[requires_held(self.lock_ref())]
     #[doc(alias = "dma_resv_reserve_fences")]
-    #[track_caller]
     pub fn reserve_fences(&self, guard: &DmaResvGuard<'_>, num_fences: usize) -> KResult {
         self.check_guard(guard);
         let old = self.snapshot();
@@ -320,7 +318,6 @@ impl DmaResv {
     /// If no slot was reserved (the kernel's `BUG_ON`), or `guard` holds another object.
     #[requires_held(self.lock_ref())]
     #[doc(alias = "dma_resv_add_fence")]
-    #[track_caller]
     pub fn add_fence(&self, guard: &DmaResvGuard<'_>, fence: Arc<DmaFence>, usage: DmaResvUsage) {
         self.check_guard(guard);
         debug_assert!(
@@ -357,7 +354,6 @@ impl DmaResv {
     /// If `guard` holds another reservation object.
     #[requires_held(self.lock_ref())]
     #[doc(alias = "dma_resv_for_each_fence", alias = "dma_resv_iter_first")]
-    #[track_caller]
     pub fn fences(
         &self,
         guard: &DmaResvGuard<'_>,
@@ -428,7 +424,6 @@ impl DmaResv {
     /// `Etimedout` when `timeout` passes first; `Eintr` if an interruptible wait is
     /// interrupted.
     #[doc(alias = "dma_resv_wait_timeout")]
-    #[track_caller]
     pub fn wait_timeout(&self, usage: DmaResvUsage, intr: bool, timeout: Duration) -> KResult<Duration> {
         let mut left = timeout;
         for (f, _) in self.iter_unlocked(usage) {
