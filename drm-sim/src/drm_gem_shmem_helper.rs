@@ -525,6 +525,10 @@ impl Drop for GemMapping {
 pub fn pin_for_submit(exec: &DrmExec, obj: &Arc<DrmGemObject>) -> KResult {
     let guard = exec.guard(obj).ok_or(Errno::Einval)?;
     if obj.dev().bugs().has(Bug::PinWithResvHeld) {
+        if !lockdep::ENABLED {
+            // Nothing would catch the self-deadlock: the task would hang for real.
+            return Err(Errno::Edeadlk);
+        }
         match catch_unwind(AssertUnwindSafe(|| obj.pin())) {
             Ok(r) => r,
             Err(_) => Err(Errno::Edeadlk),
@@ -655,7 +659,7 @@ impl Shrinker for DrmGemShrinker {
                 break;
             }
             let guard = if blocking {
-                if obj.resv().held() {
+                if obj.resv().is_locked_by_current_thread() {
                     // Even the buggy driver would hang for real on its own lock; skip it.
                     continue;
                 }
