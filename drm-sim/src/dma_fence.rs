@@ -16,7 +16,13 @@
 //! - `enable_signaling` of the provider runs once, under the fence lock, when the first
 //!   callback or waiter arrives: providers that only check their hardware on demand start
 //!   doing so then. Returning `false` means "already done": the fence is signalled at once.
-//! - An error is set before signalling ([`DmaFence::set_error`]) and can never change after.
+//! - An error is set before signalling ([`DmaFence::set_error`], which panics after the signal
+//!   as the kernel `WARN`s; [`DmaFence::try_set_error`] for paths that race the signal) and
+//!   can never change after.
+//! - From a fence's own callback only its lock-free accessors may be used ([`DmaFence::error`],
+//!   [`DmaFence::timestamp`], [`DmaFence::test_signaled_flag`], [`DmaFence::is_signaled`],
+//!   [`DmaFence::add_callback`], which refuses): the others take the fence lock, which the
+//!   callback already holds.
 //! - Every code path needed to reach a signal is a signalling section (R4):
 //!   [`dma_fence_begin_signalling`] / [`dma_fence_end_signalling`] or [`signalling`]. A fence
 //!   wait ([`DmaFence::wait`]) may happen under any lock except those taken inside such a
@@ -28,15 +34,22 @@
 //! - `&fence->inline_lock`: the lock of every fence created by [`DmaFence::init`] without a
 //!   lock of its own (the kernel's 2026 default, `DMA_FENCE_FLAG_INLINE_LOCK_BIT`). Each fence
 //!   has its own instance, but all are initialised at one site, so they share one class:
-//!   nesting two fence locks needs a subclass (`lock_irqsave_nested`).
+//!   two of them must never nest. Container fences, whose lock is held while their members'
+//!   are taken, give theirs a class of its own ([`DmaFence::init_with_inline_class`]:
+//!   `&dma_fence_array_lock_key`, `&dma_fence_chain_lock_key`, as the kernel's
+//!   `lockdep_set_class`); [`DmaFence::lock_irqsave_nested`] is there for other nestings.
+//!   A callback that signals another fence (a hardware fence's callback signalling
+//!   drm_sched's `finished`) takes that fence's lock inside its own: give one of the two a
+//!   provider lock ([`DmaFenceLock`]) of its own class, as drivers and drm_sched do, or the
+//!   two inline locks are reported as recursive locking.
 //! - external locks ([`DmaFenceLock`], [`DmaFence::init_with_lock`]): one lock shared by a
 //!   provider's fences, with the provider's class (e.g. drm_sched's `&fence->lock`).
 //! - `dma_fence_stub_lock`: the lock of the stub fences.
 //! - Every fence lock is an irq-safe spinlock ([`lockdep::SpinLock`]) taken with interrupts
 //!   disabled ([`DmaFence::lock_irqsave`]); only the `fence-lock-irq-unsafe` injected bug takes
 //!   one with interrupts on ([`DmaFence::lock_irq_unsafe`]). Order: `dma_fence_map` (read,
-//!   when signalling from process context) `->` fence lock `->` whatever callbacks take
-//!   (wait-queue locks, `&fence->inline_lock/1` of containers).
+//!   when signalling from process context) `->` container lock `->` member fence lock `->`
+//!   whatever callbacks take (wait-queue locks).
 //!
 //! # Annotations
 //! - `dma_fence_map` ([`DMA_FENCE_MAP`]): [`dma_fence_begin_signalling`] is a read-trylock of
@@ -108,8 +121,8 @@ static INLINE_LOCK_CLASS: LockClass = LockClass::new("&fence->inline_lock");
 /// The class of the stub fences' shared lock (`static DEFINE_SPINLOCK(dma_fence_stub_lock)`).
 static STUB_LOCK_CLASS: LockClass = LockClass::new("dma_fence_stub_lock");
 
-/// The kernel's `SINGLE_DEPTH_NESTING`: the subclass of a fence lock taken under another one
-/// of the same class (a container's lock over a member's).
+/// The kernel's `SINGLE_DEPTH_NESTING`: the subclass of a lock taken under another one of
+/// the same class (for [`DmaFence::lock_irqsave_nested`]).
 pub const SINGLE_DEPTH_NESTING: u32 = 1;
 
 /// `dma_fence_context_alloc`'s counter. Context 0 is never handed out (the stub uses it).
@@ -154,6 +167,14 @@ pub trait DmaFenceOps: Send + Sync + 'static {
     /// may be under any lock (R7), so it must neither sleep nor take locks.
     fn release(&self, f: &DmaFence) {
         let _ = f;
+    }
+
+    /// An error to give the fence when it signals without one set (the kernel's
+    /// `PENDING_ERROR` in `fence->error`, which arrays resolve at signal time). Called under
+    /// the fence lock, in the signal.
+    #[doc(hidden)]
+    fn pending_error(&self) -> Option<Errno> {
+        None
     }
 
     /// The container this provider is (arrays and chains), so unwrapping code can look
@@ -229,6 +250,31 @@ const FLAG_ENABLE_SIGNAL: u32 = 1 << 2;
 static NEXT_CB: AtomicU64 = AtomicU64::new(1);
 
 /// A software-signalled or hardware-backed fence (`struct dma_fence`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use drm_sim::dma_fence::{dma_fence_context_alloc, DmaFence, DmaFenceOps};
+///
+/// struct Ring;
+/// impl DmaFenceOps for Ring {
+///     fn get_driver_name(&self) -> &'static str { "gpu" }
+///     fn get_timeline_name(&self) -> &'static str { "ring0" }
+/// }
+///
+/// let ctx = dma_fence_context_alloc(1);
+/// let fence = DmaFence::init(Arc::new(Ring), ctx, 1);
+/// fence.add_callback(|f| assert!(f.test_signaled_flag())).unwrap();
+/// let irq = {
+///     let fence = fence.clone();
+///     std::thread::spawn(move || {
+///         let _irq = lockdep::irq_context(); // the interrupt handler signals it
+///         fence.signal().unwrap();
+///     })
+/// };
+/// fence.wait_timeout(true, Duration::from_secs(5)).unwrap();
+/// irq.join().unwrap();
+/// ```
 pub struct DmaFence {
     ops: Arc<dyn DmaFenceOps>,
     lock: FenceLock,
@@ -371,6 +417,18 @@ impl std::fmt::Debug for DmaFenceSignalling {
 }
 
 /// Opens a signalling section for the scope of the returned guard.
+///
+/// ```
+/// use drm_sim::dma_fence::{signalling, DMA_FENCE_MAP};
+///
+/// fn run_job() {
+///     let _section = signalling();
+///     // only what may run while someone waits for this job's fence: no waits under
+///     // locks, no reclaiming allocation, no dma_resv
+/// }
+/// run_job();
+/// assert!(!lockdep::is_held(&DMA_FENCE_MAP));
+/// ```
 #[track_caller]
 pub fn signalling() -> DmaFenceSignalling {
     DmaFenceSignalling {
@@ -418,11 +476,24 @@ impl<'a> DmaFenceLockGuard<'a> {
         self.fence
     }
 
-    /// The state the lock protects.
-    fn inner(&mut self) -> &mut FenceInner {
-        // SAFETY: this guard holds the fence's lock, and `&mut self` makes this the only
-        // borrow through it; every other access to `inner` also needs a guard of this lock.
-        unsafe { &mut *self.fence.inner.get() }
+    /// Whether this guard holds `fence`'s lock (its own, or a provider lock both share).
+    fn covers(&self, fence: &DmaFence) -> bool {
+        std::ptr::eq(self.fence.lock.spin(), fence.lock.spin())
+    }
+
+    /// The state `fence`'s lock protects.
+    ///
+    /// # Panics
+    /// If this guard does not hold `fence`'s lock.
+    fn inner_of<'b>(&'b mut self, fence: &'b DmaFence) -> &'b mut FenceInner {
+        assert!(
+            self.covers(fence),
+            "a fence's *_locked function called with a guard of another lock"
+        );
+        // SAFETY: this guard holds `fence`'s lock (checked above), and `&mut self` makes this
+        // the only borrow through the guard; every other access to a fence's `inner` needs a
+        // guard of that fence's lock, which no other guard can hold at the same time.
+        unsafe { &mut *fence.inner.get() }
     }
 }
 
@@ -463,6 +534,20 @@ impl DmaFence {
     #[doc(alias = "dma_fence_init")]
     pub fn init(ops: Arc<dyn DmaFenceOps>, context: u64, seqno: u64) -> Arc<DmaFence> {
         let lock = FenceLock::Inline(SpinLock::with_class((), &INLINE_LOCK_CLASS));
+        Self::build(ops, lock, context, seqno)
+    }
+
+    /// A new pending fence with its own inline lock in `class` instead of the shared
+    /// `&fence->inline_lock` (`dma_fence_init` then `lockdep_set_class(&fence->inline_lock,
+    /// key)`): containers do this, since their lock is held while their members' inline
+    /// locks are taken.
+    pub fn init_with_inline_class(
+        ops: Arc<dyn DmaFenceOps>,
+        class: &'static LockClass,
+        context: u64,
+        seqno: u64,
+    ) -> Arc<DmaFence> {
+        let lock = FenceLock::Inline(SpinLock::with_class((), class));
         Self::build(ops, lock, context, seqno)
     }
 
@@ -568,13 +653,6 @@ impl DmaFence {
         }
     }
 
-    fn check_guard(&self, g: &DmaFenceLockGuard<'_>) {
-        assert!(
-            std::ptr::eq(g.fence, self),
-            "a fence's *_locked function called with another fence's lock guard"
-        );
-    }
-
     /// Signals the fence now (`dma_fence_signal`): runs every callback under the lock and
     /// wakes every waiter. Itself a signalling section.
     ///
@@ -617,12 +695,19 @@ impl DmaFence {
     /// `Einval` if the fence was already signalled.
     #[doc(alias = "dma_fence_signal_timestamp_locked")]
     pub fn signal_timestamp_locked(&self, g: &mut DmaFenceLockGuard<'_>, timestamp: Instant) -> KResult {
-        self.check_guard(g);
-        lockdep::assert_held(self.lock.spin());
-        if self.flags.fetch_or(FLAG_SIGNALED, Ordering::AcqRel) & FLAG_SIGNALED != 0 {
+        // A guard proves a lock is held; this checks that it is this fence's.
+        assert!(g.covers(self), "signal_locked() with a guard of another lock");
+        // The signalled bit is only ever set here, under the lock: a plain check suffices.
+        if self.flag(FLAG_SIGNALED) {
             return Err(Errno::Einval);
         }
-        let callbacks = std::mem::take(&mut g.inner().callbacks);
+        if self.error().is_none() {
+            if let Some(e) = self.ops.pending_error() {
+                self.error.store(e.code(), Ordering::Release);
+            }
+        }
+        self.flags.fetch_or(FLAG_SIGNALED, Ordering::AcqRel);
+        let callbacks = std::mem::take(&mut g.inner_of(self).callbacks);
         let _ = self.timestamp.set(timestamp);
         self.flags.fetch_or(FLAG_TIMESTAMP, Ordering::AcqRel);
         // Still under the lock, in the signaller's context: the kernel's list walk.
@@ -651,6 +736,10 @@ impl DmaFence {
     /// [`is_signaled`](Self::is_signaled) with the lock held (`dma_fence_is_signaled_locked`).
     #[doc(alias = "dma_fence_is_signaled_locked")]
     pub fn is_signaled_locked(&self, g: &mut DmaFenceLockGuard<'_>) -> bool {
+        assert!(
+            g.covers(self),
+            "is_signaled_locked() with a guard of another lock"
+        );
         if self.flag(FLAG_SIGNALED) {
             return true;
         }
@@ -690,6 +779,20 @@ impl DmaFence {
             self.seqno
         );
         self.error.store(error.code(), Ordering::Release);
+    }
+
+    /// [`set_error`](Self::set_error) for paths that may race the signal (a timeout handler
+    /// force-completing a fence the irq may complete meanwhile): under the fence lock, so
+    /// either the error lands before the signal or nothing changes. Returns whether it did.
+    /// Takes the fence lock: not from this fence's own callbacks.
+    #[track_caller]
+    pub fn try_set_error(&self, error: Errno) -> bool {
+        let _g = self.lock_irqsave();
+        if self.flag(FLAG_SIGNALED) {
+            return false;
+        }
+        self.error.store(error.code(), Ordering::Release);
+        true
     }
 
     /// The error set on the fence, if any (`fence->error`). Lock-free.
@@ -771,26 +874,15 @@ impl DmaFence {
     where
         F: FnOnce(&DmaFence) + Send + 'static,
     {
-        self.add_callback_nested(0, f)
-    }
-
-    /// [`try_add_callback`](Self::try_add_callback) taking the fence lock as nesting level
-    /// `subclass`: container fences register on their members under their own lock, and
-    /// inline locks share one class.
-    #[track_caller]
-    pub(crate) fn add_callback_nested<F>(&self, subclass: u32, f: F) -> Result<DmaFenceCb, F>
-    where
-        F: FnOnce(&DmaFence) + Send + 'static,
-    {
         if self.flag(FLAG_SIGNALED) {
             return Err(f);
         }
-        let mut g = self.lock_irqsave_nested(subclass);
+        let mut g = self.lock_irqsave();
         if !self.enable_signaling_locked(&mut g) {
             return Err(f);
         }
         let id = NEXT_CB.fetch_add(1, Ordering::Relaxed);
-        g.inner().callbacks.push((id, Box::new(f)));
+        g.inner_of(self).callbacks.push((id, Box::new(f)));
         Ok(DmaFenceCb { id })
     }
 
@@ -800,7 +892,7 @@ impl DmaFence {
     #[track_caller]
     pub fn remove_callback(&self, cb: &DmaFenceCb) -> bool {
         let mut g = self.lock_irqsave();
-        let cbs = &mut g.inner().callbacks;
+        let cbs = &mut g.inner_of(self).callbacks;
         match cbs.iter().position(|(id, _)| *id == cb.id) {
             Some(i) => {
                 // Dropped after the lock: a closure's captures may hold the last reference
@@ -863,7 +955,7 @@ impl DmaFence {
             let id = NEXT_CB.fetch_add(1, Ordering::Relaxed);
             let waiter = std::thread::current();
             // wake_up_state(task): an unpark takes no lock, so it is fine under the fence lock.
-            g.inner()
+            g.inner_of(self)
                 .callbacks
                 .insert(0, (id, Box::new(move |_: &DmaFence| waiter.unpark())));
             id
@@ -925,7 +1017,7 @@ impl DmaFence {
     #[track_caller]
     pub fn pending_callbacks(&self) -> usize {
         let mut g = self.lock_irqsave();
-        g.inner().callbacks.len()
+        g.inner_of(self).callbacks.len()
     }
 }
 

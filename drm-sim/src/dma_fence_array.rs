@@ -13,18 +13,20 @@
 //! - The array's error is the first error any member signalled with (`Pending` until then).
 //!
 //! # Locking
-//! - `&fence->inline_lock`: the array's own lock (2026: arrays use the inline lock).
+//! - `&dma_fence_array_lock_key`: the array's own lock, inline (2026: "dma-buf: use inline
+//!   lock for the dma-fence-array") but given a class of its own ("dma-buf: Assign separate
+//!   lockdep class to array lock"), since the members' locks are taken inside it.
 //! - Enabling signalling (under the array's lock) adds a callback to each member, taking the
-//!   member's lock inside the array's: `&fence->inline_lock -> &fence->inline_lock/1` for
-//!   inline-locked members (nested, as both are one class), `&fence->inline_lock -> <class>`
-//!   for members with a provider's lock.
+//!   member's lock inside the array's: `&dma_fence_array_lock_key -> &fence->inline_lock` (or
+//!   the member provider's class).
 //! - A member's callback runs under the member's lock and so must not take the array's: that
 //!   is the other direction (R8). It only counts down and queues the array's signal on
 //!   [`irq_work`](crate::irq_work), which signals the array later in irq context with no
 //!   member lock held (the 2017 fix "dma-buf/fence: Fix lock inversion within
 //!   dma-fence-array").
 //! - [`Bug::FenceArrayLockInversion`] restores the pre-fix code: the member's callback signals
-//!   the array in place, under the member's lock.
+//!   the array in place, under the member's lock: `<member> -> &dma_fence_array_lock_key`
+//!   against enable_signaling's order, a possible circular locking dependency.
 //!
 //! # Annotations
 //! None of its own: the array's signal is a [`DmaFence::signal`] (a signalling section).
@@ -40,17 +42,25 @@ use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::bugs::{Bug, Bugs};
-use crate::dma_fence::{errno_from_code, Container, DmaFence, DmaFenceOps, SINGLE_DEPTH_NESTING};
+use lockdep::LockClass;
+
+use crate::dma_fence::{errno_from_code, Container, DmaFence, DmaFenceOps};
 use crate::error::Errno;
 use crate::irq_work::irq_work_queue;
+
+/// The class of every array's own lock (`lockdep_set_class(&array->base.inline_lock,
+/// &dma_fence_array_lock_key)`): its lock is held while members' inline locks are taken, so
+/// it cannot share their class.
+static ARRAY_LOCK_CLASS: LockClass = LockClass::new("&dma_fence_array_lock_key");
 
 /// The container behind an array fence (`struct dma_fence_array`); it is the fence's ops.
 pub struct DmaFenceArray {
     fences: Vec<Arc<DmaFence>>,
     /// Members still to signal before the array does (1 with `signal_on_any`).
     num_pending: AtomicI64,
-    /// The first member error (0: none yet) — the kernel's `PENDING_ERROR` dance on
-    /// `base.error`, kept aside so the base's error is written once, before its signal.
+    /// The first member error (0: none yet) — the kernel's `PENDING_ERROR` on `base.error`,
+    /// kept aside and handed to the core at signal time ([`DmaFenceOps::pending_error`]), so
+    /// the base's error is written once, under its lock, just before the signal.
     pending_error: AtomicI32,
     signal_on_any: bool,
     bugs: Bugs,
@@ -82,17 +92,6 @@ impl DmaFenceArray {
         }
     }
 
-    /// `dma_fence_array_clear_pending_error`: the array is about to signal; give the base
-    /// the member error, if there was one.
-    fn apply_pending_error(&self, base: &DmaFence) {
-        let code = self.pending_error.load(Ordering::Acquire);
-        if code != 0 && base.error().is_none() && !base.test_signaled_flag() {
-            if let Some(e) = errno_from_code(code) {
-                base.set_error(e);
-            }
-        }
-    }
-
     /// A member signalled (`dma_fence_array_cb_func`): runs under the member's lock.
     fn member_signalled(&self, member: &DmaFence, array: Arc<DmaFence>) {
         self.set_pending_error(member.error());
@@ -103,18 +102,12 @@ impl DmaFenceArray {
         if self.bugs.has(Bug::FenceArrayLockInversion) {
             // The pre-2017 code: the array's lock inside the member's, the reverse of
             // enable_signaling's order.
-            self.apply_pending_error(&array);
             let _ = array.signal();
             drop(array);
             return;
         }
-        let me = self
-            .me
-            .upgrade()
-            .expect("the array outlives its base fence's callbacks");
         // `irq_dma_fence_array_work`: signal with no member lock held.
         irq_work_queue(move || {
-            me.apply_pending_error(&array);
             let _ = array.signal();
             drop(array);
         });
@@ -136,18 +129,11 @@ impl DmaFenceOps for DmaFenceArray {
         for member in &self.fences {
             let array = f.get();
             let me = self.me.upgrade().expect("the array's ops outlive its base fence");
-            // Both locks may be of the one inline class: the member's is the inner one.
-            let subclass = if member.has_inline_lock() && f.has_inline_lock() {
-                SINGLE_DEPTH_NESTING
-            } else {
-                0
-            };
-            let added =
-                member.add_callback_nested(subclass, move |m: &DmaFence| me.member_signalled(m, array));
+            // The member's lock inside the array's: `&dma_fence_array_lock_key -> <member>`.
+            let added = member.try_add_callback(move |m: &DmaFence| me.member_signalled(m, array));
             if added.is_err() {
                 self.set_pending_error(member.error());
                 if self.num_pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    self.apply_pending_error(f);
                     return false;
                 }
             }
@@ -159,23 +145,23 @@ impl DmaFenceOps for DmaFenceArray {
     /// count the members that are signalled already.
     fn signaled(&self, f: &DmaFence) -> bool {
         let mut pending = self.num_pending.load(Ordering::Acquire);
-        let done = if f.enable_signaling_requested() {
-            pending <= 0
-        } else {
-            self.fences.iter().any(|m| {
-                if m.is_signaled() {
-                    self.set_pending_error(m.error());
-                    pending -= 1;
-                    pending == 0
-                } else {
-                    false
-                }
-            })
-        };
-        if done {
-            self.apply_pending_error(f);
+        if f.enable_signaling_requested() {
+            return pending <= 0;
         }
-        done
+        self.fences.iter().any(|m| {
+            if m.is_signaled() {
+                self.set_pending_error(m.error());
+                pending -= 1;
+                pending == 0
+            } else {
+                false
+            }
+        })
+    }
+
+    /// `dma_fence_array_clear_pending_error` at signal time: the first member error, if any.
+    fn pending_error(&self) -> Option<Errno> {
+        errno_from_code(self.pending_error.load(Ordering::Acquire))
     }
 
     fn container(&self) -> Option<Container<'_>> {
@@ -232,7 +218,7 @@ pub fn dma_fence_array_create_with_bugs(
         bugs,
         me: me.clone(),
     });
-    DmaFence::init(array, context, seqno)
+    DmaFence::init_with_inline_class(array, &ARRAY_LOCK_CLASS, context, seqno)
 }
 
 /// Whether `fence` is an array (`dma_fence_is_array`).

@@ -16,16 +16,19 @@
 //! - Dropping a long chain is iterative, never one stack frame per node.
 //!
 //! # Locking
-//! - `&fence->inline_lock`: the node's own lock (2026: chains use the inline lock).
+//! - `&dma_fence_chain_lock_key`: the node's own lock, inline but of its own class (as the
+//!   kernel's `lockdep_set_class`), since contained fences' locks are taken inside it.
 //! - Enabling signalling (under the node's lock) adds the node's one callback to the first
 //!   unsignalled fence along the chain, taking that fence's lock inside the node's:
-//!   `&fence->inline_lock -> &fence->inline_lock/1` when both are inline.
+//!   `&dma_fence_chain_lock_key -> &fence->inline_lock` (or `&dma_fence_array_lock_key` for
+//!   a contained array, then its members' locks).
 //! - The callback runs under that fence's lock and only queues an
 //!   [`irq_work`](crate::irq_work) item, which re-arms on the next unsignalled fence (not
 //!   under the node's lock, as the kernel calls the op directly) or signals the node: no
 //!   fence lock is ever taken under a member's (R8).
 //! - `&chain->prev`: a leaf raw spinlock standing in for the RCU-protected `prev` pointer;
-//!   held only to read or swap it.
+//!   held only to read or swap it, with interrupts disabled since walks also run in the
+//!   irq_work that re-arms the callback.
 //!
 //! # Annotations
 //! None of its own.
@@ -42,9 +45,13 @@ use std::sync::{Arc, Weak};
 
 use lockdep::{LockClass, RawSpinLock};
 
-use crate::dma_fence::{dma_fence_context_alloc, Container, DmaFence, DmaFenceOps, SINGLE_DEPTH_NESTING};
+use crate::dma_fence::{dma_fence_context_alloc, Container, DmaFence, DmaFenceOps};
 use crate::error::{Errno, KResult};
 use crate::irq_work::irq_work_queue;
+
+/// The class of every chain node's own lock (`lockdep_set_class(&chain->base.inline_lock,
+/// &dma_fence_chain_lock_key)`): it is held while the contained fences' locks are taken.
+static CHAIN_LOCK_CLASS: LockClass = LockClass::new("&dma_fence_chain_lock_key");
 
 /// The class of the lock that stands in for RCU on `prev`.
 static PREV_LOCK_CLASS: LockClass = LockClass::new("&chain->prev");
@@ -66,7 +73,10 @@ impl DmaFenceChain {
     /// The predecessor still linked, if any (`dma_fence_chain_get_prev`).
     #[doc(alias = "dma_fence_chain_get_prev")]
     pub fn get_prev(&self) -> Option<Arc<DmaFence>> {
-        self.prev.lock().clone()
+        let _irq = lockdep::irqs_disabled();
+        // Bound first: a tail expression's temporary guard would outlive `_irq`.
+        let prev = self.prev.lock().clone();
+        prev
     }
 
     /// The predecessor's seqno when it shares this node's context (0 otherwise).
@@ -77,6 +87,7 @@ impl DmaFenceChain {
     /// Replaces `prev` by `replacement` if it still is `expected` (the kernel's `cmpxchg`).
     fn replace_prev(&self, expected: &Arc<DmaFence>, replacement: Option<Arc<DmaFence>>) {
         let old = {
+            let _irq = lockdep::irqs_disabled();
             let mut p = self.prev.lock();
             match &*p {
                 Some(cur) if Arc::ptr_eq(cur, expected) => std::mem::replace(&mut *p, replacement),
@@ -88,22 +99,17 @@ impl DmaFenceChain {
     }
 
     /// `dma_fence_chain_enable_signaling`: the node's callback on the first unsignalled
-    /// fence along the chain. `nested`: called under the node's own lock (from the core), so
-    /// a fence lock of the same class is taken as the inner level. Returns whether a
-    /// callback was armed (false: everything is signalled).
-    fn arm(&self, head: &Arc<DmaFence>, nested: bool) -> bool {
+    /// fence along the chain (under the node's lock when the core calls it, with no lock from
+    /// the re-arming irq_work). Returns whether a callback was armed (false: everything is
+    /// signalled).
+    fn arm(&self, head: &Arc<DmaFence>) -> bool {
         let mut node = Some(head.clone());
         while let Some(n) = node {
             let contained = dma_fence_chain_contained(&n);
-            let subclass = if nested && contained.has_inline_lock() && head.has_inline_lock() {
-                SINGLE_DEPTH_NESTING
-            } else {
-                0
-            };
             let me = self.me.upgrade().expect("the chain's ops outlive its node fence");
             let h = head.clone();
             if contained
-                .add_callback_nested(subclass, move |_: &DmaFence| me.contained_signalled(h))
+                .try_add_callback(move |_: &DmaFence| me.contained_signalled(h))
                 .is_ok()
             {
                 return true;
@@ -117,7 +123,7 @@ impl DmaFenceChain {
     fn contained_signalled(self: Arc<Self>, head: Arc<DmaFence>) {
         // `dma_fence_chain_irq_work`: re-arm on the next fence, or signal the node.
         irq_work_queue(move || {
-            if !self.arm(&head, false) {
+            if !self.arm(&head) {
                 let _ = head.signal();
             }
             drop(head);
@@ -135,7 +141,7 @@ impl DmaFenceOps for DmaFenceChain {
     }
 
     fn enable_signaling(&self, f: &DmaFence) -> bool {
-        self.arm(&f.get(), true)
+        self.arm(&f.get())
     }
 
     /// `dma_fence_chain_signaled`: every fence along the chain is.
@@ -157,7 +163,11 @@ impl Drop for DmaFenceChain {
             match Arc::try_unwrap(p) {
                 Ok(fence) => {
                     prev = match fence.ops().container() {
-                        Some(Container::Chain(c)) => c.prev.lock().take(),
+                        Some(Container::Chain(c)) => {
+                            let _irq = lockdep::irqs_disabled();
+                            let prev = c.prev.lock().take();
+                            prev
+                        }
                         _ => None,
                     };
                     drop(fence);
@@ -181,7 +191,15 @@ impl std::fmt::Debug for DmaFenceChain {
 }
 
 /// A new chain node wrapping `fence` after `prev`, at `seqno` (`dma_fence_chain_init`).
+///
+/// # Panics
+/// In debug builds, if `fence` is itself a chain node: chains link only through `prev` (the
+/// kernel's `WARN_ON`); flatten into an array instead.
 pub fn dma_fence_chain_init(prev: Option<Arc<DmaFence>>, fence: Arc<DmaFence>, seqno: u64) -> Arc<DmaFence> {
+    debug_assert!(
+        !dma_fence_is_chain(&fence),
+        "a dma_fence_chain must not contain a chain: link through prev, or flatten into an array"
+    );
     let prev_chain = prev.as_ref().is_some_and(|p| dma_fence_is_chain(p));
     let (context, seqno, prev_seqno) = match &prev {
         // Later than a chain predecessor: the same timeline continues.
@@ -195,7 +213,7 @@ pub fn dma_fence_chain_init(prev: Option<Arc<DmaFence>>, fence: Arc<DmaFence>, s
         fence,
         me: me.clone(),
     });
-    DmaFence::init(chain, context, seqno)
+    DmaFence::init_with_inline_class(chain, &CHAIN_LOCK_CLASS, context, seqno)
 }
 
 /// Whether `fence` is a chain node (`dma_fence_is_chain`).

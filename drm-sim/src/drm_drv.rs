@@ -47,15 +47,16 @@ use crate::bugs::Bugs;
 use crate::clock::Clock;
 use crate::error::{Errno, KResult};
 use crate::mm::MmStruct;
-use lockdep::{LockClass, Mutex, Srcu, SrcuReadGuard};
+use lockdep::{LockClass, Mutex, SrcuReadGuard};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// `drm_unplug_srcu`: the one SRCU domain of every device's enter sections.
-pub static DRM_UNPLUG_SRCU: Srcu = Srcu::new("drm_unplug_srcu");
+/// `drm_unplug_srcu`: the one SRCU domain of every device's enter sections. It lives in
+/// `dma_fence` because every fence wait checks it is not held (R28); this is the same object.
+pub use crate::dma_fence::DRM_UNPLUG_SRCU;
 
 static FILELIST_MUTEX: LockClass = LockClass::new("&dev->filelist_mutex");
 

@@ -57,7 +57,8 @@ pub fn irq_work_queue(f: impl FnOnce() + Send + 'static) {
 }
 
 /// Waits until every item queued before this call has run (`irq_work_sync`, for the whole
-/// queue). Sleeps, so not from atomic context.
+/// queue). Sleeps, so not from atomic context, and never from an irq_work item (it would
+/// wait for itself).
 #[track_caller]
 pub fn irq_work_sync() {
     lockdep::might_sleep();

@@ -11,7 +11,6 @@
 //! The index, one line per file:
 //! - [`error`] — `Errno`, the kernel error codes as a Rust error type (no kernel counterpart).
 //! - [`bugs`] — the injected-bug catalogue behind `--inject` (no kernel counterpart).
-//! - [`dma_fence`] — fences, callbacks, waits, signalling sections (drivers/dma-buf/dma-fence.c).
 //! - [`wait`] — `Completion` and `WaitQueueHead` (kernel/sched/completion.c, wait.c).
 //! - [`clock`] — the controllable clock and its timers (kernel/time/timer.c, hrtimer.c).
 //! - [`workqueue`] — ordered and unbound queues, work and delayed work (kernel/workqueue.c).
@@ -19,7 +18,7 @@
 //!   (drivers/gpu/drm/drm_drv.c, drm_file.c).
 //! - [`mm`] — gfp flags, `fs_reclaim`, shrinkers, `mmap_lock`, user copies, mmu notifiers
 //!   (no single kernel counterpart: mm/page_alloc.c, mm/vmscan.c, mm/memory.c, mm/mmu_notifier.c).
-//! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
+//! - [`dma_fence`] — fences, callbacks, waits, signalling sections (drivers/dma-buf/dma-fence.c).
 //! - [`dma_fence_array`] — one fence for several (drivers/dma-buf/dma-fence-array.c).
 //! - [`dma_fence_chain`] — timeline points chained in seqno order (drivers/dma-buf/dma-fence-chain.c).
 //! - [`dma_fence_unwrap`] — the plain fences inside containers, merging (drivers/dma-buf/dma-fence-unwrap.c).
@@ -32,6 +31,7 @@
 //!   (drivers/gpu/drm/drm_gem_shmem_helper.c).
 //! - [`dma_buf`] — export/import/attach/map, sync_file bridging, poll (drivers/dma-buf/dma-buf.c).
 //! - [`vgem_fence`] — user-signalled software fences on buffers (drivers/gpu/drm/vgem/vgem_fence.c).
+//! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
 
 pub mod bugs;
 pub mod clock;

@@ -29,86 +29,30 @@
 //!
 //! # Simplified
 //! - No file descriptors: a sync_file is an `Arc`, `fd_install` and `fget` are clones.
-//! - The wait queue is a minimal one private to this file (a lockdep spinlock over parked
-//!   threads), standing in for `wait_queue_head_t` until the crate's `wait` module exists;
-//!   `poll` combines `sync_file_poll` with the sleep of `do_poll`.
+//! - `poll` combines `sync_file_poll` with the sleep of `do_poll` on the file's
+//!   [`WaitQueueHead`].
 //! - No `SYNC_IOC_FILE_INFO`; [`SyncFile::name`] gives what it reports as the name.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::thread::Thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use lockdep::{LockClass, SpinLock};
+use lockdep::LockClass;
 
 use crate::dma_fence::{dma_fence_unwrap_merge, DmaFence, DmaFenceCb};
 use crate::error::KResult;
+use crate::wait::WaitQueueHead;
 
+/// The class of every sync_file's wait queue (`init_waitqueue_head(&sync_file->wq)`).
 static WQ_CLASS: LockClass = LockClass::new("&sync_file->wq");
-
-/// A wait queue head (`wait_queue_head_t`) reduced to what poll needs: sleeping threads,
-/// woken all at once.
-struct WaitQueue {
-    waiters: SpinLock<Vec<(u64, Thread)>>,
-    next: AtomicU64,
-}
-
-impl WaitQueue {
-    fn new() -> Self {
-        WaitQueue {
-            waiters: SpinLock::with_class(Vec::new(), &WQ_CLASS),
-            next: AtomicU64::new(1),
-        }
-    }
-
-    /// `wake_up_all`: callable under a fence lock and from irq context.
-    #[track_caller]
-    fn wake_up_all(&self) {
-        let _irq = lockdep::irqs_disabled();
-        for (_, t) in self.waiters.lock().iter() {
-            t.unpark();
-        }
-    }
-
-    /// `wait_event_timeout`: sleeps until `cond` holds or `timeout` passes; returns whether
-    /// `cond` held. `cond` is checked with the queue lock released (it may take fence locks).
-    #[track_caller]
-    fn wait_event_timeout(&self, mut cond: impl FnMut() -> bool, timeout: Duration) -> bool {
-        lockdep::might_sleep();
-        let deadline = Instant::now().checked_add(timeout);
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        // On the queue before the first check, so a wake-up in between is not lost (it
-        // leaves the park token set).
-        {
-            let _irq = lockdep::irqs_disabled();
-            self.waiters.lock().push((id, std::thread::current()));
-        }
-        let ok = loop {
-            if cond() {
-                break true;
-            }
-            match deadline {
-                None => std::thread::park(),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break cond();
-                    }
-                    std::thread::park_timeout(d - now);
-                }
-            }
-        };
-        let _irq = lockdep::irqs_disabled();
-        self.waiters.lock().retain(|(i, _)| *i != id);
-        ok
-    }
-}
 
 /// A fence as a file (`struct sync_file`).
 pub struct SyncFile {
     fence: Arc<DmaFence>,
     user_name: Option<String>,
-    wq: Arc<WaitQueue>,
+    /// Shared with the fence callback, which may outlive the file by a moment (it is removed
+    /// on release, but may be running then).
+    wq: Arc<WaitQueueHead>,
     /// `POLL_ENABLED`: the callback was armed (once).
     poll_enabled: AtomicBool,
     cb: OnceLock<DmaFenceCb>,
@@ -119,7 +63,7 @@ impl SyncFile {
         Arc::new(SyncFile {
             fence,
             user_name,
-            wq: Arc::new(WaitQueue::new()),
+            wq: Arc::new(WaitQueueHead::new(&WQ_CLASS)),
             poll_enabled: AtomicBool::new(false),
             cb: OnceLock::new(),
         })

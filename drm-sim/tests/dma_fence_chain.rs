@@ -185,3 +185,44 @@ fn chain_wait_from_another_thread_and_irq_signals_are_clean() {
     irq_work_sync();
     assert!(kinds().is_empty());
 }
+
+#[test]
+fn walking_in_process_context_after_an_irq_rearm_is_clean() {
+    let _s = serial();
+    let (nodes, inner) = timeline(3);
+    let head = nodes[2].clone();
+    head.enable_signaling();
+    inner[2].signal().unwrap(); // the callback re-arms from irq_work: walks in hard-irq context
+    irq_work_sync();
+    assert!(!head.test_signaled_flag());
+    let got = dma_fence_chain_find_seqno(head.clone(), 1).unwrap().unwrap();
+    assert!(Arc::ptr_eq(&got, &nodes[0]));
+    inner[0].signal().unwrap();
+    inner[1].signal().unwrap();
+    head.wait_timeout(false, LONG).unwrap();
+    assert_eq!(dma_fence_chain_for_each(&head).count(), 1);
+    irq_work_sync();
+    let r = common::reports();
+    assert!(r.is_empty(), "{r:#?}");
+}
+
+#[test]
+fn the_chain_lock_has_its_own_class() {
+    let _s = serial();
+    let (nodes, inner) = timeline(1);
+    {
+        let _c = nodes[0].lock_irqsave();
+        let _f = inner[0].lock_irqsave();
+    }
+    assert!(kinds().is_empty());
+}
+
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "must not contain a chain")]
+fn a_chain_inside_a_chain_is_refused() {
+    let _s = serial();
+    let (nodes, _) = timeline(1);
+    let (_p, f) = fence();
+    let _ = dma_fence_chain_init(Some(dma_fence_chain_init(None, f, 1)), nodes[0].clone(), 2);
+}

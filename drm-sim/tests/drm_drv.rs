@@ -197,3 +197,37 @@ fn files_open_close_and_outlive_the_unplug() {
     assert_eq!(dev.open_files(), 0);
     assert!(kinds().is_empty());
 }
+
+#[test]
+fn a_fence_wait_inside_enter_is_reported_on_the_same_srcu_domain() {
+    use drm_sim::dma_fence::{dma_fence_context_alloc, DmaFence, DmaFenceOps};
+    struct Ops;
+    impl DmaFenceOps for Ops {
+        fn get_driver_name(&self) -> &'static str {
+            "test"
+        }
+        fn get_timeline_name(&self) -> &'static str {
+            "test"
+        }
+    }
+    let _s = serial();
+    assert!(std::ptr::eq(
+        &DRM_UNPLUG_SRCU,
+        &drm_sim::dma_fence::DRM_UNPLUG_SRCU
+    ));
+    let dev = DrmDevice::new("card0", Bugs::NONE);
+    let fence = DmaFence::init(Arc::new(Ops), dma_fence_context_alloc(1), 1);
+    fence.signal().unwrap();
+    fence.wait(false).unwrap();
+    assert!(kinds().is_empty());
+    {
+        let _g = dev.enter().unwrap();
+        fence.wait(false).unwrap(); // R28
+    }
+    let k = kinds();
+    assert_eq!(
+        k.first().copied(),
+        expect(&[ReportKind::ForbiddenWhileHeld]).first().copied(),
+        "{k:?}"
+    );
+}

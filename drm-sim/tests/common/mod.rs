@@ -1,34 +1,14 @@
-//! Helpers shared by the fence tests: the process-wide test lock and a counting provider.
+//! Helpers shared by the fence tests: the crate's test lock, a counting provider, fences.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use drm_sim::dma_fence::{dma_fence_context_alloc, DmaFence, DmaFenceLock, DmaFenceOps};
-use lockdep::ReportKind;
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Serialises the tests of one binary (lockdep's reports are process-wide) and starts each
-/// with a clean validator that collects reports instead of printing them.
-pub fn serial() -> MutexGuard<'static, ()> {
-    let g = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-    lockdep::set_action(lockdep::Action::Collect);
-    lockdep::reset();
-    g
-}
-
-/// The reports recorded since the last call.
-pub fn reports() -> Vec<lockdep::Report> {
-    lockdep::take_reports()
-}
-
-/// The kinds of the reports recorded since the last call.
-pub fn kinds() -> Vec<ReportKind> {
-    reports().iter().map(|r| r.kind()).collect()
-}
+pub use drm_sim::testing::{kinds, reports, serial};
 
 /// A provider that counts what the core asks of it.
 #[derive(Default)]
