@@ -31,6 +31,7 @@
 //!   (drivers/gpu/drm/drm_gem_shmem_helper.c).
 //! - [`dma_buf`] — export/import/attach/map, sync_file bridging, poll (drivers/dma-buf/dma-buf.c).
 //! - [`vgem_fence`] — user-signalled software fences on buffers (drivers/gpu/drm/vgem/vgem_fence.c).
+//! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
 
 pub mod bugs;
@@ -52,6 +53,7 @@ pub mod sync_file;
 pub mod testing;
 pub mod vgem_fence;
 pub mod wait;
+pub mod workload;
 pub mod workqueue;
 
 pub use bugs::{Bug, Bugs};

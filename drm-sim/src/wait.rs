@@ -281,6 +281,22 @@ impl WaitQueueHead {
         }
     }
 
+    /// An empty wait queue whose lock is of the class called `name` (made on first use of the
+    /// name and shared by every queue made with it, as `init_waitqueue_head` at one site).
+    pub fn with_name(name: &str) -> Self {
+        static CLASSES: std::sync::OnceLock<
+            std::sync::Mutex<std::collections::HashMap<String, &'static LockClass>>,
+        > = std::sync::OnceLock::new();
+        let mut classes = CLASSES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let class = *classes
+            .entry(name.to_string())
+            .or_insert_with(|| LockClass::register(name));
+        Self::new(class)
+    }
+
     fn with_sleepers<R>(&self, f: impl FnOnce(&mut Vec<Sleeper>) -> R) -> R {
         let _irq = lockdep::irqs_disabled();
         let mut s = self.sleepers.lock();
@@ -484,6 +500,26 @@ mod tests {
         assert!(!wq.is_active());
         assert!(!wq.wait_event_timeout(|| false, Duration::from_millis(5)));
         assert!(wq.wait_event_timeout(|| true, Duration::ZERO));
+    }
+
+    #[test]
+    fn queues_made_with_one_name_share_its_class() {
+        let _s = serial();
+        let a = WaitQueueHead::with_name("&test->named_wq");
+        let b = WaitQueueHead::with_name("&test->named_wq");
+        {
+            let _irq = lockdep::irqs_disabled();
+            let _ga = a.sleepers.lock();
+            let _gb = b.sleepers.lock(); // same class, no nesting level
+        }
+        assert_eq!(kinds(), expect(&[ReportKind::RecursiveLocking]));
+        let c = WaitQueueHead::with_name("&test->other_wq");
+        {
+            let _irq = lockdep::irqs_disabled();
+            let _ga = a.sleepers.lock();
+            let _gc = c.sleepers.lock();
+        }
+        assert!(kinds().is_empty());
     }
 
     #[test]

@@ -492,3 +492,78 @@ fn a_panicking_item_does_not_stop_the_queue() {
     std::panic::set_hook(hook);
     assert_eq!(n.load(SeqCst), 1);
 }
+
+#[test]
+fn racing_queue_cancel_and_flush_account_for_every_instance() {
+    let _s = serial();
+    let clock = Clock::manual();
+    let wq = Workqueue::alloc_unbound("test_race", 3);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r2 = runs.clone();
+    let dw = DelayedWork::with_clock("(work_completion)(&(&test->race)->work)", &clock, move || {
+        r2.fetch_add(1, SeqCst);
+        std::hint::spin_loop();
+    });
+    let queued = Arc::new(AtomicUsize::new(0));
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (wq, dw, clock) = (wq.clone(), dw.clone(), clock.clone());
+            let (queued, cancelled) = (queued.clone(), cancelled.clone());
+            thread::spawn(move || {
+                let mut x = t.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                for _ in 0..400 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    match x % 7 {
+                        0 | 1 => {
+                            if wq.queue_work(dw.work()) {
+                                queued.fetch_add(1, SeqCst);
+                            }
+                        }
+                        2 => {
+                            if wq.queue_delayed_work(&dw, Duration::from_millis(x % 3)) {
+                                queued.fetch_add(1, SeqCst);
+                            }
+                        }
+                        3 => {
+                            if dw.cancel_delayed_work_sync() {
+                                cancelled.fetch_add(1, SeqCst);
+                            }
+                        }
+                        4 => {
+                            if dw.cancel_delayed_work() {
+                                cancelled.fetch_add(1, SeqCst);
+                            }
+                        }
+                        5 => {
+                            dw.work().flush_work();
+                        }
+                        _ => {
+                            if t == 0 {
+                                clock.advance(Duration::from_millis(1));
+                            } else {
+                                wq.flush_workqueue();
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Whatever is still armed: fire it, then let everything finish.
+    clock.advance(Duration::from_millis(10));
+    wq.flush_workqueue();
+    dw.work().flush_work();
+    assert!(!dw.is_pending());
+    assert_eq!(
+        runs.load(SeqCst) + cancelled.load(SeqCst),
+        queued.load(SeqCst),
+        "each instance queued ran once or was cancelled once"
+    );
+    assert!(kinds().is_empty());
+}
