@@ -456,6 +456,18 @@ impl DrmGemObject {
     }
 }
 
+impl DrmGemObject {
+    /// One user access to byte `offset` through a short-lived mapping: `mmap`, the fault
+    /// (`&mm->mmap_lock` read → resv), `munmap`. For callers that do not keep a
+    /// [`GemMapping`].
+    ///
+    /// # Errors
+    /// As [`DrmGemObject::mmap`] and [`GemMapping::fault`].
+    pub fn fault(self: &Arc<Self>, mm: &Arc<MmStruct>, offset: usize) -> KResult<u8> {
+        self.mmap(mm)?.fault(offset)
+    }
+}
+
 /// A user mapping of an object (a vma with `drm_gem_shmem_vm_ops`).
 pub struct GemMapping {
     obj: Arc<DrmGemObject>,

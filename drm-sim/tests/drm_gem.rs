@@ -93,6 +93,8 @@ fn fault_takes_mmap_lock_then_resv() {
     assert_eq!(vma.fault(4097), Ok(42));
     assert_eq!(vma.fault(9000), Err(Errno::Efault));
     drop(vma);
+    // A one-shot access maps, faults and unmaps.
+    assert_eq!(obj.fault(&mm, 4097), Ok(42));
     assert!(!obj.has_pages());
     let r = reports();
     assert!(r.is_empty(), "{:?}", describe(&r));
