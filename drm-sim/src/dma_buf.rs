@@ -10,7 +10,8 @@
 //! importer can read the buffer after the exporter's device is unplugged.
 //!
 //! The locking convention (R16) is asserted on every call: `attach`, `detach`, `export`,
-//! `import`, the `_unlocked` variants, `export_sync_file`, `import_sync_file` and `poll` must
+//! `import`, the `_unlocked` variants, `begin_cpu_access`, `end_cpu_access`,
+//! `export_sync_file`, `import_sync_file` and `poll` must
 //! be called *without* the resv (they take it themselves where needed);
 //! `map_attachment`, `unmap_attachment`, `vmap`, `vunmap`, `pin` and `unpin` take the caller's
 //! held guard.
@@ -354,6 +355,30 @@ impl DmaBuf {
         self.check_held(guard);
         debug_assert!(Arc::ptr_eq(&attach.dmabuf.exporter, &self.exporter));
         self.exporter.unpin_locked(guard);
+    }
+
+    /// Prepares a CPU access (`dma_buf_begin_cpu_access`, `DMA_BUF_IOCTL_SYNC` start): may
+    /// take the resv (`might_lock`), then waits, interruptibly and up to `timeout` (the kernel
+    /// waits without limit), for the fences the access needs (`DmaResvUsage::rw(write)`).
+    /// Resv not held (R16).
+    ///
+    /// # Errors
+    /// `Etimedout`, `Eintr` from the wait.
+    #[doc(alias = "dma_buf_begin_cpu_access")]
+    pub fn begin_cpu_access(&self, write: bool, timeout: Duration) -> KResult {
+        self.resv().assert_not_held();
+        lockdep::might_lock(self.resv().lock_ref());
+        self.resv().wait_timeout(DmaResvUsage::rw(write), true, timeout)?;
+        Ok(())
+    }
+
+    /// Ends a CPU access (`dma_buf_end_cpu_access`, `DMA_BUF_IOCTL_SYNC` end): may take the
+    /// resv; the shmem exporter has nothing to flush. Resv not held (R16).
+    #[doc(alias = "dma_buf_end_cpu_access")]
+    pub fn end_cpu_access(&self, write: bool) {
+        let _ = write;
+        self.resv().assert_not_held();
+        lockdep::might_lock(self.resv().lock_ref());
     }
 
     /// `DMA_BUF_IOCTL_EXPORT_SYNC_FILE`: one fence for the buffer's fences of `usage` or
