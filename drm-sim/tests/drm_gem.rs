@@ -47,7 +47,8 @@ fn handles_are_per_file() {
     let weak = Arc::downgrade(&obj);
     drop(obj);
     assert!(weak.upgrade().is_some());
-    drm_gem::release(&f2);
+    f2.close(); // the close hook drops the file's handles (drm_gem_release)
+    assert_eq!(drm_gem::handle_count(&f2), 0);
     assert!(weak.upgrade().is_none());
     drm_gem::flush_free_work();
     assert!(kinds().is_empty());
