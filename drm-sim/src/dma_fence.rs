@@ -1081,3 +1081,45 @@ pub fn dma_fence_allocate_private_stub(timestamp: Instant) -> Arc<DmaFence> {
         .expect("a new stub fence cannot be signalled yet");
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails to compile when `Errno` gains a variant: add it to `ERRNOS` too, or its fences
+    /// would lose their error.
+    #[allow(dead_code)]
+    fn errnos_is_complete(e: Errno) {
+        match e {
+            Errno::Enoent
+            | Errno::Eintr
+            | Errno::Eio
+            | Errno::Eagain
+            | Errno::Enomem
+            | Errno::Ebusy
+            | Errno::Einval
+            | Errno::Enodev
+            | Errno::Edeadlk
+            | Errno::Ealready
+            | Errno::Etimedout
+            | Errno::Ecanceled
+            | Errno::Efault => {}
+        }
+    }
+
+    #[test]
+    fn every_errno_round_trips_through_its_code() {
+        for e in ERRNOS {
+            assert_eq!(errno_from_code(e.code()), Some(e));
+        }
+        assert_eq!(errno_from_code(0), None);
+        assert_eq!(errno_from_code(-9999), None);
+    }
+
+    #[test]
+    fn fence_status_codes_are_the_kernels() {
+        assert_eq!(FenceStatus::Pending.code(), 0);
+        assert_eq!(FenceStatus::Signaled.code(), 1);
+        assert_eq!(FenceStatus::Error(Errno::Etimedout).code(), -110);
+    }
+}
