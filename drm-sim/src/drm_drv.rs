@@ -334,6 +334,23 @@ impl DrmFile {
         }
     }
 
+    /// Runs one ioctl on it (`drm_ioctl`): `ENODEV` once the device is unplugged (the core
+    /// checks before dispatching), otherwise `f` as one system call, so whatever `f` leaves
+    /// held when it returns (an enter section included, R26) is reported at the return to user
+    /// space. `f` takes `drm_dev_enter` itself around hardware access, as drivers do.
+    ///
+    /// # Errors
+    /// `Enodev` if the device is unplugged; otherwise `f`'s error.
+    #[doc(alias = "drm_ioctl")]
+    #[track_caller]
+    pub fn ioctl<T>(&self, f: impl FnOnce(&DrmFile) -> KResult<T>) -> KResult<T> {
+        let _syscall = lockdep::syscall();
+        if self.dev.is_unplugged() {
+            return Err(Errno::Enodev);
+        }
+        f(self)
+    }
+
     /// Closes it (`drm_release`): leaves the device's file list, then runs the close hooks in
     /// registration order, outside `&dev->filelist_mutex`. Works after unplug. Runs once; also
     /// run when the last reference drops, so drop it in process context.

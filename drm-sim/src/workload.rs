@@ -6,7 +6,8 @@
 //! - [`Workload::run`] builds the devices, runs one thread per client until the duration has
 //!   passed, optionally hot-unplugs device 0 with work still in flight, and returns a
 //!   [`Summary`]; it calls the progress callback about ten times a second from the calling
-//!   thread.
+//!   thread. A client still running 30 s after the end is reported as stuck (a watchdog),
+//!   by name.
 //! - [`Summary::summary_line`] is the machine-readable `summary: key=value ...` line;
 //!   [`Summary::readable`] the lines a person reads above it.
 //!
@@ -46,6 +47,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 static GEM_LRU_MUTEX: LockClass = LockClass::new("&dev->gem_lru_mutex");
+
+/// How long the clients may take to stop once the run is over before the run counts as stuck.
+const WATCHDOG: Duration = Duration::from_secs(30);
 
 /// Every knob of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -391,15 +395,27 @@ impl Workload {
             .collect();
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
+        let nclients = cfg.clients.max(1);
+        // Completed by the last client to return (the watchdog waits on it).
         let finished = Arc::new(Completion::new("clients_done"));
+        let running = Arc::new(AtomicU64::new(nclients as u64));
+        let done: Arc<Vec<AtomicBool>> = Arc::new((0..nclients).map(|_| AtomicBool::new(false)).collect());
         let start = Instant::now();
-        let handles: Vec<_> = (0..cfg.clients.max(1))
+        let handles: Vec<_> = (0..nclients)
             .map(|i| {
                 let (cfg, dev, cache) = (cfg.clone(), devices[i % devices.len()].clone(), cache.clone());
                 let (stop, counters) = (stop.clone(), counters.clone());
+                let (finished, running, done) = (finished.clone(), running.clone(), done.clone());
                 thread::Builder::new()
                     .name(format!("client{i}"))
-                    .spawn(move || client(i, &cfg, &dev, &cache, &stop, &counters))
+                    .spawn(move || {
+                        let r = client(i, &cfg, &dev, &cache, &stop, &counters);
+                        done[i].store(true, Ordering::Release);
+                        if running.fetch_sub(1, Ordering::AcqRel) == 1 {
+                            finished.complete();
+                        }
+                        r
+                    })
                     .map_err(|e| WorkloadError::Invariant(format!("spawn client: {e}")))
             })
             .collect::<Result<_, _>>()?;
@@ -432,8 +448,12 @@ impl Workload {
                 faults: mm::faults() - faults0,
                 reclaim_passes: mm::reclaim_passes() - passes0,
             });
-            // Sleeps until the next tick (never signalled: the clients run to the deadline).
-            finished.wait_for_completion_timeout(tick.min(cfg.duration - elapsed));
+            // Sleeps until the next tick (the clients run to the deadline, or all stop early
+            // when their devices are gone).
+            if finished.wait_for_completion_timeout(tick.min(cfg.duration - elapsed)) {
+                finished.complete(); // keep it completed for the watchdog below
+                break;
+            }
         }
         if cfg.unplug && !unplugged {
             devices[0].dev.unplug();
@@ -442,6 +462,17 @@ impl Workload {
         stop.store(true, Ordering::Relaxed);
         let elapsed = start.elapsed();
         mm::set_memory_pressure(0);
+        if !finished.wait_for_completion_timeout(WATCHDOG) {
+            let stuck: Vec<String> = (0..nclients)
+                .filter(|i| !done[*i].load(Ordering::Acquire))
+                .map(|i| format!("client{i}"))
+                .collect();
+            return Err(WorkloadError::Stuck(format!(
+                "{} still running {} s after the end of the run",
+                stuck.join(", "),
+                WATCHDOG.as_secs()
+            )));
+        }
         let mut latencies = Vec::new();
         for (i, h) in handles.into_iter().enumerate() {
             match h.join() {

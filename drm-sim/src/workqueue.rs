@@ -14,7 +14,9 @@
 //! - [`DelayedWork`] arms a timer of its [`Clock`] that queues the work when it fires;
 //!   `mod_delayed_work` re-arms, `cancel_delayed_work_sync` also waits for a running instance.
 //! - A queue lives while an `Arc<Workqueue>` does; [`Workqueue::destroy`] (or dropping the
-//!   last handle) drains it and stops its workers.
+//!   last handle) drains it and stops its workers. Torn down from one of its own items it
+//!   cannot wait for itself: it lets its workers finish what is queued and exit (an explicit
+//!   `destroy` there is reported, as the kernel's flush would report it).
 //!
 //! # Locking
 //! - `&pool->lock` (raw spinlock, interrupts off): all queue and work state, so `queue_work`
@@ -164,6 +166,8 @@ struct QueueState {
     handles: Vec<JoinHandle<()>>,
     draining: bool,
     exiting: bool,
+    /// Its last handle dropped while workers still ran: the last one to exit removes it.
+    orphaned: bool,
 }
 
 #[derive(Default)]
@@ -255,8 +259,9 @@ impl WqInner {
 
     /// Whether `queue_work` onto it is refused now (destroy in progress, from outside).
     fn refuses(&self, p: &Pool) -> bool {
-        let q = &p.queues[&self.id];
-        (q.draining || q.exiting) && WORKER_OF.with(Cell::get) != self.id
+        p.queues
+            .get(&self.id)
+            .is_none_or(|q| (q.draining || q.exiting) && WORKER_OF.with(Cell::get) != self.id)
     }
 
     fn worker(self: Arc<Self>) {
@@ -286,7 +291,11 @@ impl WqInner {
                     }
                     None if q.exiting && q.items.is_empty() => {
                         q.workers -= 1;
-                        Err(std::mem::take(&mut q.flushers))
+                        let flushers = std::mem::take(&mut q.flushers);
+                        if q.orphaned && q.workers == 0 {
+                            queues.remove(&self.id);
+                        }
+                        Err(flushers)
                     }
                     None => {
                         q.idle.push(me.clone());
@@ -335,7 +344,9 @@ impl WqInner {
                 if done(p) {
                     return true;
                 }
-                let q = p.queues.get_mut(&self.id).expect("a live queue is in the pool");
+                let Some(q) = p.queues.get_mut(&self.id) else {
+                    return true; // gone with its last worker: nothing left to wait for
+                };
                 if !q.flushers.iter().any(|t| t.id() == me.id()) {
                     q.flushers.push(me.clone());
                 }
@@ -528,8 +539,18 @@ impl Workqueue {
     /// Drains the queue and stops its workers (`destroy_workqueue`). Items queued by its own
     /// items meanwhile still run; queueing from elsewhere is refused. Idempotent; also run
     /// when the last handle drops.
+    ///
+    /// From one of its own items the kernel would wait for itself forever: that is reported
+    /// (through the queue's map, as the kernel's flush reports it) and the queue is torn down
+    /// without waiting: its workers run what is queued, then exit.
     #[doc(alias = "destroy_workqueue")]
+    #[track_caller]
     pub fn destroy(&self) {
+        self.teardown(true);
+    }
+
+    #[track_caller]
+    fn teardown(&self, annotate_self_destroy: bool) {
         let wq = &self.inner;
         let first = with_pool(|p| {
             let q = p.queues.get_mut(&wq.id).expect("a live queue is in the pool");
@@ -540,6 +561,18 @@ impl Workqueue {
         if !first {
             return;
         }
+        if WORKER_OF.with(Cell::get) == wq.id {
+            if annotate_self_destroy {
+                wq.map.sync(); // drain_workqueue's flush, under our own map
+            }
+            let idle = with_pool(|p| {
+                let q = p.queues.get_mut(&wq.id).expect("a live queue is in the pool");
+                q.exiting = true;
+                std::mem::take(&mut q.idle)
+            });
+            wake_all(idle);
+            return;
+        }
         // drain_workqueue: flush until no item is left.
         loop {
             self.flush_workqueue();
@@ -547,37 +580,31 @@ impl Workqueue {
                 break;
             }
         }
-        let in_worker = WORKER_OF.with(Cell::get) == wq.id;
         let idle = with_pool(|p| {
             let q = p.queues.get_mut(&wq.id).expect("a live queue is in the pool");
             q.exiting = true;
             std::mem::take(&mut q.idle)
         });
         wake_all(idle);
-        let me = thread::current().id();
-        // Wait for the workers (all but this one, when destroyed from its own item) to exit,
-        // then join them.
-        let own = usize::from(in_worker);
-        wq.wait(|p| p.queues[&wq.id].workers <= own);
+        wq.wait(|p| p.queues[&wq.id].workers == 0);
         let handles = with_pool(|p| std::mem::take(&mut p.queues.get_mut(&wq.id).expect("live").handles));
         for h in handles {
-            if h.thread().id() != me {
-                let _ = h.join();
-            }
+            let _ = h.join();
         }
     }
 }
 
 impl Drop for Workqueue {
     fn drop(&mut self) {
-        self.destroy();
+        // Dropping the last handle inside one of its own items is a refcounting artefact, not
+        // a driver's destroy_workqueue(): tear down without the report.
+        self.teardown(false);
         let id = self.inner.id;
-        // Workers still running (destroyed from its own item) find the queue through their
-        // `Arc`; the pool entry goes once none is left.
-        with_pool(|p| {
-            if p.queues.get(&id).is_some_and(|q| q.workers == 0) {
-                p.queues.remove(&id);
-            }
+        with_pool(|p| match p.queues.get_mut(&id) {
+            Some(q) if q.workers == 0 => drop(p.queues.remove(&id)),
+            // Still running its last items: the last worker to exit removes it.
+            Some(q) => q.orphaned = true,
+            None => {}
         });
     }
 }

@@ -231,3 +231,32 @@ fn a_fence_wait_inside_enter_is_reported_on_the_same_srcu_domain() {
         "{k:?}"
     );
 }
+
+#[test]
+fn ioctls_fail_with_enodev_after_unplug_and_are_checked_at_return() {
+    let _s = serial();
+    let dev = DrmDevice::new("card0", Bugs::NONE);
+    let file = DrmFile::open(&dev, MmStruct::new()).unwrap();
+    let v = file
+        .ioctl(|f| {
+            let _g = f.dev().enter().ok_or(Errno::Enodev)?;
+            f.dev().mmio_write(2, 9);
+            Ok(f.dev().mmio_read(2))
+        })
+        .unwrap();
+    assert_eq!(v, 9);
+    assert_eq!(file.ioctl(|_| Err::<(), _>(Errno::Einval)), Err(Errno::Einval));
+    assert!(kinds().is_empty());
+    // A guard leaking out of an ioctl: reported when it returns.
+    let d = dev.clone();
+    let leaked = std::cell::RefCell::new(None);
+    file.ioctl(|_| {
+        *leaked.borrow_mut() = d.enter();
+        Ok(())
+    })
+    .unwrap();
+    drop(leaked);
+    assert_eq!(kinds(), expect(&[ReportKind::HeldOnReturnToUser]));
+    dev.unplug();
+    assert_eq!(file.ioctl(|_| Ok(())), Err(Errno::Enodev));
+}

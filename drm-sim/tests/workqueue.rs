@@ -567,3 +567,69 @@ fn racing_queue_cancel_and_flush_account_for_every_instance() {
     );
     assert!(kinds().is_empty());
 }
+
+#[test]
+fn a_queue_torn_down_from_its_own_item_finishes_its_items_without_hanging() {
+    let _s = serial();
+    // The last handle dropped inside its own item (an object freed by its own work).
+    let wq = Workqueue::alloc_ordered("test_self_drop", WqFlags::NONE);
+    let slot = Arc::new(std::sync::Mutex::new(Some(wq.clone())));
+    let s2 = slot.clone();
+    let dropper = Work::new("(work_completion)(&test->self_drop)", move || {
+        drop(s2.lock().unwrap().take());
+    });
+    let (after, n) = counter_work("(work_completion)(&test->after_self_drop)");
+    wq.queue_work(&dropper);
+    wq.queue_work(&after);
+    drop(wq);
+    eventually(|| n.load(SeqCst) == 1);
+    assert!(kinds().is_empty(), "{:?}", kinds());
+
+    // An explicit destroy_workqueue() from its own item: the kernel would hang; reported.
+    let wq = Workqueue::alloc_ordered("test_self_destroy", WqFlags::NONE);
+    let wq2 = wq.clone();
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let destroyer = Work::new("(work_completion)(&test->self_destroy)", move || {
+        wq2.destroy();
+        d.store(true, SeqCst);
+    });
+    wq.queue_work(&destroyer);
+    eventually(|| done.load(SeqCst));
+    assert_eq!(kinds(), expect(&[ReportKind::RecursiveLocking]));
+    assert!(!wq.queue_work(&destroyer), "destroyed");
+}
+
+#[test]
+fn queue_work_is_callable_from_irq_and_under_spinlocks() {
+    let _s = serial();
+    let wq = Workqueue::alloc_ordered("test_irq_queue", WqFlags::NONE);
+    let clock = Clock::manual();
+    let (w, n) = counter_work("(work_completion)(&test->from_irq)");
+    let dw = DelayedWork::with_clock(
+        "(work_completion)(&(&test->from_irq_delayed)->work)",
+        &clock,
+        || {},
+    );
+    let fence_lock = lockdep::SpinLock::new(());
+    let t = {
+        let (wq, w, dw) = (wq.clone(), w.clone(), dw.clone());
+        thread::spawn(move || {
+            let _irq = lockdep::irq_context(); // a fence callback in the irq handler
+            let _g = fence_lock.lock();
+            wq.queue_work(&w);
+            wq.mod_delayed_work(&dw, Duration::from_millis(1));
+            dw.cancel_delayed_work();
+        })
+    };
+    t.join().unwrap();
+    w.flush_work();
+    assert_eq!(n.load(SeqCst), 1);
+    assert!(kinds().is_empty(), "{:?}", kinds());
+    // Flushing, though, may sleep.
+    {
+        let _irq = lockdep::irqs_disabled();
+        w.flush_work();
+    }
+    assert_eq!(kinds(), expect(&[ReportKind::SleepInAtomic]));
+}
