@@ -49,6 +49,10 @@ fn handles_are_per_file() {
     assert!(weak.upgrade().is_some());
     f2.close(); // the close hook drops the file's handles (drm_gem_release)
     assert_eq!(drm_gem::handle_count(&f2), 0);
+    assert_eq!(
+        drm_gem::handle_create(&f2, &DrmGemShmemObject::create(&dev, 4096).unwrap()),
+        Err(Errno::Einval)
+    );
     assert!(weak.upgrade().is_none());
     drm_gem::flush_free_work();
     assert!(kinds().is_empty());
