@@ -179,6 +179,20 @@ impl DmaBuf {
     /// `Enodev` if `dev` is unplugged; mapping errors.
     #[doc(alias = "drm_gem_prime_import")]
     pub fn import(self: &Arc<Self>, dev: &Arc<DrmDevice>) -> KResult<Arc<DrmGemObject>> {
+        self.import_with(dev, GemCreateFlags::default())
+    }
+
+    /// [`import`](Self::import) with the new object's creation flags:
+    /// `immediate_free` makes its final put detach inline, which under a `drm_exec`
+    /// transaction is S2 (`dma_buf_detach` takes the resv without a ctx).
+    ///
+    /// # Errors
+    /// As [`import`](Self::import).
+    pub fn import_with(
+        self: &Arc<Self>,
+        dev: &Arc<DrmDevice>,
+        flags: GemCreateFlags,
+    ) -> KResult<Arc<DrmGemObject>> {
         self.resv().assert_not_held();
         if Arc::ptr_eq(self.exporter.dev(), dev) {
             return Ok(self.exporter.clone());
@@ -196,7 +210,7 @@ impl DmaBuf {
             self.size(),
             Some(self.exporter.resv_arc().clone()),
             Backing::Import(attach),
-            GemCreateFlags::default(),
+            flags,
         ))
     }
 
