@@ -10,7 +10,8 @@
 //! importer can read the buffer after the exporter's device is unplugged.
 //!
 //! The locking convention (R16) is asserted on every call: `attach`, `detach`, `export`,
-//! `import`, the `_unlocked` variants, `export_sync_file`, `import_sync_file` and `poll` must
+//! `import`, the `_unlocked` variants, `begin_cpu_access`, `end_cpu_access`,
+//! `export_sync_file`, `import_sync_file` and `poll` must
 //! be called *without* the resv (they take it themselves where needed);
 //! `map_attachment`, `unmap_attachment`, `vmap`, `vunmap`, `pin` and `unpin` take the caller's
 //! held guard.
@@ -113,7 +114,6 @@ impl DmaBuf {
     /// # Errors
     /// `Einval` for an object that is not shmem-backed nor imported.
     #[doc(alias = "dma_buf_export", alias = "drm_gem_prime_export")]
-    #[track_caller]
     pub fn export(obj: &Arc<DrmGemObject>) -> KResult<Arc<DmaBuf>> {
         obj.resv().assert_not_held();
         if let Some(attach) = obj.import_attach() {
@@ -163,7 +163,6 @@ impl DmaBuf {
     }
 
     /// The guard must be this buffer's resv's (the attribute checks that it is held).
-    #[track_caller]
     fn check_held(&self, guard: &DmaResvGuard<'_>) {
         assert!(
             std::ptr::eq(guard.resv(), self.resv()),
@@ -179,8 +178,21 @@ impl DmaBuf {
     /// # Errors
     /// `Enodev` if `dev` is unplugged; mapping errors.
     #[doc(alias = "drm_gem_prime_import")]
-    #[track_caller]
     pub fn import(self: &Arc<Self>, dev: &Arc<DrmDevice>) -> KResult<Arc<DrmGemObject>> {
+        self.import_with(dev, GemCreateFlags::default())
+    }
+
+    /// [`import`](Self::import) with the new object's creation flags:
+    /// `immediate_free` makes its final put detach inline, which under a `drm_exec`
+    /// transaction is S2 (`dma_buf_detach` takes the resv without a ctx).
+    ///
+    /// # Errors
+    /// As [`import`](Self::import).
+    pub fn import_with(
+        self: &Arc<Self>,
+        dev: &Arc<DrmDevice>,
+        flags: GemCreateFlags,
+    ) -> KResult<Arc<DrmGemObject>> {
         self.resv().assert_not_held();
         if Arc::ptr_eq(self.exporter.dev(), dev) {
             return Ok(self.exporter.clone());
@@ -198,7 +210,7 @@ impl DmaBuf {
             self.size(),
             Some(self.exporter.resv_arc().clone()),
             Backing::Import(attach),
-            GemCreateFlags::default(),
+            flags,
         ))
     }
 
@@ -208,7 +220,6 @@ impl DmaBuf {
     /// # Errors
     /// `Enodev` if the exporter's object is gone (never, while `self` lives).
     #[doc(alias = "dma_buf_attach", alias = "dma_buf_dynamic_attach")]
-    #[track_caller]
     pub fn attach(self: &Arc<Self>, dev: &Arc<DrmDevice>) -> KResult<Arc<DmaBufAttachment>> {
         self.resv().assert_not_held();
         let attach = Arc::new(DmaBufAttachment {
@@ -229,7 +240,6 @@ impl DmaBuf {
     /// under the resv taken here without a ctx — so the caller must not hold the resv, nor any
     /// other resv (R13, S2). Resv not held (R16).
     #[doc(alias = "dma_buf_detach")]
-    #[track_caller]
     pub fn detach(&self, attach: &DmaBufAttachment) {
         self.resv().assert_not_held();
         let Ok(g) = self.resv().lock(None) else { return };
@@ -250,7 +260,6 @@ impl DmaBuf {
     /// The exporter's pin errors.
     #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "dma_buf_map_attachment")]
-    #[track_caller]
     pub fn map_attachment(&self, guard: &DmaResvGuard<'_>, attach: &DmaBufAttachment) -> KResult<IosysMap> {
         self.check_held(guard);
         if let Some(m) = attach.sgt().as_ref() {
@@ -270,7 +279,6 @@ impl DmaBuf {
     /// held (R16).
     #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "dma_buf_unmap_attachment")]
-    #[track_caller]
     pub fn unmap_attachment(&self, guard: &DmaResvGuard<'_>, attach: &DmaBufAttachment) {
         self.check_held(guard);
         if attach.sgt().take().is_some() {
@@ -284,7 +292,6 @@ impl DmaBuf {
     /// # Errors
     /// As [`map_attachment`](Self::map_attachment).
     #[doc(alias = "dma_buf_map_attachment_unlocked")]
-    #[track_caller]
     pub fn map_attachment_unlocked(&self, attach: &DmaBufAttachment) -> KResult<IosysMap> {
         self.resv().assert_not_held();
         let g = self.resv().lock(None)?;
@@ -294,7 +301,6 @@ impl DmaBuf {
     /// [`unmap_attachment`](Self::unmap_attachment), taking the resv without a ctx
     /// (`dma_buf_unmap_attachment_unlocked`). Resv not held (R16).
     #[doc(alias = "dma_buf_unmap_attachment_unlocked")]
-    #[track_caller]
     pub fn unmap_attachment_unlocked(&self, attach: &DmaBufAttachment) {
         self.resv().assert_not_held();
         if let Ok(g) = self.resv().lock(None) {
@@ -309,7 +315,6 @@ impl DmaBuf {
     /// The exporter's vmap errors.
     #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "dma_buf_vmap")]
-    #[track_caller]
     pub fn vmap(&self, guard: &DmaResvGuard<'_>) -> KResult<IosysMap> {
         self.check_held(guard);
         self.exporter.vmap_locked(guard)
@@ -318,7 +323,6 @@ impl DmaBuf {
     /// Drops a kernel mapping (`dma_buf_vunmap`). Resv held (R16).
     #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "dma_buf_vunmap")]
-    #[track_caller]
     pub fn vunmap(&self, guard: &DmaResvGuard<'_>, map: IosysMap) {
         self.check_held(guard);
         self.exporter.vunmap_locked(guard, map);
@@ -330,7 +334,6 @@ impl DmaBuf {
     /// # Errors
     /// As [`vmap`](Self::vmap).
     #[doc(alias = "dma_buf_vmap_unlocked")]
-    #[track_caller]
     pub fn vmap_unlocked(&self) -> KResult<IosysMap> {
         self.resv().assert_not_held();
         let g = self.resv().lock(None)?;
@@ -340,7 +343,6 @@ impl DmaBuf {
     /// [`vunmap`](Self::vunmap), taking the resv without a ctx (`dma_buf_vunmap_unlocked`).
     /// Resv not held (R16).
     #[doc(alias = "dma_buf_vunmap_unlocked")]
-    #[track_caller]
     pub fn vunmap_unlocked(&self, map: IosysMap) {
         self.resv().assert_not_held();
         if let Ok(g) = self.resv().lock(None) {
@@ -354,7 +356,6 @@ impl DmaBuf {
     /// The exporter's pin errors.
     #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "dma_buf_pin")]
-    #[track_caller]
     pub fn pin(&self, guard: &DmaResvGuard<'_>, attach: &DmaBufAttachment) -> KResult {
         self.check_held(guard);
         debug_assert!(Arc::ptr_eq(&attach.dmabuf.exporter, &self.exporter));
@@ -364,11 +365,34 @@ impl DmaBuf {
     /// Drops a pin (`dma_buf_unpin`). Resv held (R16).
     #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "dma_buf_unpin")]
-    #[track_caller]
     pub fn unpin(&self, guard: &DmaResvGuard<'_>, attach: &DmaBufAttachment) {
         self.check_held(guard);
         debug_assert!(Arc::ptr_eq(&attach.dmabuf.exporter, &self.exporter));
         self.exporter.unpin_locked(guard);
+    }
+
+    /// Prepares a CPU access (`dma_buf_begin_cpu_access`, `DMA_BUF_IOCTL_SYNC` start): may
+    /// take the resv (`might_lock`), then waits, interruptibly and up to `timeout` (the kernel
+    /// waits without limit), for the fences the access needs (`DmaResvUsage::rw(write)`).
+    /// Resv not held (R16).
+    ///
+    /// # Errors
+    /// `Etimedout`, `Eintr` from the wait.
+    #[doc(alias = "dma_buf_begin_cpu_access")]
+    pub fn begin_cpu_access(&self, write: bool, timeout: Duration) -> KResult {
+        self.resv().assert_not_held();
+        lockdep::might_lock(self.resv().lock_ref());
+        self.resv().wait_timeout(DmaResvUsage::rw(write), true, timeout)?;
+        Ok(())
+    }
+
+    /// Ends a CPU access (`dma_buf_end_cpu_access`, `DMA_BUF_IOCTL_SYNC` end): may take the
+    /// resv; the shmem exporter has nothing to flush. Resv not held (R16).
+    #[doc(alias = "dma_buf_end_cpu_access")]
+    pub fn end_cpu_access(&self, write: bool) {
+        let _ = write;
+        self.resv().assert_not_held();
+        lockdep::might_lock(self.resv().lock_ref());
     }
 
     /// `DMA_BUF_IOCTL_EXPORT_SYNC_FILE`: one fence for the buffer's fences of `usage` or
@@ -379,7 +403,6 @@ impl DmaBuf {
     /// # Errors
     /// `Enomem` from the singleton.
     #[doc(alias = "dma_buf_export_sync_file")]
-    #[track_caller]
     pub fn export_sync_file(&self, usage: DmaResvUsage) -> KResult<Arc<SyncFile>> {
         self.resv().assert_not_held();
         let fence = self
@@ -398,7 +421,6 @@ impl DmaBuf {
     /// # Errors
     /// `Enomem` from the reservation.
     #[doc(alias = "dma_buf_import_sync_file")]
-    #[track_caller]
     pub fn import_sync_file(&self, sync_file: &SyncFile, usage: DmaResvUsage) -> KResult {
         self.resv().assert_not_held();
         let fence = crate::sync_file::sync_file_get_fence(sync_file);
@@ -424,7 +446,6 @@ impl DmaBuf {
     /// wakes the poll wait queue, taking its lock under `&fence->lock` — and unlocks before
     /// sleeping. Returns whether the buffer is ready.
     #[doc(alias = "dma_buf_poll")]
-    #[track_caller]
     pub fn poll(self: &Arc<Self>, write: bool, timeout: Duration) -> bool {
         self.resv().assert_not_held();
         let usage = DmaResvUsage::rw(write);

@@ -40,6 +40,7 @@
 //! unlocked iterators is therefore not needed: a reader always sees one consistent list.
 //! `dma_resv_lock_interruptible` is [`DmaResv::lock`] (the simulation has no signals).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -102,6 +103,17 @@ struct FenceList {
 pub struct DmaResv {
     lock: WwMutex<()>,
     fences: StdMutex<Arc<FenceList>>,
+    /// The holding thread's [`thread_tag`] (0: unlocked), kept without the validator too, so
+    /// paths that would re-take a held resv can refuse instead of hanging when nothing
+    /// catches the self-deadlock.
+    owner: AtomicU64,
+}
+
+/// A process-unique tag of the current thread (never 0).
+fn thread_tag() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local!(static TAG: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
+    TAG.with(|t| *t)
 }
 
 impl std::fmt::Debug for DmaResv {
@@ -134,6 +146,7 @@ impl<'a> DmaResvGuard<'a> {
 
 impl Drop for DmaResvGuard<'_> {
     fn drop(&mut self) {
+        self.resv.owner.store(0, Ordering::Release);
         // `dma_resv_reset_max_fences` (CONFIG_DEBUG_MUTEXES): slots reserved but not used do
         // not survive an unlock, so a caller that forgets to re-reserve is caught.
         let mut cur = self.resv.fences.lock().unwrap_or_else(|e| e.into_inner());
@@ -160,6 +173,7 @@ impl Default for DmaResv {
         DmaResv {
             lock: WwMutex::new((), &RESERVATION_WW_CLASS),
             fences: StdMutex::new(Arc::new(FenceList::default())),
+            owner: AtomicU64::new(0),
         }
     }
 }
@@ -197,20 +211,22 @@ impl DmaResv {
             Some(c) => self.lock.lock(c).map_err(ww_errno)?,
             None => self.lock.lock_noctx(),
         };
-        Ok(DmaResvGuard {
+        Ok(self.guard(lock))
+    }
+
+    fn guard<'a>(&'a self, lock: WwMutexGuard<'a, ()>) -> DmaResvGuard<'a> {
+        self.owner.store(thread_tag(), Ordering::Release);
+        DmaResvGuard {
             resv: self,
             _lock: lock,
-        })
+        }
     }
 
     /// Takes the contended lock after backing off (`dma_resv_lock_slow`): waits, never dies.
     #[doc(alias = "dma_resv_lock_slow", alias = "dma_resv_lock_slow_interruptible")]
     #[track_caller]
     pub fn lock_slow<'a>(&'a self, ctx: &'a WwAcquireCtx) -> DmaResvGuard<'a> {
-        DmaResvGuard {
-            resv: self,
-            _lock: self.lock.lock_slow(ctx),
-        }
+        self.guard(self.lock.lock_slow(ctx))
     }
 
     /// Takes the lock only if it is free (`dma_resv_trylock`): what shrinkers and other
@@ -218,9 +234,13 @@ impl DmaResv {
     #[doc(alias = "dma_resv_trylock")]
     #[track_caller]
     pub fn trylock(&self) -> Option<DmaResvGuard<'_>> {
-        self.lock
-            .try_lock(None)
-            .map(|l| DmaResvGuard { resv: self, _lock: l })
+        self.lock.try_lock(None).map(|l| self.guard(l))
+    }
+
+    /// Whether the current thread holds the lock, known without the validator (unlike
+    /// [`held`](Self::held), which is per class while ww locks share a nest entry).
+    pub fn is_locked_by_current_thread(&self) -> bool {
+        self.owner.load(Ordering::Acquire) == thread_tag()
     }
 
     /// Whether anyone holds the lock (`dma_resv_is_locked`).
@@ -256,7 +276,6 @@ impl DmaResv {
     }
 
     /// The guard must be this object's: a guard is proof of *a* held resv, not of this one.
-    #[track_caller]
     fn check_guard(&self, guard: &DmaResvGuard<'_>) {
         assert!(
             std::ptr::eq(guard.resv, self),
@@ -276,7 +295,6 @@ impl DmaResv {
     /// If `guard` holds another reservation object.
     #[requires_held(self.lock_ref())]
     #[doc(alias = "dma_resv_reserve_fences")]
-    #[track_caller]
     pub fn reserve_fences(&self, guard: &DmaResvGuard<'_>, num_fences: usize) -> KResult {
         self.check_guard(guard);
         let old = self.snapshot();
@@ -320,7 +338,6 @@ impl DmaResv {
     /// If no slot was reserved (the kernel's `BUG_ON`), or `guard` holds another object.
     #[requires_held(self.lock_ref())]
     #[doc(alias = "dma_resv_add_fence")]
-    #[track_caller]
     pub fn add_fence(&self, guard: &DmaResvGuard<'_>, fence: Arc<DmaFence>, usage: DmaResvUsage) {
         self.check_guard(guard);
         debug_assert!(
@@ -357,7 +374,6 @@ impl DmaResv {
     /// If `guard` holds another reservation object.
     #[requires_held(self.lock_ref())]
     #[doc(alias = "dma_resv_for_each_fence", alias = "dma_resv_iter_first")]
-    #[track_caller]
     pub fn fences(
         &self,
         guard: &DmaResvGuard<'_>,
@@ -428,7 +444,6 @@ impl DmaResv {
     /// `Etimedout` when `timeout` passes first; `Eintr` if an interruptible wait is
     /// interrupted.
     #[doc(alias = "dma_resv_wait_timeout")]
-    #[track_caller]
     pub fn wait_timeout(&self, usage: DmaResvUsage, intr: bool, timeout: Duration) -> KResult<Duration> {
         let mut left = timeout;
         for (f, _) in self.iter_unlocked(usage) {

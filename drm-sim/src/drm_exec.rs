@@ -106,7 +106,6 @@ impl std::fmt::Debug for DrmExec {
 impl DrmExec {
     /// Starts a transaction (`drm_exec_init`); `nr` is a capacity hint.
     #[doc(alias = "drm_exec_init")]
-    #[track_caller]
     pub fn init(flags: DrmExecFlags, nr: usize) -> DrmExec {
         DrmExec {
             flags,
@@ -140,7 +139,6 @@ impl DrmExec {
     /// body — first round, or after contention, once every lock was dropped; false when all is
     /// locked, which ends the locking phase (`ww_acquire_done`).
     #[doc(alias = "drm_exec_cleanup")]
-    #[track_caller]
     pub fn cleanup(&mut self) -> bool {
         if self.first {
             self.first = false;
@@ -169,7 +167,6 @@ impl DrmExec {
     /// # Errors
     /// Whatever `body` returns other than a retried `Edeadlk`.
     #[doc(alias = "drm_exec_until_all_locked")]
-    #[track_caller]
     pub fn until_all_locked(&mut self, mut body: impl FnMut(&mut DrmExec) -> KResult) -> KResult {
         while self.cleanup() {
             match body(self) {
@@ -182,7 +179,6 @@ impl DrmExec {
     }
 
     /// Takes the object that was contended, waiting for it (`drm_exec_lock_contended`).
-    #[track_caller]
     fn lock_contended(&mut self) {
         let Some(obj) = self.contended.take() else {
             return;
@@ -204,7 +200,6 @@ impl DrmExec {
     /// backs off; `Ealready`: locked already in this transaction (not with
     /// `IGNORE_DUPLICATES`).
     #[doc(alias = "drm_exec_lock_obj")]
-    #[track_caller]
     pub fn lock_obj(&mut self, obj: &Arc<DrmGemObject>) -> KResult {
         self.lock_contended();
         if self.prelocked.as_ref().is_some_and(|p| Arc::ptr_eq(p, obj)) {
@@ -245,7 +240,6 @@ impl DrmExec {
     /// As [`lock_obj`](Self::lock_obj), plus `Enomem` from the reservation (the object is
     /// unlocked again then).
     #[doc(alias = "drm_exec_prepare_obj")]
-    #[track_caller]
     pub fn prepare_obj(&mut self, obj: &Arc<DrmGemObject>, num_fences: usize) -> KResult {
         self.lock_obj(obj)?;
         let res = {
@@ -263,7 +257,6 @@ impl DrmExec {
     /// # Errors
     /// The first error of `prepare_obj`.
     #[doc(alias = "drm_exec_prepare_array")]
-    #[track_caller]
     pub fn prepare_array(&mut self, objs: &[Arc<DrmGemObject>], num_fences: usize) -> KResult {
         for o in objs {
             self.prepare_obj(o, num_fences)?;

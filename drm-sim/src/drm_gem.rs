@@ -343,11 +343,15 @@ fn handles_of(file: &DrmFile) -> Arc<Handles> {
 /// Names `obj` in `file` by a new handle, never 0 (`drm_gem_handle_create`).
 ///
 /// # Errors
-/// `Enodev` if the file's device is unplugged (a new handle is a new use of the device).
+/// `Enodev` if the file's device is unplugged (a new handle is a new use of the device);
+/// `Einval` if the file is closed (its table is gone).
 #[doc(alias = "drm_gem_handle_create")]
 pub fn handle_create(file: &DrmFile, obj: &Arc<DrmGemObject>) -> KResult<u32> {
     if file.dev().is_unplugged() {
         return Err(Errno::Enodev);
+    }
+    if file.is_closed() {
+        return Err(Errno::Einval);
     }
     let h = handles_of(file);
     let handle = h.next.fetch_add(1, Ordering::Relaxed) + 1;

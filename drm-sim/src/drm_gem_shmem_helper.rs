@@ -215,7 +215,6 @@ fn shmem_of(obj: &DrmGemObject) -> KResult<&DrmGemShmemObject> {
 }
 
 /// The guard must be the object's own resv's (the attribute checks that it is held).
-#[track_caller]
 fn check(obj: &DrmGemObject, guard: &DmaResvGuard<'_>) {
     assert!(
         std::ptr::eq(guard.resv(), obj.resv()),
@@ -252,7 +251,6 @@ impl DrmGemObject {
     /// `Einval` for an imported or purged object; `Enomem` if the pages cannot be allocated.
     #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "drm_gem_shmem_get_pages_locked", alias = "drm_gem_shmem_get_pages")]
-    #[track_caller]
     pub fn get_pages_locked(self: &Arc<Self>, guard: &DmaResvGuard<'_>) -> KResult {
         check(self, guard);
         let shmem = shmem_of(self)?;
@@ -291,7 +289,6 @@ impl DrmGemObject {
     /// Drops a use of the pages; the last use frees them (`drm_gem_shmem_put_pages_locked`).
     #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "drm_gem_shmem_put_pages_locked", alias = "drm_gem_shmem_put_pages")]
-    #[track_caller]
     pub fn put_pages_locked(&self, guard: &DmaResvGuard<'_>) {
         check(self, guard);
         let Some(shmem) = self.shmem() else { return };
@@ -323,7 +320,6 @@ impl DrmGemObject {
     /// As [`get_pages_locked`](Self::get_pages_locked).
     #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "drm_gem_shmem_pin_locked")]
-    #[track_caller]
     pub fn pin_locked(self: &Arc<Self>, guard: &DmaResvGuard<'_>) -> KResult {
         check(self, guard);
         self.get_pages_locked(guard)?;
@@ -334,7 +330,6 @@ impl DrmGemObject {
     /// Drops a pin (`drm_gem_shmem_unpin_locked`).
     #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "drm_gem_shmem_unpin_locked")]
-    #[track_caller]
     pub fn unpin_locked(&self, guard: &DmaResvGuard<'_>) {
         check(self, guard);
         let Some(shmem) = self.shmem() else { return };
@@ -355,7 +350,6 @@ impl DrmGemObject {
     /// # Errors
     /// As [`pin_locked`](Self::pin_locked).
     #[doc(alias = "drm_gem_shmem_pin")]
-    #[track_caller]
     pub fn pin(self: &Arc<Self>) -> KResult {
         if self.is_imported() {
             return Err(Errno::Einval);
@@ -366,7 +360,6 @@ impl DrmGemObject {
 
     /// Drops a pin, taking the resv (`drm_gem_shmem_unpin`).
     #[doc(alias = "drm_gem_shmem_unpin")]
-    #[track_caller]
     pub fn unpin(&self) {
         if let Ok(g) = self.resv().lock(None) {
             self.unpin_locked(&g);
@@ -380,7 +373,6 @@ impl DrmGemObject {
     /// As [`pin_locked`](Self::pin_locked), or the exporter's vmap error.
     #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "drm_gem_shmem_vmap_locked", alias = "drm_gem_shmem_vmap")]
-    #[track_caller]
     pub fn vmap_locked(self: &Arc<Self>, guard: &DmaResvGuard<'_>) -> KResult<IosysMap> {
         check(self, guard);
         if let Some(attach) = self.import_attach() {
@@ -399,7 +391,6 @@ impl DrmGemObject {
     /// Drops a kernel mapping (`drm_gem_shmem_vunmap_locked`).
     #[requires_held(self.resv().lock_ref())]
     #[doc(alias = "drm_gem_shmem_vunmap_locked", alias = "drm_gem_shmem_vunmap")]
-    #[track_caller]
     pub fn vunmap_locked(&self, guard: &DmaResvGuard<'_>, map: IosysMap) {
         check(self, guard);
         if let Some(attach) = self.import_attach() {
@@ -425,14 +416,12 @@ impl DrmGemObject {
     ///
     /// # Errors
     /// As [`vmap_locked`](Self::vmap_locked).
-    #[track_caller]
     pub fn vmap(self: &Arc<Self>) -> KResult<IosysMap> {
         let g = self.resv().lock(None)?;
         self.vmap_locked(&g)
     }
 
     /// [`vunmap_locked`](Self::vunmap_locked), taking the resv without a ctx.
-    #[track_caller]
     pub fn vunmap(&self, map: IosysMap) {
         if let Ok(g) = self.resv().lock(None) {
             self.vunmap_locked(&g, map);
@@ -464,6 +453,18 @@ impl DrmGemObject {
             obj: self.clone(),
             mm: mm.clone(),
         })
+    }
+}
+
+impl DrmGemObject {
+    /// One user access to byte `offset` through a short-lived mapping: `mmap`, the fault
+    /// (`&mm->mmap_lock` read → resv), `munmap`. For callers that do not keep a
+    /// [`GemMapping`].
+    ///
+    /// # Errors
+    /// As [`DrmGemObject::mmap`] and [`GemMapping::fault`].
+    pub fn fault(self: &Arc<Self>, mm: &Arc<MmStruct>, offset: usize) -> KResult<u8> {
+        self.mmap(mm)?.fault(offset)
     }
 }
 
@@ -536,6 +537,10 @@ impl Drop for GemMapping {
 pub fn pin_for_submit(exec: &DrmExec, obj: &Arc<DrmGemObject>) -> KResult {
     let guard = exec.guard(obj).ok_or(Errno::Einval)?;
     if obj.dev().bugs().has(Bug::PinWithResvHeld) {
+        if !lockdep::ENABLED {
+            // Nothing would catch the self-deadlock: the task would hang for real.
+            return Err(Errno::Edeadlk);
+        }
         match catch_unwind(AssertUnwindSafe(|| obj.pin())) {
             Ok(r) => r,
             Err(_) => Err(Errno::Edeadlk),
@@ -666,7 +671,7 @@ impl Shrinker for DrmGemShrinker {
                 break;
             }
             let guard = if blocking {
-                if obj.resv().held() {
+                if obj.resv().is_locked_by_current_thread() {
                     // Even the buggy driver would hang for real on its own lock; skip it.
                     continue;
                 }

@@ -196,6 +196,13 @@ fn poll_waits_for_the_fences_an_access_needs() {
     // A reader does not wait for readers; a writer does.
     assert!(buf.poll(false, Duration::from_millis(1)));
     assert!(!buf.poll(true, Duration::from_millis(20)));
+    // CPU access waits the same way (DMA_BUF_IOCTL_SYNC).
+    buf.begin_cpu_access(false, Duration::from_millis(1)).unwrap();
+    buf.end_cpu_access(false);
+    assert_eq!(
+        buf.begin_cpu_access(true, Duration::from_millis(20)),
+        Err(Errno::Etimedout)
+    );
     let f2 = rf.clone();
     let t = thread::spawn(move || {
         thread::sleep(Duration::from_millis(20));

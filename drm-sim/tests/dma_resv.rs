@@ -318,3 +318,29 @@ fn without_priming_one_direction_alone_is_silent() {
         describe(&r)
     );
 }
+
+#[test]
+fn the_owner_is_known_without_the_validator() {
+    let _s = serial();
+    let resv = DmaResv::new();
+    assert!(!resv.is_locked_by_current_thread());
+    let g = resv.lock(None).unwrap();
+    assert!(resv.is_locked_by_current_thread());
+    drop(g);
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let r2 = resv.clone();
+    let t = thread::spawn(move || {
+        let g = r2.trylock().unwrap();
+        held_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        drop(g);
+    });
+    held_rx.recv().unwrap();
+    assert!(resv.is_locked() && !resv.is_locked_by_current_thread());
+    assert!(resv.trylock().is_none());
+    go_tx.send(()).unwrap();
+    t.join().unwrap();
+    assert!(!resv.is_locked());
+    assert!(kinds().is_empty());
+}

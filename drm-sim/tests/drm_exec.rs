@@ -218,3 +218,39 @@ fn final_put_inside_the_transaction() {
         );
     }
 }
+
+/// S2 itself: the final put of an imported object inside the transaction detaches it from its
+/// dma-buf; inline, `dma_buf_detach` takes the buffer's resv without a ctx under the held one.
+#[test]
+fn final_put_of_an_import_inside_the_transaction() {
+    let _s = serial();
+    let (a, b) = (
+        DrmDevice::new("exec5", Bugs::NONE),
+        DrmDevice::new("exec6", Bugs::NONE),
+    );
+    for immediate_free in [false, true] {
+        let exported = DrmGemShmemObject::create(&a, 4096).unwrap();
+        let buf = drm_sim::dma_buf::DmaBuf::export(&exported).unwrap();
+        let imported = buf.import_with(&b, GemCreateFlags { immediate_free }).unwrap();
+        let local = DrmGemShmemObject::create(&b, 4096).unwrap();
+        let mut exec = DrmExec::init(DrmExecFlags::NONE, 2);
+        exec.until_all_locked(|exec| {
+            exec.lock_obj(&local)?;
+            exec.lock_obj(&imported)
+        })
+        .unwrap();
+        drop(imported);
+        drop(exec);
+        drm_gem::flush_free_work();
+        assert_eq!(buf.attachment_count(), 0, "detached either way");
+        let r = reports();
+        let hits = matching(&r, ReportKind::RecursiveLocking, &["reservation_ww_class_mutex"]);
+        assert_eq!(
+            hits.len(),
+            usize::from(immediate_free),
+            "immediate={immediate_free}: {:?}",
+            describe(&r)
+        );
+        lockdep::reset();
+    }
+}

@@ -47,7 +47,12 @@ fn handles_are_per_file() {
     let weak = Arc::downgrade(&obj);
     drop(obj);
     assert!(weak.upgrade().is_some());
-    drm_gem::release(&f2);
+    f2.close(); // the close hook drops the file's handles (drm_gem_release)
+    assert_eq!(drm_gem::handle_count(&f2), 0);
+    assert_eq!(
+        drm_gem::handle_create(&f2, &DrmGemShmemObject::create(&dev, 4096).unwrap()),
+        Err(Errno::Einval)
+    );
     assert!(weak.upgrade().is_none());
     drm_gem::flush_free_work();
     assert!(kinds().is_empty());
@@ -93,6 +98,8 @@ fn fault_takes_mmap_lock_then_resv() {
     assert_eq!(vma.fault(4097), Ok(42));
     assert_eq!(vma.fault(9000), Err(Errno::Efault));
     drop(vma);
+    // A one-shot access maps, faults and unmaps.
+    assert_eq!(obj.fault(&mm, 4097), Ok(42));
     assert!(!obj.has_pages());
     let r = reports();
     assert!(r.is_empty(), "{:?}", describe(&r));

@@ -67,3 +67,22 @@ fn injected_fence_release_under_resv() {
         assert_eq!(r.len(), hits.len(), "bug={bug}: {:?}", describe(&r));
     }
 }
+
+/// R5: a fence user space never signals is signalled by its timer.
+#[test]
+fn unsignalled_fence_times_out() {
+    let _s = serial();
+    let clock = drm_sim::clock::Clock::manual();
+    let dev = DrmDevice::with_clock("vgem2", Bugs::NONE, clock.clone());
+    let vf = VgemFile::open(&dev).unwrap();
+    let obj = DrmGemShmemObject::create(&dev, 4096).unwrap();
+    let id = vf.attach(&obj, false).unwrap();
+    let f = vf.fence(id).unwrap();
+    clock.advance(drm_sim::vgem_fence::VGEM_FENCE_TIMEOUT / 2);
+    assert!(!f.is_signaled());
+    clock.advance(drm_sim::vgem_fence::VGEM_FENCE_TIMEOUT);
+    assert!(f.wait_timeout(false, std::time::Duration::from_secs(5)).is_ok());
+    assert_eq!(vf.signal(id), Err(Errno::Etimedout));
+    assert!(obj.resv().test_signaled(DmaResvUsage::Bookkeep));
+    assert!(kinds().is_empty());
+}
