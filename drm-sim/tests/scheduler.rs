@@ -714,3 +714,38 @@ fn arm_and_push_need_the_entitys_own_submit_lock_and_an_armed_job_always_signals
     teardown(&g, &[&a, &b]);
     assert!(kinds().is_empty());
 }
+
+#[test]
+fn the_window_from_arm_to_push_is_a_signalling_section() {
+    let _s = serial();
+    boot();
+    let (dev, _clock) = device("card0", Bugs::NONE);
+    let g = gpu(&dev, "gfx", |_| {});
+    let e = g.entity(DrmSchedPriority::Normal);
+    // Allocating before arm (job init, dependencies) is what the kernel requires: silent.
+    let mut job = DrmSchedJob::init(&e, 1, 0).unwrap();
+    drop(drm_sim::mm::kmalloc(4096, drm_sim::mm::GFP_KERNEL).unwrap());
+    let guard = e.submit_lock();
+    job.arm(&guard);
+    let f = job.s_fence().finished().clone();
+    job.push(&guard);
+    drop(guard);
+    assert_eq!(done(&f), None);
+    assert!(reported().is_empty());
+    // Allocating after arm: the fence may already be waited on by reclaim.
+    let mut job = DrmSchedJob::init(&e, 1, 0).unwrap();
+    let guard = e.submit_lock();
+    job.arm(&guard);
+    drop(drm_sim::mm::kmalloc(4096, drm_sim::mm::GFP_KERNEL).unwrap());
+    let f = job.s_fence().finished().clone();
+    job.push(&guard);
+    drop(guard);
+    assert_eq!(done(&f), None);
+    let r = reported();
+    assert!(
+        names(&r, CircularDependency, &["dma_fence_map", "fs_reclaim"]),
+        "{r:?}"
+    );
+    teardown(&g, &[&e]);
+    kinds();
+}
