@@ -5,7 +5,27 @@
 //!
 //! [`SimGpu`] bundles one engine, its driver and its scheduler; [`SimGpu::submit`] is the whole
 //! submission of DRM-RULES §3.1 for a job without buffers: job init and dependencies before
-//! the submit lock, arm and push under it, the `finished` fence returned.
+//! the submit lock, arm and push under it, the `finished` fence returned;
+//! [`SimGpu::submit_bos`] adds the buffers (`drm_exec`, implicit dependencies, fences
+//! published in every reservation before push).
+//!
+//! ```
+//! use drm_sim::{bugs::Bugs, drm_drv::DrmDevice, gpu::GpuCommand};
+//! use drm_sim::scheduler::DrmSchedPriority;
+//! use drm_sim::sim_driver::SimGpu;
+//! use std::time::Duration;
+//!
+//! let dev = DrmDevice::new("card0", Bugs::NONE);
+//! let gpu = SimGpu::new(&dev, "gfx", |args| args.credit_limit = 8).unwrap();
+//! let entity = gpu.entity(DrmSchedPriority::Normal); // one per client context
+//! let a = gpu.submit(&entity, GpuCommand::run(Duration::from_micros(50)), 1, &[]).unwrap();
+//! let b = gpu.submit(&entity, GpuCommand::default(), 1, &[a.clone()]).unwrap();
+//! b.wait(false).unwrap();
+//! assert!(a.is_signaled() && b.error().is_none());
+//! entity.destroy(); // what closing the file does
+//! gpu.fini();
+//! # assert!(lockdep::take_reports().is_empty());
+//! ```
 //!
 //! # Contract
 //! - `run_job` takes `&gpu->lock`, enters the device (`drm_dev_enter`; after unplug the job

@@ -94,8 +94,9 @@ pub struct DrmSchedInitArgs {
 }
 
 impl DrmSchedInitArgs {
-    /// Defaults for `dev`: credit limit 1 job at a time per credit ... 64 credits, no hang
-    /// limit, a 500 ms timeout, every priority, FIFO, queues allocated by the scheduler.
+    /// Defaults for `dev`: 64 credits, hang limit 0 (a job that hung once is guilty), a
+    /// 500 ms timeout on the device's clock, a run queue for every priority, FIFO, a submit
+    /// queue of its own and the system queue for the TDR.
     pub fn new(name: &'static str, dev: Arc<DrmDevice>) -> Self {
         DrmSchedInitArgs {
             name,
