@@ -749,3 +749,29 @@ fn the_window_from_arm_to_push_is_a_signalling_section() {
     teardown(&g, &[&e]);
     kinds();
 }
+
+#[test]
+fn fini_with_jobs_still_on_the_hardware_cancels_and_hands_them_back() {
+    let _s = serial();
+    let (dev, _clock) = device("card0", Bugs::NONE);
+    let g = gpu(&dev, "gfx", |_| {});
+    let e = g.entity(DrmSchedPriority::Normal);
+    let (s1, hung) = submit(&g, &e, GpuCommand::hang(), &[]);
+    let (s2, behind) = submit(&g, &e, GpuCommand::default(), &[]);
+    s1.wait(false).unwrap();
+    s2.wait(false).unwrap();
+    e.fini();
+    g.sched.fini();
+    assert_eq!(done(&hung), Some(Errno::Ecanceled));
+    assert_eq!(done(&behind), Some(Errno::Ecanceled));
+    assert_eq!(g.driver.freed(), 2);
+    assert!(!g.sched.is_ready());
+    assert!(matches!(DrmSchedJob::init(&e, 1, 0), Err(Errno::Enoent)));
+    g.engine.fini();
+    assert_eq!(
+        g.engine.stats().cancelled,
+        2,
+        "the engine let go of the commands at power-down"
+    );
+    assert!(kinds().is_empty());
+}
