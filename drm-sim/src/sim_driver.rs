@@ -71,7 +71,7 @@
 use crate::bugs::{Bug, Bugs};
 use crate::dma_fence::DmaFence;
 use crate::dma_resv::{DmaResv, DmaResvUsage};
-use crate::drm_drv::DrmDevice;
+use crate::drm_drv::{DrmDevice, DrmFile};
 use crate::drm_exec::{DrmExec, DrmExecFlags};
 use crate::drm_gem::DrmGemObject;
 use crate::error::{Errno, KResult};
@@ -317,6 +317,20 @@ impl SimGpu {
     /// A new entity (one client context) on this GPU's scheduler.
     pub fn entity(&self, priority: crate::scheduler::DrmSchedPriority) -> Arc<DrmSchedEntity> {
         DrmSchedEntity::new(&self.sched, priority)
+    }
+
+    /// A new entity owned by the open file `file`: closing the file destroys it
+    /// (`drm_sched_entity_destroy` from the driver's postclose: flush, then kill what is left,
+    /// each killed job signalling with an error).
+    pub fn entity_for_file(
+        &self,
+        file: &DrmFile,
+        priority: crate::scheduler::DrmSchedPriority,
+    ) -> Arc<DrmSchedEntity> {
+        let entity = self.entity(priority);
+        let e = entity.clone();
+        file.on_close(move |_| e.destroy());
+        entity
     }
 
     /// Submits `cmd` on `entity` after `deps` (DRM-RULES §3.1 without buffers): job init and

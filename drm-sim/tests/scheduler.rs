@@ -775,3 +775,24 @@ fn fini_with_jobs_still_on_the_hardware_cancels_and_hands_them_back() {
     );
     assert!(kinds().is_empty());
 }
+
+#[test]
+fn closing_a_file_destroys_its_entities() {
+    let _s = serial();
+    let (dev, _clock) = device("card0", Bugs::NONE);
+    let g = gpu(&dev, "gfx", |_| {});
+    let file = drm_sim::drm_drv::DrmFile::open(&dev, drm_sim::mm::MmStruct::new()).unwrap();
+    let e = g.entity_for_file(&file, DrmSchedPriority::Normal);
+    let (_, ran) = submit(&g, &e, GpuCommand::default(), &[]);
+    assert_eq!(done(&ran), None);
+    let user = manual_fence();
+    let (_, blocked) = submit(&g, &e, GpuCommand::default(), std::slice::from_ref(&user));
+    let (_, behind) = submit(&g, &e, GpuCommand::default(), &[]);
+    file.close();
+    assert!(e.is_stopped(), "the close hook killed the entity");
+    user.signal().unwrap();
+    assert_eq!(done(&blocked), Some(Errno::Ecanceled));
+    assert_eq!(done(&behind), Some(Errno::Ecanceled));
+    teardown(&g, &[]);
+    assert!(kinds().is_empty());
+}
