@@ -28,12 +28,13 @@
 //! ```
 //!
 //! # Contract
-//! - `run_job` takes `&gpu->lock`, enters the device (`drm_dev_enter`; after unplug the job
-//!   fails with `-ENODEV`) and writes the job's [`GpuCommand`] to the ring. A job whose `finished`
-//!   already carries an error (cancelled as guilty) is not run.
+//! - `run_job` takes `&gpu->lock`, then enters the device (`drm_dev_enter`; after unplug the
+//!   job fails with `-ENODEV`) and writes the job's [`GpuCommand`] to the ring. A job whose
+//!   `finished` already carries an error (cancelled as guilty) is not run.
 //! - `timedout_job` (the TDR): after unplug it returns [`DrmGpuSchedStat::Enodev`] and touches
-//!   nothing; for a job that completed meanwhile, [`DrmGpuSchedStat::NoHang`]; otherwise `stop(bad)`, engine reset under `&gpu->lock`, `-ETIMEDOUT` on the guilty
-//!   job (`-EIO` if it faulted), `start()`. Jobs that were on the hardware are cancelled
+//!   nothing; for a job that completed meanwhile it returns [`DrmGpuSchedStat::NoHang`];
+//!   otherwise `stop(bad)`, engine reset under `&gpu->lock`, `-ETIMEDOUT` on the guilty job
+//!   (`-EIO` if it faulted), `start()`. Jobs that were on the hardware are cancelled
 //!   (`-ECANCELED`); jobs not yet run run after the reset.
 //! - [`SimDriver::vm_bind`] allocates with GFP_KERNEL under `&vm->lock` (legal: outside any
 //!   signalling section); [`SimDriver::wait_idle`] waits for a fence after dropping
@@ -42,31 +43,37 @@
 //!   force-complete every hardware fence with `-ENODEV` (which completes the jobs through their
 //!   done callbacks), power the engine down, then let the scheduler drain the entities, whose
 //!   jobs now fail `drm_dev_enter` in `run_job` and end with `-ENODEV`.
+//! - Entities made by [`SimGpu::entity_for_file`] are destroyed when their file closes.
 //!
 //! # Locking
 //! - `&gpu->lock` (mutex): taken by `run_job` (inside its signalling section) and by the reset;
-//!   never held across a fence wait or `drm_sched_stop` (R1, R24).
+//!   never held across a fence wait or `drm_sched_stop` (R1, R24). Taken before
+//!   `drm_dev_enter`: lockdep orders a lock after the nearest held non-trylock lock, and an
+//!   SRCU read section (a recursive read) breaks a dependency path, so a lock taken inside the
+//!   section would not be ordered after `dma_fence_map` at all.
 //! - `&vm->lock` (mutex): held around GFP_KERNEL allocations, so never taken in a signalling
 //!   section (R2).
+//! - [`SimGpu::submit_bos`]: `reservation_ww_class_acquire` → `reservation_ww_class_mutex` →
+//!   `&entity->submit_lock`, then the arm → push signalling section.
 //!
 //! # Annotations
 //! None of its own: the scheduler opens the signalling sections around the callbacks.
 //!
 //! # Rules
 //! The injected bugs of this file break R1 (`wait-in-signalling`), R2 (`alloc-in-run-job`,
-//! `tdr-takes-alloc-lock`, `resubmit-jobs`), R3 (`resv-in-run-job`), R24
-//! (`cancel-work-under-run-lock`) and R25 (`resubmit-jobs`).
+//! `tdr-takes-alloc-lock`, `resubmit-jobs`), R3 (`resv-in-run-job`, on the VM's
+//! reservation), R24 (`cancel-work-under-run-lock`) and R25 (`resubmit-jobs`).
 //!
 //! # Simplified
-//! No real VM: `vm_bind` is only the allocation under its lock, the VM's resv only what
-//! `resv-in-run-job` locks. The hardware fence is
-//! preallocated with the job (as xe and panthor do), so the clean `run_job` allocates nothing.
-//! After unplug the scheduler keeps running (only `run_job` fails) instead of staying stopped
-//! until the files are closed, so queued jobs end at once rather than at file close.
-//! `cancel-work-under-run-lock` first quiesces the work items without the lock and then calls
-//! `drm_sched_stop` under it: the order is reported on the locked call, while the simulation
-//! cannot actually deadlock on it; `wait-in-signalling` waits with a timeout for the same
-//! reason.
+//! - No real VM: `vm_bind` is only the allocation under its lock, the VM's resv only what
+//!   `resv-in-run-job` locks. The hardware fence is preallocated with the job (as xe and
+//!   panthor do), so the clean `run_job` allocates nothing.
+//! - After unplug the scheduler keeps running (only `run_job` fails) instead of staying
+//!   stopped until the files are closed, so queued jobs end at once rather than at file close.
+//! - `cancel-work-under-run-lock` first quiesces the work items without the lock and then
+//!   calls `drm_sched_stop` under it: the order is reported on the locked call, while the
+//!   simulation cannot actually deadlock on it; `wait-in-signalling` waits with a timeout for
+//!   the same reason.
 
 use crate::bugs::{Bug, Bugs};
 use crate::dma_fence::DmaFence;
