@@ -103,6 +103,25 @@ const HW_JOB_SIZE: usize = 256;
 /// How long [`SimDriver::wait_idle`] waits at most.
 pub const WAIT_IDLE_TIMEOUT: Duration = Duration::from_millis(200);
 
+/// What the driver attaches to a job that uses buffers: its command and a reference on each
+/// buffer, held until `free_job` (so a buffer's final put can come from the free work, inside
+/// its signalling section: the deferred GEM free, R7). A job without buffers carries just a
+/// [`GpuCommand`].
+pub struct SimJob {
+    /// The work for the engine.
+    pub cmd: GpuCommand,
+    /// The buffers the job reads or writes.
+    pub bos: Vec<Arc<DrmGemObject>>,
+}
+
+/// The command a job carries (default: complete at once).
+fn command(job: &DrmSchedJob) -> GpuCommand {
+    job.driver_data::<SimJob>()
+        .map(|j| j.cmd)
+        .or_else(|| job.driver_data::<GpuCommand>().copied())
+        .unwrap_or_default()
+}
+
 /// The simulated driver (`drm_sched_backend_ops` plus the driver's locks).
 pub struct SimDriver {
     dev: Arc<DrmDevice>,
@@ -196,7 +215,7 @@ impl DrmSchedBackendOps for SimDriver {
         if job.s_fence().finished().error().is_some() {
             return Ok(None);
         }
-        let cmd = job.driver_data::<GpuCommand>().copied().unwrap_or_default();
+        let cmd = command(job);
         // Validating the VM's page tables under their reservation from the fence path, where
         // the kernel only allows it before arm.
         let _vm_resv = if self.bugs.has(Bug::ResvInRunJob) {
@@ -227,7 +246,7 @@ impl DrmSchedBackendOps for SimDriver {
             return DrmGpuSchedStat::NoHang;
         }
         let sched = job.sched();
-        let cmd = job.driver_data::<GpuCommand>().copied().unwrap_or_default();
+        let cmd = command(job);
         let run_lock = if self.bugs.has(Bug::CancelWorkUnderRunLock) {
             sched.wqueue_stop();
             Some(self.gpu_lock.lock())
@@ -383,7 +402,10 @@ impl SimGpu {
         bos: &[(Arc<DrmGemObject>, bool)],
     ) -> KResult<Arc<DmaFence>> {
         let mut job = DrmSchedJob::init(entity, credits, entity.id())?;
-        job.set_driver_data(cmd);
+        job.set_driver_data(SimJob {
+            cmd,
+            bos: bos.iter().map(|(bo, _)| bo.clone()).collect(),
+        });
         for d in deps {
             job.add_dependency(d.clone())?;
         }

@@ -651,6 +651,9 @@ fn buffers_shared_between_gpus_order_their_jobs_by_implicit_sync() {
             &[(bo.clone(), false), (other.clone(), true)],
         )
         .unwrap();
+    // The jobs hold the last references to `other`: the free work drops them (the deferred
+    // GEM free, R7), inside its signalling section.
+    drop(other);
     assert_eq!(done(&reader), None);
     assert!(
         reader.timestamp() >= writer.timestamp(),
@@ -671,6 +674,7 @@ fn buffers_shared_between_gpus_order_their_jobs_by_implicit_sync() {
     }
     teardown(&g1, &[&a]);
     teardown(&g2, &[&b]);
+    drm_sim::drm_gem::flush_free_work();
     assert!(
         kinds().is_empty(),
         "the full submission path (DRM-RULES 3.1) is silent"
