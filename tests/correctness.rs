@@ -89,6 +89,27 @@ fn retaking_a_lock_merged_under_its_nest_lock_panics_instead_of_hanging() {
 }
 
 #[test]
+fn retaking_a_ww_mutex_locked_without_a_context_panics_instead_of_hanging() {
+    let _s = serial();
+    static WW: lockdep::WwClass = lockdep::WwClass::wait_die("correctness_ww");
+    let panicked = finishes(|| {
+        let (w, other) = (
+            Box::leak(Box::new(lockdep::WwMutex::new((), &WW))),
+            lockdep::WwMutex::new((), &WW),
+        );
+        {
+            let _irq = lockdep::irq_context();
+            drop(other.lock_noctx()); // the irq chain [ww] is now cached (and reported)
+        }
+        let _g = w.lock_noctx();
+        let _irq = lockdep::irq_context();
+        assert!(panics_would_deadlock(|| drop(w.lock_noctx())));
+    });
+    assert!(!panicked);
+    assert!(kinds().contains(&RecursiveLocking));
+}
+
+#[test]
 fn a_lock_held_by_another_thread_is_waited_for_not_reported() {
     let _s = serial();
     let m = std::sync::Arc::new(Mutex::new(0));

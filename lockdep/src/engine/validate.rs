@@ -4,7 +4,12 @@
 //! lock, extends the thread's chain key, probes the lock-free chain cache and pushes one entry
 //! on the thread-local stack: no lock, no shared write, no allocation, no stack capture.
 //! Everything else — first use by a thread, a never-seen chain, a full stack, an out-of-order
-//! release, a panic handler — is `#[cold]` and lives below it.
+//! release, a panic handler — is `#[cold]` and lives below it; the parts that may reach foreign
+//! code (allocation, the validator's lock, reports) run in `held::guarded` regions.
+//!
+//! A lock re-taken by the thread that holds it is not looked for on acquisition: the lock types
+//! take their plain lock through [`lock_raw`], which tries it first and searches the held stack
+//! only when it is taken, right before blocking (see [`contended`]).
 
 use super::chain;
 use super::check;
@@ -433,11 +438,14 @@ fn remove(h: &mut HeldStack, i: usize) -> bool {
         .all(|e| e.read == WRITE && !e.trylock && e.nest == 0 && e.ctx & super::held::CTX_IRQ_MASK == ctx);
     h.entries.copy_within(i + 1..d, i);
     h.depth = d - 1;
+    if i == h.depth {
+        return false; // it was the top: nothing sits on a different chain
+    }
     if h.slow & STALE_KEYS == 0 || i < h.stale {
         h.stale = i;
     }
     h.slow |= STALE_KEYS;
-    !implied && i < h.depth
+    !implied
 }
 /// The chain key entry `j` has over the entries below it.
 fn key_at(h: &HeldStack, j: usize) -> u64 {
