@@ -304,6 +304,26 @@ fn nest_lock_not_held_is_reported_when_the_lock_merges_into_the_top_entry() {
 }
 
 #[test]
+fn a_lock_of_a_merged_class_that_was_never_taken_is_not_held() {
+    let _s = serial();
+    let n = Mutex::new(());
+    let mk = || Mutex::new(());
+    let (x1, x2, x3) = (mk(), mk(), mk());
+    let _n = n.lock();
+    let _x1 = x1.lock_nest_lock(&n);
+    let _x2 = x2.lock_nest_lock(&n); // merged into x1's entry
+    lockdep::assert_held(&x2);
+    lockdep::assert_not_held(&x3);
+    assert!(kinds().is_empty());
+    // SAFETY: x3 is not held, so with the validator on this is reported and the plain lock is
+    // left alone.
+    unsafe { x3.force_unlock() };
+    assert_eq!(kinds(), vec![BadUnlock]);
+    lockdep::assert_held(&x2); // the merged lock is still accounted for
+    assert!(kinds().is_empty());
+}
+
+#[test]
 fn a_double_unlock_while_the_held_stack_overflowed_is_still_reported() {
     let _s = serial();
     static LEVEL: [LockClass; MAX_LOCK_DEPTH + 1] =

@@ -269,7 +269,7 @@ pub(crate) fn contended(map: &DepMap, instance: usize, read: u8, loc: &'static L
         let own = h.held().iter().filter(|e| e.instance == instance).count();
         (
             own,
-            h.depth == MAX_LOCK_DEPTH || h.held().iter().any(|e| e.refs > 0),
+            h.depth == MAX_LOCK_DEPTH || h.held().iter().any(stands_for_merged),
         )
     });
     if own < 2 && !off_stack {
@@ -338,7 +338,7 @@ fn forget_hold(h: &mut HeldStack, instance: usize, newest: bool) -> bool {
         let entry = h
             .held()
             .iter()
-            .rposition(|e| e.class == c && (e.refs > 0 || e.instance == MERGED));
+            .rposition(|e| e.class == c && stands_for_merged(e));
         if let Some(i) = entry {
             if h.entries[i].refs > 0 {
                 h.entries[i].refs -= 1;
@@ -413,6 +413,11 @@ fn release_slow(map: &DepMap, instance: usize, loc: &'static Location<'static>) 
 /// The instance of a merged entry whose own lock was released and whose merged locks could not
 /// be named (no lock has this address).
 const MERGED: usize = 1;
+
+/// Whether entry `e` stands for locks merged into it (listed in [`offstack`]).
+fn stands_for_merged(e: &Held) -> bool {
+    e.refs > 0 || e.instance == MERGED
+}
 
 /// Removes entry `i`; the entries above it now sit on a different chain. Returns whether they
 /// need re-validating now ([`revalidate_from`]`(h, i)`, which may reach foreign code, so the
@@ -547,7 +552,7 @@ pub(crate) fn held_mode(instance: usize) -> Option<u8> {
             .filter(|e| e.instance == instance)
             .map(|e| e.read)
             .min();
-        (own, h.held().iter().any(|e| e.refs > 0))
+        (own, h.held().iter().any(stands_for_merged))
     });
     if own.is_some() || !merges {
         return own;
@@ -556,7 +561,7 @@ pub(crate) fn held_mode(instance: usize) -> Option<u8> {
         let c = offstack::merged_class(instance)?;
         h.held()
             .iter()
-            .filter(|e| e.class == c && e.refs > 0)
+            .filter(|e| e.class == c && stands_for_merged(e))
             .map(|e| e.read)
             .min()
     })
