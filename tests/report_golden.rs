@@ -266,10 +266,20 @@ fn ww_misuse() {
 }
 
 #[test]
+fn class_kind_mismatch() {
+    static SHARED: LockClass = LockClass::new("shared_by_two_kinds");
+    check(ReportKind::ClassKindMismatch, || {
+        drop(Mutex::with_class((), &SHARED).lock());
+        drop(SpinLock::with_class((), &SHARED).lock());
+    });
+}
+
+#[test]
 fn circular_dependency_through_a_fence_map_names_the_rule() {
     static FENCE: LockMap = LockMap::new("dma_fence_map");
+    static STATE: LockClass = LockClass::new("fence_state");
     let _s = serial();
-    let state = RwLock::with_class((), &CLASS_A);
+    let state = RwLock::with_class((), &STATE);
     {
         let _signalling = FENCE.try_read();
         drop(state.write());

@@ -41,7 +41,9 @@ pub(crate) fn annotation(mask: u16, wait_outer: u8, wait_inner: u8) -> String {
 /// Fills in the annotation of every class the reports name. Skipped (the text then shows
 /// none) if the validator's state is not free within its short wait.
 pub(crate) fn usage(reports: &mut [Report]) {
-    let Some(st) = state::try_lock() else { return };
+    let Some(st) = state::try_lock_for(std::time::Duration::from_millis(50)) else {
+        return;
+    };
     for r in reports {
         let mut names: Vec<String> = Vec::new();
         let mut add = |n: &str| {

@@ -88,13 +88,18 @@ struct RawDep {
 }
 
 /// The process's graph as a JSON document, or `None` if the validator's state stayed busy
-/// (only at exit, where waiting could hang).
+/// (only at exit, where waiting could hang) or this thread is inside the validator. It runs
+/// as validator work: what it allocates and the locks it takes are untracked.
 pub(crate) fn render(wait: bool) -> Option<String> {
+    super::held::guarded(|_| render_unguarded(wait)).flatten()
+}
+
+fn render_unguarded(wait: bool) -> Option<String> {
     let slow_paths = state::LOCKED.load(std::sync::atomic::Ordering::Relaxed);
     let st = if wait {
         Some(state::lock())
     } else {
-        state::try_lock()
+        state::try_lock_for(std::time::Duration::from_millis(50))
     }?;
     let classes: Vec<(String, &'static str, String)> = st
         .classes

@@ -92,47 +92,57 @@ fn record_and_print(r: Report) {
 
 /// Dispatches the queued reports. Must be called with no validator state borrowed.
 /// With [`Action::Panic`] the first report becomes a panic (unless the thread is already
-/// panicking, or `may_panic` is false, in which case it is printed). The report directory,
-/// the tracing event and the hook see every report first, so a report that panics is still
-/// written down.
+/// panicking, or `may_panic` is false, or the hook is running, in which case it is printed).
+///
+/// Recording, the report directory, the tracing event and printing allocate and may take
+/// locks (symbolising, a subscriber), so they run as validator work: lock operations made
+/// meanwhile are untracked. The report hook runs between the two guarded regions, outside the
+/// validator, so its own locks are validated like any others (and what they find is not handed
+/// back to it). From inside the validator this does nothing; the reports stay queued for the
+/// next flush.
 pub(crate) fn flush(may_panic: bool) {
-    let mut reports = match PENDING.try_with(|p| std::mem::take(&mut *p.borrow_mut())) {
-        Ok(r) => r,
-        Err(_) => return,
-    };
-    if reports.is_empty() {
+    let pending = PENDING.try_with(|p| p.try_borrow().is_ok_and(|p| !p.is_empty()));
+    if pending != Ok(true) {
         return;
     }
-    reports.iter().for_each(count);
-    reports.retain(|r| !super::suppress::is_suppressed(r));
-    if reports.is_empty() {
-        return;
-    }
-    super::annotate::usage(&mut reports);
-    REPORTS.lock().extend(reports.iter().cloned());
-    let action = crate::action();
     let in_hook = IN_HOOK.try_with(Cell::get).unwrap_or(true);
-    for r in reports {
-        deliver(&r, in_hook);
-        match action {
-            Action::Collect => {}
-            Action::Panic if may_panic && !in_hook && !std::thread::panicking() => {
-                own_panic();
-                panic!("{r}");
-            }
-            Action::Warn | Action::Panic => print(&r),
+    let reports = super::held::guarded(|_| {
+        let mut reports = PENDING.try_with(|p| std::mem::take(&mut *p.borrow_mut())).ok()?;
+        reports.iter().for_each(count);
+        reports.retain(|r| !super::suppress::is_suppressed(r));
+        super::annotate::usage(&mut reports);
+        REPORTS.lock().extend(reports.iter().cloned());
+        for r in &reports {
+            report_dir::write(r);
+            #[cfg(feature = "tracing")]
+            crate::report::trace::emit(r);
         }
+        Some(reports)
+    })
+    .flatten();
+    let Some(reports) = reports.filter(|r| !r.is_empty()) else {
+        return;
+    };
+    if !in_hook {
+        reports.iter().for_each(call_hook);
     }
+    let action = crate::action();
+    super::held::guarded(|_| {
+        for r in reports {
+            match action {
+                Action::Collect => {}
+                Action::Panic if may_panic && !in_hook && !std::thread::panicking() => {
+                    own_panic();
+                    panic!("{r}");
+                }
+                Action::Warn | Action::Panic => print(&r),
+            }
+        }
+    });
 }
 
-/// Hands one report to the sinks other than stderr and the in-process list.
-fn deliver(r: &Report, in_hook: bool) {
-    report_dir::write(r);
-    #[cfg(feature = "tracing")]
-    crate::report::trace::emit(r);
-    if in_hook {
-        return;
-    }
+/// Hands one report to the user's hook, if one is installed, with [`IN_HOOK`] set meanwhile.
+fn call_hook(r: &Report) {
     let hook = HOOK.read().clone();
     if let Some(hook) = hook {
         /// Clears the flag however the hook returns, a panic included.
@@ -159,6 +169,7 @@ pub(crate) fn print(r: &Report) {
     let _ = std::io::stderr().lock().write_all(framed(r).as_bytes());
 }
 
+/// Drains the recorded reports. Only moves the list out, so it needs no guarded region.
 pub(crate) fn take_reports() -> Vec<Report> {
     std::mem::take(&mut *REPORTS.lock())
 }

@@ -56,11 +56,14 @@ pub enum ReportKind {
     /// A thread panicked while holding locks (see [`install_panic_hook`](crate::install_panic_hook)):
     /// the locks are released as it unwinds, but what they protect may be half-updated.
     PanicWhileHolding,
+    /// One named [`LockClass`](crate::LockClass) used by locks of different kinds (a mutex and
+    /// a spinlock, say): a class has one wait type, so one of them is validated as the other.
+    ClassKindMismatch,
 }
 
 impl ReportKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ReportKind; 24] = [
+    pub const ALL: [ReportKind; 25] = [
         ReportKind::CircularDependency,
         ReportKind::RecursiveLocking,
         ReportKind::BadUnlock,
@@ -85,6 +88,7 @@ impl ReportKind {
         ReportKind::SuspiciousRcuUsage,
         ReportKind::WwMisuse,
         ReportKind::PanicWhileHolding,
+        ReportKind::ClassKindMismatch,
     ];
 
     /// The kind's stable name in snake case (`circular_dependency`), as JSON documents and
@@ -115,6 +119,7 @@ impl ReportKind {
             ReportKind::SuspiciousRcuUsage => "suspicious_rcu_usage",
             ReportKind::WwMisuse => "ww_misuse",
             ReportKind::PanicWhileHolding => "panic_while_holding",
+            ReportKind::ClassKindMismatch => "class_kind_mismatch",
         }
     }
 
@@ -151,6 +156,7 @@ impl ReportKind {
             ReportKind::SuspiciousRcuUsage => "WARNING: suspicious RCU usage",
             ReportKind::WwMisuse => "WARNING: ww_mutex misuse detected",
             ReportKind::PanicWhileHolding => "WARNING: thread panicked while holding locks!",
+            ReportKind::ClassKindMismatch => "WARNING: lock class shared by different lock types",
         }
     }
 

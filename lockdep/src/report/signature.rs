@@ -11,7 +11,8 @@
 //! * an inconsistent lock state: the class and the usage change;
 //! * kinds keyed on where an operation happened (a panic-context lock, a failed assertion, a
 //!   ww or SRCU misuse, a sleep or forbidden operation outside any acquisition, a wait context
-//!   broken by the thread's own context): the classes and the kind's explanation, with the
+//!   broken by the thread's own context) or on a class the report names only in its
+//!   explanation (a class shared by two lock kinds): the classes and the explanation, with the
 //!   thread and addresses taken out;
 //! * everything else: the classes, holder before acquirer.
 
@@ -35,7 +36,8 @@ fn is_site_kind(r: &Report) -> bool {
         ReportKind::PanicContext
         | ReportKind::AssertionFailed
         | ReportKind::WwMisuse
-        | ReportKind::SuspiciousRcuUsage => true,
+        | ReportKind::SuspiciousRcuUsage
+        | ReportKind::ClassKindMismatch => true,
         ReportKind::SleepInAtomic | ReportKind::ForbiddenWhileHeld => r.acquiring.is_none(),
         _ => false,
     }
