@@ -16,14 +16,15 @@ pub(crate) mod graph_dump;
 pub(crate) mod held;
 pub(crate) mod map;
 pub(crate) mod offstack;
+pub(crate) mod report;
 pub(crate) mod report_dir;
 pub(crate) mod sink;
 pub(crate) mod stack;
 pub(crate) mod state;
 pub(crate) mod suppress;
-pub(crate) mod usage;
 pub(crate) mod validate;
 
+pub(crate) use check::irq as usage;
 pub(crate) use map::DepMap;
 
 /// See [`crate::reset`]. Forgetting frees memory, which may reach foreign code (an allocator

@@ -11,10 +11,10 @@
 //! Usage bits use the kernel's layout: bit 0 read, bit 1 direction (0: used in the irq, 1: taken
 //! with it enabled), bits 2.. the irq (0 hard, 1 soft).
 
-use super::check::{describe, report};
-use super::held::{Held, HeldStack, CTX_BH_OFF, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_SOFTIRQ};
-use super::sink;
-use super::state::State;
+use crate::engine::held::{Held, HeldStack, CTX_BH_OFF, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_SOFTIRQ};
+use crate::engine::report::{describe, report};
+use crate::engine::sink;
+use crate::engine::state::State;
 use crate::report::ReportKind;
 
 pub(crate) const USED_IN_HARDIRQ: u8 = 0;

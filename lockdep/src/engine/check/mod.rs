@@ -1,0 +1,151 @@
+//! The checks run on slow paths, one file per rule family, so a rule's code is found from
+//! its name: [`wait`] (wait contexts), [`context`] (atomic and panic contexts), [`irq`] (irq
+//! safety), [`recursion`], [`order`] (dependencies and cycles), [`rules`] (declared rules and
+//! protocol misuse), [`lifetime`] and [`capacity`]. The parts of a report every rule fills in
+//! the same way are built in [`super::report`]; this file keeps [`validate_chain`], the
+//! kernel's order of checks for a new chain.
+//!
+//! * [`validate_chain`] — a chain of held classes never seen before, in the kernel's order:
+//!   wait context, sleeping in atomic context, irq usage (`mark_usage`), must-not-nest rules,
+//!   recursive locking (`check_deadlock`, nest locks), then a dependency from each relevant
+//!   held lock to the new one (`check_prevs_add`), each new one searched for a cycle or else
+//!   for an irq-safe → irq-unsafe connection first. Unlike the kernel the walk for
+//!   dependencies goes on past recursive readers (a lock taken under one depends on the locks
+//!   over it), and no report stops it: every dependency is recorded whatever was reported;
+//! * execution contexts: [`panic_op`], [`mark_held_enabled`] (interrupts re-enabled);
+//! * lifetime checks: [`bad_unlock`], [`held_lock_freed`], [`held_at_exit`];
+//! * capacity checks: [`max_depth`], [`capacity`], [`invalid_subclass`].
+//!
+//! Every report is de-duplicated by its kind and class signature, then queued with
+//! [`sink::defer`]; the caller dispatches it once it has let go of the validator's state.
+
+mod capacity;
+mod context;
+pub(crate) mod irq;
+mod lifetime;
+mod order;
+mod recursion;
+mod rules;
+mod wait;
+
+use super::chain;
+use super::held::{Held, HeldStack, CTX_IRQ_MASK};
+use super::held::{READ_RECURSIVE, WRITE};
+use super::map::UNTRACKED;
+pub(crate) use super::report::{describe, report};
+use super::sink;
+use super::stack::TraceId;
+use super::state::{self, State};
+use super::usage;
+use crate::report::ReportKind;
+pub(crate) use capacity::{capacity, invalid_subclass, max_depth};
+use context::sleep_in_atomic;
+pub(crate) use context::{mark_held_enabled, might_sleep, panic_op};
+pub(crate) use lifetime::{bad_unlock, held_at_exit, held_lock_freed, panic_while_holding};
+use order::add_dependency;
+pub(crate) use recursion::{nest_lock_not_held, self_deadlock};
+use rules::forbidden_nesting;
+pub(crate) use rules::{class_kind_mismatch, forbidden_op, misuse};
+use wait::wait_context;
+
+/// Validates the acquisition of `next` over `h.entries[..d]`, a chain not in the cache. (The
+/// very lock re-taken by its holder, which would hang, is caught where it would block: see
+/// `validate::lock_raw`.)
+///
+/// Whatever is reported, validation goes on and records every dependency it would have
+/// recorded without the report, so the graph never holds less than what was seen; the chain is
+/// cached only if all of them are in the graph (a full dependency table drops some).
+pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
+    let held = &h.entries[..d];
+    let mut st = state::lock();
+    if chain::contains(next.chain_key) {
+        return; // another thread validated it meanwhile
+    }
+    if !next.trylock {
+        // A sleeping lock in atomic context gets both of the kernel's reports, lockdep's own
+        // (the wait context) first, then the one `might_sleep()` prints.
+        wait_context(&mut st, h, d, next);
+        if st.classes[next.class as usize].kind.sleeps() {
+            sleep_in_atomic(&mut st, h, d, next);
+        }
+    }
+    usage::mark_acquire(&mut st, h, d, next);
+    // A declared rule holds for a trylock too: it is taken while the outer lock is held.
+    forbidden_nesting(&mut st, h, d, next);
+    if next.trylock {
+        // A trylock never waits: no recursion, no dependency into it.
+        cache(&mut st, next.chain_key);
+        return;
+    }
+
+    // Recursive locking: the same class already held (the kernel's check_deadlock).
+    let mut nest_held = false;
+    let mut recursion = false;
+    for prev in held {
+        if next.nest != 0 && prev.instance == next.nest {
+            nest_held = true;
+        }
+        if prev.class != next.class {
+            continue;
+        }
+        if next.read == READ_RECURSIVE && prev.read != WRITE {
+            continue; // read-after-read recursion is allowed
+        }
+        if nest_held {
+            // Serialised by the nest lock: no recursion, and no new dependency either.
+            cache(&mut st, next.chain_key);
+            return;
+        }
+        recursion = true;
+        if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
+            let mut r = report(&st, ReportKind::RecursiveLocking, h, d);
+            r.acquiring = Some(describe(&st, next));
+            r.holding = Some(describe(&st, prev));
+            sink::defer(r);
+        }
+        break;
+    }
+
+    // Dependencies, from the top of the stack down (within this irq context): from every lock
+    // up to and including the first one that is neither a trylock nor a recursive reader. That
+    // one already has its own dependencies on everything under it, so the rest are implied.
+    // A trylock or a recursive reader does not imply them: nothing depends on a trylock, and a
+    // path through a recursive reader (`A -(xR)-> R -(Sx)-> C`) is not a strong one, so with
+    // only `R → C` recorded a later `C → A` would go unnoticed although holding A while
+    // waiting for C is a real dependency. (The kernel stops at the first non-trylock and has
+    // that gap for `rwlock_t` readers and SRCU; recording the extra edges adds no false
+    // report, since each is a lock actually held while another was taken.) A lock of the
+    // class being acquired, just reported as recursion, adds no edge to itself: the walk goes
+    // on past it, so the acquisition's other dependencies are still recorded.
+    let mut trace: Option<TraceId> = None;
+    let mut complete = true;
+    for prev in held.iter().rev() {
+        if (prev.ctx ^ next.ctx) & CTX_IRQ_MASK != 0 {
+            break;
+        }
+        if prev.class == UNTRACKED || (recursion && prev.class == next.class) {
+            continue;
+        }
+        complete &= add_dependency(&mut st, h, d, prev, next, &mut trace);
+        if !prev.trylock && prev.read != READ_RECURSIVE {
+            break;
+        }
+    }
+    if complete {
+        cache(&mut st, next.chain_key);
+    }
+}
+
+/// Inserts a validated chain in the cache, unless the cache is full (reported once; the chain
+/// is then validated again on each acquisition, with the same outcome).
+pub(crate) fn cache(st: &mut State, key: u64) {
+    if st.chains >= chain::MAX_CHAINS {
+        if !st.exhausted.chains {
+            st.exhausted.chains = true;
+            capacity(st, ReportKind::ChainsExhausted);
+        }
+    } else {
+        st.chains += 1;
+        chain::insert(key);
+    }
+}

@@ -1,0 +1,146 @@
+//! Lock order: a new dependency from a held lock to the one being taken (the kernel's
+//! `check_prev_add`), the cycle search before it is recorded, and the circular-dependency
+//! report.
+
+use crate::engine::check::*;
+use crate::engine::graph::{dep_kind, Graph};
+use crate::engine::held::{Held, HeldStack};
+use crate::engine::sink;
+use crate::engine::stack::{capture_ips, TraceId, MAX_FRAMES, NO_TRACE};
+use crate::engine::state::{self, State};
+use crate::engine::usage;
+use crate::engine::validate::thread_desc;
+use crate::report::{Dependency, LockMode, ReportKind, Stack};
+
+/// Checks and records the dependency `prev → next`. Returns false if it could not be
+/// recorded (the dependency table is full).
+pub(crate) fn add_dependency(
+    st: &mut State,
+    h: &HeldStack,
+    d: usize,
+    prev: &Held,
+    next: &Held,
+    trace: &mut Option<TraceId>,
+) -> bool {
+    let kind = dep_kind(prev.read, next.read);
+    let existing = st.graph.find(prev.class, next.class);
+    if let Some(e) = existing {
+        if st.graph.edges[e as usize].dep & kind != 0 {
+            return true; // validated when it was recorded
+        }
+    }
+    // Only when the topological order cannot rule a path next -> prev out.
+    let mut reported = false;
+    if st.graph.may_close_cycle(prev.class, next.class) {
+        let path = st.graph.find_cycle(prev.class, prev.read, next.class, next.read);
+        if let Some(path) = path {
+            if prev.class == next.class {
+                // A path from a class back to itself: recursion through other locks.
+                if st.first_time(ReportKind::RecursiveLocking, vec![prev.class]) {
+                    let mut r = report(st, ReportKind::RecursiveLocking, h, d);
+                    r.acquiring = Some(describe(st, next));
+                    r.holding = Some(describe(st, prev));
+                    sink::defer(r);
+                }
+            } else {
+                circular(st, h, d, prev, next, &path);
+            }
+            // The graph now holds a cycle on purpose: the topological order is gone.
+            st.graph.give_up_order();
+            reported = true;
+        }
+    }
+    // An irq-safe class connected to an irq-unsafe one through this edge (checked only when no
+    // cycle was reported: one report per new dependency, as in the kernel).
+    if !reported {
+        usage::check_irq_usage(st, h, d, prev, next);
+    }
+    // Recorded whatever was reported, so validation goes on with the complete picture: later
+    // cycles and irq inversions through this dependency are still found (the kernel stops
+    // after one report).
+    match existing {
+        Some(e) => {
+            st.graph.add_kind(e, kind);
+            true
+        }
+        None => record_edge(st, h, prev, next, trace),
+    }
+}
+
+/// Inserts the new dependency `prev → next` with the current stack (captured once per
+/// acquisition), unless the dependency table is full (reported once). Returns whether it was
+/// inserted.
+pub(crate) fn record_edge(
+    st: &mut State,
+    h: &HeldStack,
+    prev: &Held,
+    next: &Held,
+    trace: &mut Option<TraceId>,
+) -> bool {
+    if st.graph.edge_count() >= crate::engine::graph::MAX_EDGES {
+        if !st.exhausted.edges {
+            st.exhausted.edges = true;
+            capacity(st, ReportKind::DependenciesExhausted);
+        }
+        return false;
+    }
+    let trace = *trace.get_or_insert_with(|| {
+        let mut buf = [0usize; MAX_FRAMES];
+        let n = capture_ips(&mut buf);
+        match st.stacks.intern(&buf[..n]) {
+            Some(id) => id,
+            None => {
+                if !st.exhausted.stacks {
+                    st.exhausted.stacks = true;
+                    capacity(st, ReportKind::StackTracesExhausted);
+                }
+                NO_TRACE
+            }
+        }
+    });
+    st.thread_names.entry(h.tid).or_insert_with(|| thread_desc(h.tid));
+    let edge = Graph::edge(
+        prev.class, next.class, prev.read, next.read, prev.loc, next.loc, trace, h.tid,
+    );
+    st.graph.insert(edge);
+    true
+}
+
+/// Reports `prev → next` closing the cycle `next → … → prev` (`path`, as edge ids).
+pub(crate) fn circular(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &Held, path: &[u32]) {
+    let mut classes: Vec<u32> = path.iter().map(|&e| st.graph.edges[e as usize].to).collect();
+    classes.push(next.class);
+    if !st.first_time(ReportKind::CircularDependency, state::class_set(classes)) {
+        return;
+    }
+    let mut r = report(st, ReportKind::CircularDependency, h, d);
+    r.acquiring = Some(describe(st, next));
+    r.holding = Some(describe(st, prev));
+    r.cycle.push(st.class_name(next.class).to_string());
+    for &e in path {
+        r.cycle
+            .push(st.class_name(st.graph.edges[e as usize].to).to_string());
+    }
+    r.cycle.push(st.class_name(next.class).to_string());
+    // Kernel order: the dependency into the held lock first (#N), down to the one out of the
+    // lock being acquired (#1).
+    for &e in path.iter().rev() {
+        let edge = &st.graph.edges[e as usize];
+        let thread = st
+            .thread_names
+            .get(&edge.tid)
+            .cloned()
+            .unwrap_or_else(|| format!("?/{}", edge.tid));
+        r.dependencies.push(Dependency {
+            from: st.class_name(edge.from).to_string(),
+            to: st.class_name(edge.to).to_string(),
+            from_mode: LockMode::from_read(edge.from_read),
+            to_mode: LockMode::from_read(edge.to_read),
+            from_location: edge.from_loc,
+            to_location: edge.to_loc,
+            thread,
+            stack: Stack::from_ips(st.stacks.get(edge.trace).to_vec()),
+        });
+    }
+    sink::defer(r);
+}
