@@ -81,6 +81,17 @@ fn suppressions(path: &Option<PathBuf>) -> Result<suppress::Suppressions, Error>
     }
 }
 
+/// Writes a result to stdout. A reader that went away (`lockdep show | head`) is no error:
+/// the rest is dropped silently, as the standard tools do; any other failure is one.
+fn out(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error(format!("stdout: {e}"))),
+        _ => Ok(()),
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Merge {
@@ -94,14 +105,15 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let active = found.iter().filter(|f| f.suppressed.is_none()).count();
             if json {
                 let docs: Vec<serde_json::Value> = found.iter().map(|f| merge::report_json(&m, f)).collect();
-                println!("{}", serde_json::to_string_pretty(&docs).unwrap_or_default());
+                out(&(serde_json::to_string_pretty(&docs).unwrap_or_default() + "\n"))?;
             } else {
+                let mut text = String::new();
                 for f in &found {
                     let bar = "=".repeat(merge::HEADLINE.len());
-                    println!("\n{bar}\n{}", merge::text(&m, f));
+                    text.push_str(&format!("\n{bar}\n{}\n", merge::text(&m, f)));
                 }
-                println!(
-                    "{} dump{}, {} classes, {} dependencies: {} cycle{} ({} suppressed)",
+                text.push_str(&format!(
+                    "{} dump{}, {} classes, {} dependencies: {} cycle{} ({} suppressed)\n",
                     m.dumps.len(),
                     if m.dumps.len() == 1 { "" } else { "s" },
                     m.classes.len(),
@@ -109,13 +121,14 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     found.len(),
                     if found.len() == 1 { "" } else { "s" },
                     found.len() - active
-                );
+                ));
+                out(&text)?;
             }
             Ok(ExitCode::from(if active > 0 { 1 } else { 0 }))
         }
         Command::Dot { inputs } => {
             let m = graph::Merged::new(load::dumps(&inputs)?);
-            print!("{}", dot::render(&m));
+            out(&dot::render(&m))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Stats {
@@ -127,24 +140,24 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let m = graph::Merged::new(dumps.clone());
             let found = merge::findings(&m, &s);
             let suppressed = found.iter().filter(|f| f.suppressed.is_some()).count();
-            print!("{}", stats::stats(&dumps, &m, suppressed, found.len()));
+            out(&stats::stats(&dumps, &m, suppressed, found.len()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Show { inputs } => {
             let m = graph::Merged::new(load::dumps(&inputs)?);
-            print!("{}", stats::show(&m));
+            out(&stats::show(&m))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Html { dir, output } => {
             let reports = load::reports(&dir)?;
             let page = html::render(&dir, &reports);
             std::fs::write(&output, page).map_err(|e| Error(format!("{}: {e}", output.display())))?;
-            println!(
-                "{} report{} -> {}",
+            out(&format!(
+                "{} report{} -> {}\n",
                 reports.len(),
                 if reports.len() == 1 { "" } else { "s" },
                 output.display()
-            );
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
     }

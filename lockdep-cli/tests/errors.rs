@@ -145,3 +145,34 @@ fn help_and_version_succeed_on_stdout() {
     assert_eq!(v.code, 0);
     assert!(v.stdout.starts_with("lockdep "), "{}", v.stdout);
 }
+
+#[test]
+fn a_reader_that_goes_away_is_no_panic() {
+    let dir = common::fresh_dir("errors-pipe");
+    let deps: Vec<(String, String)> = (0..2000)
+        .map(|i| (format!("class_{i}"), format!("class_{}", i + 1)))
+        .collect();
+    let deps: Vec<(&str, &str, &[&str])> = deps
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str(), &["EN"][..]))
+        .collect();
+    let dump = common::write_dump(&dir, "big", &deps);
+    for cmd in ["show", "dot", "merge"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lockdep"))
+            .args([cmd, dump.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader closes before anything is written
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
+        assert!(
+            out.status.code().is_some_and(|c| c == 0),
+            "{cmd}: {:?} {stderr}",
+            out.status
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
