@@ -15,6 +15,10 @@
 //!   explanation (a class shared by two lock kinds): the classes and the explanation, with the
 //!   thread and addresses taken out;
 //! * everything else: the classes, holder before acquirer.
+//!
+//! One caveat: two distinct classes with the same name are told apart as `name` and `name#1`
+//! in the order they were first used, which two processes may not share. Give classes
+//! distinct names where reports are compared across processes.
 
 use super::{Report, ReportKind};
 
