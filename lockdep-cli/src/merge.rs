@@ -109,10 +109,11 @@ pub fn text(m: &Merged, f: &Finding) -> String {
         let _ = writeln!(out, "  {}", names[..n].join(" --> "));
         let _ = writeln!(out);
     }
-    // T0 holds the last edge's source and takes its target (closing the cycle); T1 holds the
-    // first edge's source's predecessor... as the kernel draws it for the two-lock case.
+    // As the kernel draws it, with the last dependency as the one that closes the cycle: T0
+    // holds its source (the target) and takes its destination (the source); T1 holds the
+    // class the target depends on (the parent) and takes the target.
     let last = cycle[n - 1];
-    let first = cycle[0];
+    let into_target = cycle[n.saturating_sub(2)];
     let row = |out: &mut String, col: usize, verb: &str, class: &str| {
         let cell = format!("{verb}({class});");
         let _ = if col == 0 {
@@ -126,7 +127,7 @@ pub fn text(m: &Merged, f: &Finding) -> String {
     let _ = writeln!(out, "       T0                           T1");
     let _ = writeln!(out, "       ----                         ----");
     let ld = &last.origins[0].dep;
-    let fd = &first.origins[0].dep;
+    let fd = &into_target.origins[0].dep;
     row(&mut out, 0, ld.from_mode.verb(), &ld.from);
     row(&mut out, 1, fd.from_mode.verb(), &fd.from);
     row(&mut out, 1, fd.to_mode.verb(), &fd.to);
