@@ -176,7 +176,9 @@ impl Reference {
                     *self.edges.entry((c, class)).or_insert(0) |= k;
                 }
             }
-            if !t {
+            // Past trylocks and recursive readers: neither implies the dependencies of the
+            // locks under it.
+            if !t && r != 2 {
                 break;
             }
         }

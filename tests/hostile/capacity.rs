@@ -75,8 +75,6 @@ fn filling_the_class_table_is_reported_once_and_older_classes_stay_validated() {
 }
 
 #[test]
-#[ignore = "engine bug: a lock of an untracked class (class table full) re-taken by the thread \
-            holding it hangs instead of being reported and panicking (issue 7, defect 1)"]
 fn an_untracked_lock_retaken_by_its_holder_panics_instead_of_hanging() {
     if in_child(test_name!(
         "an_untracked_lock_retaken_by_its_holder_panics_instead_of_hanging"

@@ -70,8 +70,6 @@ fn a_second_overflow_is_not_reported_again_but_is_handled() {
 }
 
 #[test]
-#[ignore = "engine bug: while the held stack is full, releasing a lock never taken is counted \
-            against the untracked locks instead of being reported (issue 7, defect 6)"]
 fn a_double_unlock_while_the_stack_is_full_is_still_reported() {
     let _s = serial();
     static LONE: LockClass = LockClass::new("lone");
