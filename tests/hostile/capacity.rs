@@ -121,6 +121,11 @@ fn filling_the_dependency_table_is_reported_once_and_recorded_dependencies_still
     }
     assert_eq!(kinds(), vec![ReportKind::DependenciesExhausted]);
     let full = lockdep::stats().dependencies;
+    // A chain is cached only once all its dependencies are recorded: the one-lock chains (every
+    // class but the last was taken first) and one two-lock chain per recorded dependency, none
+    // for the pairs that did not fit (a cached chain would never be validated again, losing its
+    // dependency for good).
+    assert_eq!(lockdep::stats().chains, locks.len() - 1 + full);
     // Nothing more is recorded, and taking more new orders neither reports again nor crashes.
     {
         let _b = locks[259].lock();
