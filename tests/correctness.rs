@@ -89,6 +89,27 @@ fn retaking_a_lock_merged_under_its_nest_lock_panics_instead_of_hanging() {
 }
 
 #[test]
+fn retaking_a_ww_mutex_locked_without_a_context_panics_instead_of_hanging() {
+    let _s = serial();
+    static WW: lockdep::WwClass = lockdep::WwClass::wait_die("correctness_ww");
+    let panicked = finishes(|| {
+        let (w, other) = (
+            Box::leak(Box::new(lockdep::WwMutex::new((), &WW))),
+            lockdep::WwMutex::new((), &WW),
+        );
+        {
+            let _irq = lockdep::irq_context();
+            drop(other.lock_noctx()); // the irq chain [ww] is now cached (and reported)
+        }
+        let _g = w.lock_noctx();
+        let _irq = lockdep::irq_context();
+        assert!(panics_would_deadlock(|| drop(w.lock_noctx())));
+    });
+    assert!(!panicked);
+    assert!(kinds().contains(&RecursiveLocking));
+}
+
+#[test]
 fn a_lock_held_by_another_thread_is_waited_for_not_reported() {
     let _s = serial();
     let m = std::sync::Arc::new(Mutex::new(0));
@@ -280,6 +301,26 @@ fn nest_lock_not_held_is_reported_when_the_lock_merges_into_the_top_entry() {
     let _x1 = x1.lock_nest_lock(&n1);
     let _x2 = x2.lock_nest_lock(&n2); // merges into x1's entry; n2 is not held
     assert_eq!(kinds(), vec![NestLockNotHeld]);
+}
+
+#[test]
+fn a_lock_of_a_merged_class_that_was_never_taken_is_not_held() {
+    let _s = serial();
+    let n = Mutex::new(());
+    let mk = || Mutex::new(());
+    let (x1, x2, x3) = (mk(), mk(), mk());
+    let _n = n.lock();
+    let _x1 = x1.lock_nest_lock(&n);
+    let _x2 = x2.lock_nest_lock(&n); // merged into x1's entry
+    lockdep::assert_held(&x2);
+    lockdep::assert_not_held(&x3);
+    assert!(kinds().is_empty());
+    // SAFETY: x3 is not held, so with the validator on this is reported and the plain lock is
+    // left alone.
+    unsafe { x3.force_unlock() };
+    assert_eq!(kinds(), vec![BadUnlock]);
+    lockdep::assert_held(&x2); // the merged lock is still accounted for
+    assert!(kinds().is_empty());
 }
 
 #[test]

@@ -28,6 +28,10 @@ pub const MAX_SUBCLASSES: usize = 8;
 /// ```
 ///
 /// Classes needed at run time (one per device model, say) come from [`LockClass::register`].
+///
+/// A class is for one kind of lock: its wait type (may it sleep, spin, …) is the first user's,
+/// as in the kernel, so a class shared by, say, a `Mutex` and a `SpinLock` is reported
+/// ([`ReportKind::ClassKindMismatch`](crate::ReportKind::ClassKindMismatch)).
 pub struct LockClass {
     name: &'static str,
     /// Class ids already resolved for each subclass (0 = not yet), so the hot path never looks

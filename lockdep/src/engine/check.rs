@@ -1,10 +1,12 @@
 //! The checks run on slow paths, and the reports they build.
 //!
 //! * [`validate_chain`] — a chain of held classes never seen before, in the kernel's order:
-//!   wait context, sleeping in atomic context, irq usage (`mark_usage`), recursive locking
-//!   (`check_deadlock`, nest locks), must-not-nest rules, then a dependency from each relevant
-//!   held lock to the new one (`check_prevs_add`), each new one searched for a cycle and for
-//!   an irq-safe → irq-unsafe connection first;
+//!   wait context, sleeping in atomic context, irq usage (`mark_usage`), must-not-nest rules,
+//!   recursive locking (`check_deadlock`, nest locks), then a dependency from each relevant
+//!   held lock to the new one (`check_prevs_add`), each new one searched for a cycle or else
+//!   for an irq-safe → irq-unsafe connection first. Unlike the kernel the walk for
+//!   dependencies goes on past recursive readers (a lock taken under one depends on the locks
+//!   over it), and no report stops it: every dependency is recorded whatever was reported;
 //! * execution contexts: [`panic_op`], [`mark_held_enabled`] (interrupts re-enabled);
 //! * lifetime checks: [`bad_unlock`], [`held_lock_freed`], [`held_at_exit`];
 //! * capacity checks: [`max_depth`], [`capacity`], [`invalid_subclass`].

@@ -4,7 +4,9 @@
 //! [`release`](validate::release) with their [`DepMap`]; the per-thread [`held`] stack and the
 //! lock-free [`chain`] cache answer the common case; only a never-seen chain of held classes
 //! reaches the [`graph`] (under one plain, uninstrumented mutex), and only a violation reaches
-//! the [`sink`].
+//! the [`sink`]. Whatever the validator does beyond the hot path runs as a guarded region of
+//! this thread ([`held::guarded`]): lock operations it causes (an allocator, a panic hook) are
+//! untracked, like the kernel's under `lockdep_recursion`.
 
 pub(crate) mod chain;
 pub(crate) mod check;

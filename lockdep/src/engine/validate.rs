@@ -4,7 +4,12 @@
 //! lock, extends the thread's chain key, probes the lock-free chain cache and pushes one entry
 //! on the thread-local stack: no lock, no shared write, no allocation, no stack capture.
 //! Everything else — first use by a thread, a never-seen chain, a full stack, an out-of-order
-//! release, a panic handler — is `#[cold]` and lives below it.
+//! release, a panic handler — is `#[cold]` and lives below it; the parts that may reach foreign
+//! code (allocation, the validator's lock, reports) run in `held::guarded` regions.
+//!
+//! A lock re-taken by the thread that holds it is not looked for on acquisition: the lock types
+//! take their plain lock through [`lock_raw`], which tries it first and searches the held stack
+//! only when it is taken, right before blocking (see [`contended`]).
 
 use super::chain;
 use super::check;
@@ -264,7 +269,7 @@ pub(crate) fn contended(map: &DepMap, instance: usize, read: u8, loc: &'static L
         let own = h.held().iter().filter(|e| e.instance == instance).count();
         (
             own,
-            h.depth == MAX_LOCK_DEPTH || h.held().iter().any(|e| e.refs > 0),
+            h.depth == MAX_LOCK_DEPTH || h.held().iter().any(stands_for_merged),
         )
     });
     if own < 2 && !off_stack {
@@ -333,7 +338,7 @@ fn forget_hold(h: &mut HeldStack, instance: usize, newest: bool) -> bool {
         let entry = h
             .held()
             .iter()
-            .rposition(|e| e.class == c && (e.refs > 0 || e.instance == MERGED));
+            .rposition(|e| e.class == c && stands_for_merged(e));
         if let Some(i) = entry {
             if h.entries[i].refs > 0 {
                 h.entries[i].refs -= 1;
@@ -409,6 +414,11 @@ fn release_slow(map: &DepMap, instance: usize, loc: &'static Location<'static>) 
 /// be named (no lock has this address).
 const MERGED: usize = 1;
 
+/// Whether entry `e` stands for locks merged into it (listed in [`offstack`]).
+fn stands_for_merged(e: &Held) -> bool {
+    e.refs > 0 || e.instance == MERGED
+}
+
 /// Removes entry `i`; the entries above it now sit on a different chain. Returns whether they
 /// need re-validating now ([`revalidate_from`]`(h, i)`, which may reach foreign code, so the
 /// caller runs it in a guarded region); their chain keys are marked stale either way.
@@ -433,11 +443,14 @@ fn remove(h: &mut HeldStack, i: usize) -> bool {
         .all(|e| e.read == WRITE && !e.trylock && e.nest == 0 && e.ctx & super::held::CTX_IRQ_MASK == ctx);
     h.entries.copy_within(i + 1..d, i);
     h.depth = d - 1;
+    if i == h.depth {
+        return false; // it was the top: nothing sits on a different chain
+    }
     if h.slow & STALE_KEYS == 0 || i < h.stale {
         h.stale = i;
     }
     h.slow |= STALE_KEYS;
-    !implied && i < h.depth
+    !implied
 }
 /// The chain key entry `j` has over the entries below it.
 fn key_at(h: &HeldStack, j: usize) -> u64 {
@@ -539,7 +552,7 @@ pub(crate) fn held_mode(instance: usize) -> Option<u8> {
             .filter(|e| e.instance == instance)
             .map(|e| e.read)
             .min();
-        (own, h.held().iter().any(|e| e.refs > 0))
+        (own, h.held().iter().any(stands_for_merged))
     });
     if own.is_some() || !merges {
         return own;
@@ -548,7 +561,7 @@ pub(crate) fn held_mode(instance: usize) -> Option<u8> {
         let c = offstack::merged_class(instance)?;
         h.held()
             .iter()
-            .filter(|e| e.class == c && e.refs > 0)
+            .filter(|e| e.class == c && stands_for_merged(e))
             .map(|e| e.read)
             .min()
     })
