@@ -86,3 +86,32 @@ fn consuming_a_lock_whose_guard_was_forgotten_reports_a_held_lock_freed() {
     assert_eq!(kinds(), vec![ReportKind::HeldLockFreed]);
     still_validates();
 }
+
+#[test]
+fn synchronizing_srcu_inside_a_forgotten_read_section_is_reported_then_panics_instead_of_hanging() {
+    let _s = serial();
+    // The domain's forgotten reader never ends, so the domain can never complete a grace period
+    // again: it is this test's alone.
+    static DOMAIN: lockdep::Srcu = lockdep::Srcu::new("hostile_srcu");
+    // On a thread of its own, so a hang fails the test instead of stalling it.
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        std::mem::forget(DOMAIN.read_lock());
+        let r = catch_unwind(AssertUnwindSafe(|| DOMAIN.synchronize()));
+        let _ = done.send((r.is_err(), lockdep_suite::kinds()));
+    });
+    let (panicked, k) = wait
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("synchronize() inside a forgotten read section hung");
+    assert!(panicked);
+    // The report, then the thread exits inside its read section.
+    assert_eq!(k, vec![ReportKind::SuspiciousRcuUsage]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut at_exit = Vec::new();
+    while at_exit.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        at_exit = kinds();
+    }
+    assert_eq!(at_exit, vec![ReportKind::LocksHeldAtExit]);
+    still_validates();
+}
