@@ -155,3 +155,30 @@ fn overflowing_the_held_stack_in_a_thread_local_destructor_reports_no_bad_unlock
     assert!(locks.iter().all(|l| !l.is_locked()));
     still_validates();
 }
+
+#[test]
+fn a_thread_local_initialiser_taking_a_lock_is_ordered_after_the_locks_its_caller_holds() {
+    let _s = serial();
+    static OUTER: LockClass = LockClass::new("tls-init-outer");
+    static INNER: LockClass = LockClass::new("tls-init-inner");
+    static SOURCE: Mutex<u32> = Mutex::with_class(5, &INNER);
+    thread_local! {
+        // Lazily initialised on first use, on the using thread, from a lockdep lock.
+        static COPY: u32 = *SOURCE.lock();
+    }
+    let outer = std::sync::Arc::new(Mutex::with_class((), &OUTER));
+    let o = outer.clone();
+    std::thread::spawn(move || {
+        let _o = o.lock();
+        assert_eq!(COPY.with(|c| *c), 5); // records tls-init-outer -> tls-init-inner
+    })
+    .join()
+    .unwrap();
+    assert!(kinds().is_empty());
+    {
+        let _i = SOURCE.lock();
+        let _o = outer.lock();
+    }
+    assert_eq!(kinds(), vec![ReportKind::CircularDependency]);
+    still_validates();
+}
