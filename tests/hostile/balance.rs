@@ -3,7 +3,7 @@
 //! was: the plain lock is not unlocked under its owner, and the owner's record is untouched.
 
 use crate::still_validates;
-use lockdep::{Mutex, ReportKind, RwLock, RwSpinLock, SpinLock};
+use lockdep::{Mutex, RawSpinLock, ReportKind, RwLock, RwSpinLock, SpinLock};
 use lockdep_suite::{kinds, serial};
 use std::sync::{mpsc, Arc};
 
@@ -34,17 +34,20 @@ fn unlocking_a_lock_never_taken_is_reported_and_leaves_it_alone() {
 fn unlocking_each_kind_of_lock_never_taken_is_reported() {
     let _s = serial();
     let (s, rw, rs) = (SpinLock::new(()), RwLock::new(()), RwSpinLock::new(()));
+    let raw = RawSpinLock::new(());
     // SAFETY: as above: refused by the validator, the plain locks are never touched.
     unsafe {
         s.force_unlock();
+        raw.force_unlock();
         rw.force_unlock_write();
         rw.force_unlock_read();
         rs.force_unlock_write();
         rs.force_unlock_read();
     }
     // One report per class (the two RwLock releases are one class, likewise RwSpinLock).
-    assert_eq!(kinds(), vec![ReportKind::BadUnlock; 3]);
+    assert_eq!(kinds(), vec![ReportKind::BadUnlock; 4]);
     drop(s.lock());
+    drop(raw.lock());
     drop(rw.write());
     drop(rs.write());
     assert!(kinds().is_empty());
