@@ -82,6 +82,8 @@ fn an_untracked_lock_retaken_by_its_holder_panics_instead_of_hanging() {
         return;
     }
     let _s = serial();
+    let (a, b) = fresh_pair();
+    drop((Mutex::with_class((), a).lock(), Mutex::with_class((), b).lock()));
     let mut untracked = None;
     for _ in 0..1 << 20 {
         let c = fresh_class("fill");
@@ -105,6 +107,7 @@ fn an_untracked_lock_retaken_by_its_holder_panics_instead_of_hanging() {
         .expect("re-taking an untracked lock hung");
     assert!(panicked);
     assert_eq!(kinds(), vec![ReportKind::RecursiveLocking]);
+    still_validates_with(a, b);
 }
 
 #[test]
