@@ -10,8 +10,8 @@
 //! before inserting the key, under the graph lock. The hitting thread reads nothing those
 //! dependencies wrote; every later check that does read them takes the graph lock first, and so
 //! sees them. `lockdep/src/engine/tests/loom_chain.rs` model-checks this table: concurrent
-//! inserts of the same or colliding keys, probes racing with inserts and with `clear`, a full
-//! table.
+//! inserts of the same or colliding keys, probes racing with inserts and with `clear`, probes
+//! ordered after a validation by the graph lock, a full table.
 
 use super::sync_shim::{AtomicU64, AtomicUsize, Ordering};
 

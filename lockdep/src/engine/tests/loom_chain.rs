@@ -123,6 +123,25 @@ fn a_probe_racing_with_inserts_sees_only_complete_keys_and_never_loses_an_earlie
 }
 
 #[test]
+fn a_probe_after_the_graph_lock_shows_a_validation_always_finds_its_key() {
+    loom::model(|| {
+        let e = Engine::<8>::new();
+        let w = e.clone();
+        let writer = thread::spawn(move || {
+            assert!(w.validate(K1));
+            assert!(w.validate(K2));
+        });
+        // A thread that saw a validation under the graph lock (as a later slow path does) and
+        // probes afterwards must hit: the key was inserted before that lock was released.
+        let seen: Vec<u64> = e.graph.lock().unwrap().clone();
+        for k in seen {
+            assert!(e.table.contains(k), "{k} was validated but not found");
+        }
+        writer.join().unwrap();
+    });
+}
+
+#[test]
 fn a_probe_racing_with_clear_never_finds_a_key_that_was_not_inserted() {
     loom::model(|| {
         let e = Engine::<8>::new();
