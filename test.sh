@@ -18,3 +18,6 @@ echo "== tests, validator off (lockdep alone, default features)"
 cargo clippy -p lockdep --all-targets -- -D warnings
 cargo test -p lockdep --all-targets
 cargo test -p lockdep --doc
+
+echo "== loom: the validator's lock-free chain table, model-checked (own target dir)"
+./loom.sh

@@ -22,10 +22,14 @@ pub(crate) mod sink;
 pub(crate) mod stack;
 pub(crate) mod state;
 pub(crate) mod suppress;
+pub(crate) mod sync_shim;
 pub(crate) mod validate;
 
 pub(crate) use check::irq as usage;
 pub(crate) use map::DepMap;
+
+#[cfg(all(test, loom))]
+mod tests;
 
 /// See [`crate::reset`]. Forgetting frees memory, which may reach foreign code (an allocator
 /// built on instrumented locks), so it runs as validator work; from inside the validator it is

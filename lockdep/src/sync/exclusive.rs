@@ -112,7 +112,11 @@ macro_rules! exclusive_lock {
                     let loc = std::panic::Location::caller();
                     crate::engine::validate::acquire(&self.map, subclass, 0, false, loc);
                     let inner = crate::engine::validate::lock_raw(&self.map, 0, || self.inner.try_lock(), || self.inner.lock());
-                    $guard { inner, map: &self.map, _not_send: crate::sync::not_send::NotSend::MARK }
+                    $guard {
+                        inner,
+                        map: &self.map,
+                        _not_send: crate::sync::not_send::NotSend::MARK,
+                    }
                 }
                 #[cfg(not(feature = "check"))]
                 {
@@ -136,7 +140,11 @@ macro_rules! exclusive_lock {
                     a.nest = nest.lock_ref().instance;
                     crate::engine::validate::acquire_with(&self.map, a);
                     let inner = crate::engine::validate::lock_raw(&self.map, 0, || self.inner.try_lock(), || self.inner.lock());
-                    $guard { inner, map: &self.map, _not_send: crate::sync::not_send::NotSend::MARK }
+                    $guard {
+                        inner,
+                        map: &self.map,
+                        _not_send: crate::sync::not_send::NotSend::MARK,
+                    }
                 }
                 #[cfg(not(feature = "check"))]
                 {

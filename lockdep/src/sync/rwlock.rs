@@ -235,7 +235,11 @@ macro_rules! acquire_fn {
             {
                 validate::acquire(&self.map, subclass, $read, false, Location::caller());
                 let inner = validate::lock_raw(&self.map, $read, || self.inner.$try_plain(), || self.inner.$plain());
-                $guard { inner, map: &self.map, _not_send: NotSend::MARK }
+                $guard {
+                    inner,
+                    map: &self.map,
+                    _not_send: NotSend::MARK,
+                }
             }
             #[cfg(not(feature = "check"))]
             {
