@@ -209,6 +209,33 @@ pub fn stats() -> Stats {
     }
 }
 
+/// Contention of one lock class (see [`lock_stats`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockStat {
+    /// The class name, as reports print it.
+    pub class: String,
+    /// How many blocking acquisitions found a lock of the class taken and waited.
+    pub contentions: u64,
+    /// Their total wait.
+    pub wait_total: std::time::Duration,
+    /// The longest single wait.
+    pub wait_max: std::time::Duration,
+}
+
+/// Per-class contention since the process started, most waited-for class first (the
+/// kernel's `/proc/lock_stat`, without hold times): only with the `lock-stat` feature, empty
+/// otherwise. A contended acquisition is counted under its lock's class (subclass 0).
+pub fn lock_stats() -> Vec<LockStat> {
+    #[cfg(feature = "lock-stat")]
+    {
+        engine::lock_stat::snapshot()
+    }
+    #[cfg(not(feature = "lock-stat"))]
+    {
+        Vec::new()
+    }
+}
+
 /// Marks the dependency `outer -> inner` (class names, as reports print them) as reviewed
 /// and allowed: a later report whose cycle contains it, or about taking `inner` while
 /// holding `outer`, is counted in [`Stats::suppressed`] and otherwise dropped. `reason` is

@@ -14,6 +14,8 @@ pub(crate) mod check;
 pub(crate) mod graph;
 pub(crate) mod graph_dump;
 pub(crate) mod held;
+#[cfg(feature = "lock-stat")]
+pub(crate) mod lock_stat;
 pub(crate) mod map;
 pub(crate) mod offstack;
 pub(crate) mod report;

@@ -251,7 +251,12 @@ pub(crate) fn lock_raw<G>(
         Some(g) => g,
         None => {
             contended(map, map.instance(), read, Location::caller());
-            lock()
+            #[cfg(feature = "lock-stat")]
+            let waiting = std::time::Instant::now();
+            let guard = lock();
+            #[cfg(feature = "lock-stat")]
+            super::lock_stat::record(map.class(0), waiting.elapsed());
+            guard
         }
     }
 }
