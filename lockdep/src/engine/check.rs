@@ -88,6 +88,7 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
     // Recursive locking: the same class already held (the kernel's check_deadlock).
     let mut nest_held = false;
     let mut recursion = false;
+    let mut cacheable = true;
     for prev in held {
         if next.nest != 0 && prev.instance == next.nest {
             nest_held = true;
@@ -104,7 +105,12 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
             return;
         }
         recursion = true;
-        if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
+        if is_self_deadlock(&st, prev, next) {
+            // Not cached: a later acquisition of another lock of this class over this one is
+            // a different report (two instances), which a cached chain would skip.
+            cacheable = false;
+            self_deadlock_report(&mut st, h, d, next, prev);
+        } else if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
             let mut r = report(&st, ReportKind::RecursiveLocking, h, d);
             r.acquiring = Some(describe(&st, next));
             r.holding = Some(describe(&st, prev));
@@ -138,7 +144,7 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
             break;
         }
     }
-    if complete {
+    if complete && cacheable {
         cache(&mut st, next.chain_key);
     }
 }
@@ -679,25 +685,52 @@ pub(crate) fn nest_lock_not_held(h: &HeldStack, next: &Held) {
     sink::defer(r);
 }
 
+/// The last word of a same-instance self-deadlock's signature. The two-instance "possible
+/// recursive locking" report of [`validate_chain`] is signed by the same pair of classes, and
+/// both are `RecursiveLocking`: without this mark whichever came first in a run would silence
+/// the other, though one is a possible deadlock and the other a certain one (a class id is at
+/// most `MAX_CLASSES`, so it never equals the mark).
+const SAME_INSTANCE: u32 = u32::MAX - 1;
+
 /// The very lock `prev` re-taken by the thread that holds it (under any subclass): reported,
 /// and the message the caller panics with instead of hanging.
 pub(crate) fn self_deadlock(h: &HeldStack, d: usize, next: &Held, prev: &Held) -> String {
     let mut st = state::lock();
-    if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
-        let mut r = report(&st, ReportKind::RecursiveLocking, h, d);
-        r.acquiring = Some(describe(&st, next));
-        r.holding = Some(describe(&st, prev));
-        r.details.push(String::from(
-            " This is the same lock instance, already held by this thread: acquiring it would deadlock now.",
-        ));
-        sink::defer(r);
-    }
+    self_deadlock_report(&mut st, h, d, next, prev);
     format!(
         "lockdep: thread {} re-acquired lock {} that it already holds (acquired at {}); this would deadlock now",
         thread_desc(h.tid),
         st.class_name(next.class),
         prev.loc.map(|l| l.to_string()).unwrap_or_default()
     )
+}
+
+/// Whether taking `next` over `prev` is the very lock re-taken in a way that waits for itself:
+/// the same instance of a real lock, exclusively on either side (a reader over its own read
+/// hold waits only behind a queued writer, so that stays a possible deadlock).
+fn is_self_deadlock(st: &State, prev: &Held, next: &Held) -> bool {
+    prev.instance == next.instance
+        && (prev.read == WRITE || next.read == WRITE)
+        && st
+            .classes
+            .get(next.class as usize)
+            .is_some_and(|c| c.kind.blocks())
+}
+
+/// Reports (once per pair of classes) the same-instance re-take, wherever it is found: by
+/// [`validate_chain`] on a new chain, by the contended path on a cached one. Its signature
+/// carries [`SAME_INSTANCE`], so it never silences the two-instance report or is silenced by it.
+fn self_deadlock_report(st: &mut State, h: &HeldStack, d: usize, next: &Held, prev: &Held) {
+    let sig = vec![prev.class, next.class, SAME_INSTANCE];
+    if st.first_time(ReportKind::RecursiveLocking, sig) {
+        let mut r = report(st, ReportKind::RecursiveLocking, h, d);
+        r.acquiring = Some(describe(st, next));
+        r.holding = Some(describe(st, prev));
+        r.details.push(String::from(
+            " This is the same lock instance, already held by this thread: acquiring it would deadlock now.",
+        ));
+        sink::defer(r);
+    }
 }
 
 /// A named class used by a lock of another kind than the one that registered it (`id`): the
