@@ -41,6 +41,11 @@ pub struct WwClass {
     name: &'static str,
     wait_die: bool,
     stamp: AtomicU64,
+    /// The class ids of `<name>_acquire` and `<name>_mutex` once resolved (0 = not yet): every
+    /// transaction and every mutex of the class is a new lock, and this spares each of them a
+    /// class look-up under the validator's lock.
+    #[cfg(feature = "check")]
+    pub(crate) ids: [std::sync::atomic::AtomicU32; 2],
 }
 
 impl WwClass {
@@ -50,6 +55,8 @@ impl WwClass {
             name,
             wait_die: true,
             stamp: AtomicU64::new(0),
+            #[cfg(feature = "check")]
+            ids: [const { std::sync::atomic::AtomicU32::new(0) }; 2],
         }
     }
 
@@ -59,6 +66,8 @@ impl WwClass {
             name,
             wait_die: false,
             stamp: AtomicU64::new(0),
+            #[cfg(feature = "check")]
+            ids: [const { std::sync::atomic::AtomicU32::new(0) }; 2],
         }
     }
 

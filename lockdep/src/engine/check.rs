@@ -16,7 +16,9 @@
 
 use super::chain;
 use super::graph::{dep_kind, Graph};
-use super::held::{Held, HeldStack, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_IRQ_MASK, CTX_SOFTIRQ, CTX_THREADED};
+use super::held::{
+    Held, HeldStack, CTX_BH_OFF, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_IRQ_MASK, CTX_SOFTIRQ, CTX_THREADED,
+};
 use super::held::{READ_RECURSIVE, WRITE};
 use super::map::{DepMap, LockKind, UNTRACKED, WAIT_CONFIG, WAIT_INV, WAIT_MAX, WAIT_SPIN};
 use super::sink;
@@ -249,7 +251,8 @@ fn info_inner(st: &State, class: u32) -> u8 {
 }
 
 /// Whether a thread in context `ctx` holding `held` may not sleep: in an interrupt handler,
-/// with interrupts disabled, or holding a spinning lock.
+/// with interrupts or bottom halves disabled, or holding a spinning lock (the same predicate as
+/// `validate::in_atomic`, which decides without the validator's lock whether to come here).
 pub(crate) fn atomic_reason(st: &State, held: &[Held], ctx: u8) -> Option<String> {
     if ctx & CTX_HARDIRQ != 0 {
         return Some(String::from("in hard interrupt context"));
@@ -259,6 +262,9 @@ pub(crate) fn atomic_reason(st: &State, held: &[Held], ctx: u8) -> Option<String
     }
     if ctx & CTX_IRQS_OFF != 0 {
         return Some(String::from("with interrupts disabled"));
+    }
+    if ctx & CTX_BH_OFF != 0 {
+        return Some(String::from("with bottom halves disabled"));
     }
     held.iter()
         .find(|e| st.classes.get(e.class as usize).is_some_and(|c| c.kind.spins()))

@@ -10,6 +10,7 @@
 
 pub(crate) mod chain;
 pub(crate) mod check;
+pub(crate) mod class_bits;
 pub(crate) mod graph;
 pub(crate) mod held;
 pub(crate) mod map;

@@ -608,14 +608,38 @@ pub(crate) fn invalid_subclass(subclass: u32) {
 }
 
 /// An operation that may sleep (`might_sleep()`): reported in atomic context.
+///
+/// Decided from this thread's own stack and context, so the common case — an allocation that
+/// may reclaim with only sleeping locks held — takes no global lock: the validator's lock is
+/// taken only to report.
 pub(crate) fn might_sleep(what: &str, loc: &'static Location<'static>) {
-    let atomic = held::with(|h| {
-        h.ctx & (super::held::CTX_HARDIRQ | super::held::CTX_SOFTIRQ | super::held::CTX_IRQS_OFF) != 0
-            || h.depth > 0
-    });
-    if atomic {
+    if in_atomic() {
         held::guarded(|h| check::might_sleep(h, what, loc));
         sink::flush(true);
+    }
+}
+
+/// The context bits that make a thread atomic by themselves: an interrupt handler, interrupts
+/// off, bottom halves off (the kernel counts a `local_bh_disable()` in the preempt count, so
+/// `might_sleep()` complains there too).
+const ATOMIC_CTX: u8 =
+    super::held::CTX_HARDIRQ | super::held::CTX_SOFTIRQ | super::held::CTX_IRQS_OFF | super::held::CTX_BH_OFF;
+
+/// Whether this thread may not sleep: an atomic context, or a spinning lock held. False from
+/// inside the validator (its lock operations are untracked, and so is this).
+pub(crate) fn in_atomic() -> bool {
+    !held::busy()
+        && held::with(|h| {
+            h.ctx & ATOMIC_CTX != 0 || h.held().iter().any(|e| super::class_bits::spins(e.class))
+        })
+}
+
+/// This thread's context bits (`held::CTX_*`); 0 from inside the validator.
+pub(crate) fn context_bits() -> u8 {
+    if held::busy() {
+        0
+    } else {
+        held::with(|h| h.ctx)
     }
 }
 
@@ -636,6 +660,15 @@ pub(crate) fn change_context(f: impl FnOnce(&mut HeldStack)) {
         // halves are on; local_bh_enable() (interrupts on) makes them both.
         let hard = hard_on || (soft_on && irqs_on);
         let soft = (hard_on && bh_on) || (soft_on && irqs_on);
+        // Classes already marked need nothing: only a mark to record takes the validator's
+        // lock (interrupts restored under an outer lock is the common case).
+        let unmarked = |bit: u8| {
+            h.held().iter().any(|e| {
+                e.class != UNTRACKED && !super::class_bits::has_usage(e.class, bit + (e.read != 0) as u8)
+            })
+        };
+        let hard = hard && unmarked(super::usage::ENABLED_HARDIRQ);
+        let soft = soft && unmarked(super::usage::ENABLED_SOFTIRQ);
         (h.depth > 0 && (hard || soft)).then_some((hard, soft))
     });
     if let Some((hard, soft)) = marks {
