@@ -71,6 +71,9 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
         return; // another thread validated it meanwhile
     }
     if !next.trylock {
+        // A trylock never waits, so neither check applies to it: the kernel's
+        // `check_wait_context` returns at once for `next->trylock`, and `mutex_trylock` has no
+        // `might_sleep()`.
         // A sleeping lock in atomic context gets both of the kernel's reports, lockdep's own
         // (the wait context) first, then the one `might_sleep()` prints.
         wait_context(&mut st, h, d, next);
