@@ -262,16 +262,16 @@ pub fn in_atomic() -> bool {
     }
 }
 
-/// The current thread's context bits (0 with the feature off).
-fn bits() -> u8 {
-    #[cfg(feature = "check")]
-    {
-        crate::engine::validate::context_bits()
-    }
-    #[cfg(not(feature = "check"))]
-    {
-        0
-    }
+/// Whether any of the context bits `mask` is set on the current thread (never with the
+/// feature off).
+#[cfg(feature = "check")]
+fn any(mask: u8) -> bool {
+    crate::engine::validate::context_bits() & mask != 0
+}
+
+#[cfg(not(feature = "check"))]
+fn any(_mask: u8) -> bool {
+    false
 }
 
 #[cfg(feature = "check")]
@@ -288,13 +288,13 @@ const CTX_BH_OFF: u8 = 0;
 /// Whether the current thread is in a (simulated) hard interrupt handler (`in_hardirq()`).
 /// Always `false` with the feature off.
 pub fn in_hardirq() -> bool {
-    bits() & CTX_HARDIRQ != 0
+    any(CTX_HARDIRQ)
 }
 
 /// Whether the current thread is running a (simulated) soft interrupt handler
 /// (`in_serving_softirq()`). Always `false` with the feature off.
 pub fn in_serving_softirq() -> bool {
-    bits() & CTX_SOFTIRQ != 0
+    any(CTX_SOFTIRQ)
 }
 
 /// Whether soft interrupts cannot run on the current thread right now: it is serving one or
@@ -302,7 +302,7 @@ pub fn in_serving_softirq() -> bool {
 /// softirq count, which `local_bh_disable()` raises); [`in_serving_softirq`] is the handler
 /// alone. Always `false` with the feature off.
 pub fn in_softirq() -> bool {
-    bits() & (CTX_SOFTIRQ | CTX_BH_OFF) != 0
+    any(CTX_SOFTIRQ | CTX_BH_OFF)
 }
 
 /// `in_interrupt()`: [`in_hardirq`] or [`in_softirq`] (bottom halves disabled included, as in
@@ -316,5 +316,5 @@ pub fn in_interrupt() -> bool {
 /// hard interrupt handler, or `local_irq_disable()`. Always `false` with the feature off.
 #[doc(alias = "irqs_disabled")]
 pub fn irqs_are_disabled() -> bool {
-    bits() & CTX_IRQS_OFF != 0
+    any(CTX_IRQS_OFF)
 }

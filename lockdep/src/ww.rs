@@ -163,8 +163,8 @@ pub struct WwAcquireCtx {
     /// Deadlock injection: the current interval (0: off) and the locks left until the next.
     inject_interval: Cell<u32>,
     inject_countdown: Cell<u32>,
-    /// How many `Deadlk` were injected.
-    injected: Cell<u64>,
+    /// How many `Deadlk` were injected (a `u32` like the other counters: saturates).
+    injected: Cell<u32>,
     #[cfg(feature = "check")]
     map: DepMap,
     _not_send: PhantomData<*const ()>,
@@ -238,7 +238,7 @@ impl WwAcquireCtx {
     }
 
     /// How many `Deadlk` [`set_deadlock_inject`](Self::set_deadlock_inject) injected so far.
-    pub fn deadlocks_injected(&self) -> u64 {
+    pub fn deadlocks_injected(&self) -> u32 {
         self.injected.get()
     }
 
@@ -260,7 +260,7 @@ impl WwAcquireCtx {
         };
         self.inject_interval.set(next);
         self.inject_countdown.set(next);
-        self.injected.set(self.injected.get() + 1);
+        self.injected.set(self.injected.get().saturating_add(1));
         true
     }
 
