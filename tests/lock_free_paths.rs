@@ -138,6 +138,40 @@ fn new_locks_of_a_resolved_named_class_take_no_global_lock() {
     assert!(kinds().is_empty());
 }
 
+/// One creation site for every object: all its locks are one class.
+fn new_object(i: u32) -> Mutex<u32> {
+    Mutex::new(i)
+}
+
+#[test]
+fn new_locks_of_a_resolved_creation_site_take_no_global_lock() {
+    let _s = serial();
+    let outer = Mutex::new(0u32);
+    let first = new_object(0);
+    drop(first.lock());
+    {
+        let _o = outer.lock();
+        drop(first.lock());
+    }
+    let before = slow_paths();
+    for i in 0..200 {
+        let obj = new_object(i);
+        drop(obj.lock());
+        let _o = outer.lock();
+        drop(obj.lock());
+    }
+    assert_eq!(slow_paths() - before, 0);
+    assert!(kinds().is_empty());
+}
+
+#[test]
+fn a_lock_from_a_new_creation_site_does_take_the_global_lock() {
+    let _s = serial();
+    let before = slow_paths();
+    drop(Mutex::new(()).lock());
+    assert!(slow_paths() > before);
+}
+
 #[test]
 fn a_named_class_used_by_another_kind_of_lock_is_still_reported() {
     // The cached class id is not handed to a lock of another kind: that one goes slow and is

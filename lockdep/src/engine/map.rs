@@ -185,6 +185,13 @@ impl DepMap {
                 return id;
             }
         }
+        // A creation site: its id is kept per site (`site_cache`), likewise.
+        if let Key::Site(site) = self.key {
+            if let Some(id) = super::site_cache::get(site, subclass) {
+                self.remember(subclass, id);
+                return id;
+            }
+        }
         // Registering allocates under the validator's lock: validator work. From inside the
         // validator (a lock taken by an allocator, say) the lock is untracked, and nothing is
         // cached, so it is resolved properly the next time.
@@ -205,7 +212,11 @@ impl DepMap {
                     }
                 }
             }
-            st.register_class(self.key_addr(), self, subclass)
+            let id = st.register_class(self.key_addr(), self, subclass);
+            if let (Key::Site(site), true) = (self.key, id != UNTRACKED) {
+                super::site_cache::insert(site, subclass, id);
+            }
+            id
         }) else {
             return UNTRACKED;
         };

@@ -16,6 +16,7 @@ pub(crate) mod held;
 pub(crate) mod map;
 pub(crate) mod offstack;
 pub(crate) mod sink;
+pub(crate) mod site_cache;
 pub(crate) mod stack;
 pub(crate) mod state;
 pub(crate) mod usage;
