@@ -99,3 +99,26 @@ fn a_panic_inside_puts_the_holds_back_for_their_guard() {
     drop(section);
     assert!(kinds().is_empty());
 }
+
+#[test]
+fn every_hold_of_the_map_goes_and_comes_back() {
+    // Two recursive read holds with a lock between them: both are taken off and put back.
+    let _s = serial();
+    let a = Mutex::new(());
+    let outer = FENCE.read_recursive();
+    let ga = a.lock();
+    let inner = FENCE.read_recursive();
+    FENCE.with_own_holds_released(|| {
+        assert!(!lockdep::is_held(&FENCE));
+        lockdep::assert_held(&a);
+    });
+    lockdep::assert_none_held();
+    let r = lockdep::take_reports();
+    let order: Vec<&str> = r[0].held_locks().iter().map(|h| h.class()).collect();
+    assert_eq!(order.len(), 3);
+    assert_eq!((order[0], order[2]), ("test_dma_fence_map", "test_dma_fence_map"));
+    drop(inner);
+    drop(ga);
+    drop(outer);
+    assert!(kinds().is_empty());
+}
