@@ -16,7 +16,9 @@
 
 use super::chain;
 use super::graph::{dep_kind, Graph};
-use super::held::{Held, HeldStack, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_IRQ_MASK, CTX_SOFTIRQ, CTX_THREADED};
+use super::held::{
+    Held, HeldStack, CTX_BH_OFF, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_IRQ_MASK, CTX_SOFTIRQ, CTX_THREADED,
+};
 use super::held::{READ_RECURSIVE, WRITE};
 use super::map::{DepMap, LockKind, UNTRACKED, WAIT_CONFIG, WAIT_INV, WAIT_MAX, WAIT_SPIN};
 use super::sink;
@@ -69,6 +71,9 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
         return; // another thread validated it meanwhile
     }
     if !next.trylock {
+        // A trylock never waits, so neither check applies to it: the kernel's
+        // `check_wait_context` returns at once for `next->trylock`, and `mutex_trylock` has no
+        // `might_sleep()`.
         // A sleeping lock in atomic context gets both of the kernel's reports, lockdep's own
         // (the wait context) first, then the one `might_sleep()` prints.
         wait_context(&mut st, h, d, next);
@@ -88,6 +93,7 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
     // Recursive locking: the same class already held (the kernel's check_deadlock).
     let mut nest_held = false;
     let mut recursion = false;
+    let mut cacheable = true;
     for prev in held {
         if next.nest != 0 && prev.instance == next.nest {
             nest_held = true;
@@ -104,7 +110,12 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
             return;
         }
         recursion = true;
-        if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
+        if is_self_deadlock(&st, prev, next) {
+            // Not cached: a later acquisition of another lock of this class over this one is
+            // a different report (two instances), which a cached chain would skip.
+            cacheable = false;
+            self_deadlock_report(&mut st, h, d, next, prev);
+        } else if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
             let mut r = report(&st, ReportKind::RecursiveLocking, h, d);
             r.acquiring = Some(describe(&st, next));
             r.holding = Some(describe(&st, prev));
@@ -138,7 +149,7 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
             break;
         }
     }
-    if complete {
+    if complete && cacheable {
         cache(&mut st, next.chain_key);
     }
 }
@@ -243,7 +254,8 @@ fn info_inner(st: &State, class: u32) -> u8 {
 }
 
 /// Whether a thread in context `ctx` holding `held` may not sleep: in an interrupt handler,
-/// with interrupts disabled, or holding a spinning lock.
+/// with interrupts or bottom halves disabled, or holding a spinning lock (the same predicate as
+/// `validate::in_atomic`, which decides without the validator's lock whether to come here).
 pub(crate) fn atomic_reason(st: &State, held: &[Held], ctx: u8) -> Option<String> {
     if ctx & CTX_HARDIRQ != 0 {
         return Some(String::from("in hard interrupt context"));
@@ -253,6 +265,9 @@ pub(crate) fn atomic_reason(st: &State, held: &[Held], ctx: u8) -> Option<String
     }
     if ctx & CTX_IRQS_OFF != 0 {
         return Some(String::from("with interrupts disabled"));
+    }
+    if ctx & CTX_BH_OFF != 0 {
+        return Some(String::from("with bottom halves disabled"));
     }
     held.iter()
         .find(|e| st.classes.get(e.class as usize).is_some_and(|c| c.kind.spins()))
@@ -679,25 +694,52 @@ pub(crate) fn nest_lock_not_held(h: &HeldStack, next: &Held) {
     sink::defer(r);
 }
 
+/// The last word of a same-instance self-deadlock's signature. The two-instance "possible
+/// recursive locking" report of [`validate_chain`] is signed by the same pair of classes, and
+/// both are `RecursiveLocking`: without this mark whichever came first in a run would silence
+/// the other, though one is a possible deadlock and the other a certain one (a class id is at
+/// most `MAX_CLASSES`, so it never equals the mark).
+const SAME_INSTANCE: u32 = u32::MAX - 1;
+
 /// The very lock `prev` re-taken by the thread that holds it (under any subclass): reported,
 /// and the message the caller panics with instead of hanging.
 pub(crate) fn self_deadlock(h: &HeldStack, d: usize, next: &Held, prev: &Held) -> String {
     let mut st = state::lock();
-    if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
-        let mut r = report(&st, ReportKind::RecursiveLocking, h, d);
-        r.acquiring = Some(describe(&st, next));
-        r.holding = Some(describe(&st, prev));
-        r.details.push(String::from(
-            " This is the same lock instance, already held by this thread: acquiring it would deadlock now.",
-        ));
-        sink::defer(r);
-    }
+    self_deadlock_report(&mut st, h, d, next, prev);
     format!(
         "lockdep: thread {} re-acquired lock {} that it already holds (acquired at {}); this would deadlock now",
         thread_desc(h.tid),
         st.class_name(next.class),
         prev.loc.map(|l| l.to_string()).unwrap_or_default()
     )
+}
+
+/// Whether taking `next` over `prev` is the very lock re-taken in a way that waits for itself:
+/// the same instance of a real lock, exclusively on either side (a reader over its own read
+/// hold waits only behind a queued writer, so that stays a possible deadlock).
+fn is_self_deadlock(st: &State, prev: &Held, next: &Held) -> bool {
+    prev.instance == next.instance
+        && (prev.read == WRITE || next.read == WRITE)
+        && st
+            .classes
+            .get(next.class as usize)
+            .is_some_and(|c| c.kind.blocks())
+}
+
+/// Reports (once per pair of classes) the same-instance re-take, wherever it is found: by
+/// [`validate_chain`] on a new chain, by the contended path on a cached one. Its signature
+/// carries [`SAME_INSTANCE`], so it never silences the two-instance report or is silenced by it.
+fn self_deadlock_report(st: &mut State, h: &HeldStack, d: usize, next: &Held, prev: &Held) {
+    let sig = vec![prev.class, next.class, SAME_INSTANCE];
+    if st.first_time(ReportKind::RecursiveLocking, sig) {
+        let mut r = report(st, ReportKind::RecursiveLocking, h, d);
+        r.acquiring = Some(describe(st, next));
+        r.holding = Some(describe(st, prev));
+        r.details.push(String::from(
+            " This is the same lock instance, already held by this thread: acquiring it would deadlock now.",
+        ));
+        sink::defer(r);
+    }
 }
 
 /// A named class used by a lock of another kind than the one that registered it (`id`): the

@@ -10,11 +10,13 @@
 
 pub(crate) mod chain;
 pub(crate) mod check;
+pub(crate) mod class_bits;
 pub(crate) mod graph;
 pub(crate) mod held;
 pub(crate) mod map;
 pub(crate) mod offstack;
 pub(crate) mod sink;
+pub(crate) mod site_cache;
 pub(crate) mod stack;
 pub(crate) mod state;
 pub(crate) mod sync_shim;
