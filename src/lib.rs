@@ -51,7 +51,8 @@ pub fn golden(name: &str, actual: &str) {
 
 /// Replaces what varies between runs and machines in a report's text with placeholders:
 /// addresses (`0xADDR`), thread ids (`name/ID`), positions in this repository's test files
-/// (`FILE:L:C`), and drops the stack frames, which depend on inlining and debug info.
+/// (`FILE:L:C`), the bar under the headline (`<bar>`), and drops the stack frames, which
+/// depend on inlining and debug info.
 pub fn normalise_report(text: &str) -> String {
     let mut out = Vec::new();
     let mut in_backtrace = false;
@@ -65,6 +66,11 @@ pub fn normalise_report(text: &str) -> String {
         if line == "stack backtrace:" {
             in_backtrace = true;
             out.push(line.to_string());
+            continue;
+        }
+        if line.len() > 3 && line.chars().all(|c| c == '-') {
+            // The bar under the headline, as long as the headline, which may name a thread.
+            out.push(String::from("<bar>"));
             continue;
         }
         let t = line.trim_start();

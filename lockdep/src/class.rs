@@ -65,7 +65,7 @@ impl LockClass {
     }
 
     /// The class name.
-    pub fn name(&self) -> &'static str {
+    pub const fn name(&self) -> &'static str {
         self.name
     }
 }

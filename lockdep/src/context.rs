@@ -211,25 +211,110 @@ pub fn softirq_context() -> ContextScope {
 }
 
 /// Disables interrupts for the scope (`local_irq_save`/`restore`: nested scopes are fine).
+///
+/// For a spinning lock taken with interrupts off, prefer the lock's `lock_irqsave()`: one guard
+/// that cannot outlive the interrupt scope.
 pub fn irqs_disabled() -> ContextScope {
-    fn enter() {
-        #[cfg(feature = "check")]
-        crate::engine::held::with(|h| h.irq_save.push_bit(h.irqs_off > 0));
-        irq::local_irq_disable();
+    ContextScope::new(irq_save, irq_restore)
+}
+
+/// `local_irq_save()`: pushes whether interrupts were off, then disables them.
+pub(crate) fn irq_save() {
+    #[cfg(feature = "check")]
+    crate::engine::held::with(|h| h.irq_save.push_bit(h.irqs_off > 0));
+    irq::local_irq_disable();
+}
+
+/// `local_irq_restore()`: enables interrupts again unless the matching [`irq_save`] found them
+/// off.
+pub(crate) fn irq_restore() {
+    #[cfg(feature = "check")]
+    let was_off = crate::engine::held::with(|h| h.irq_save.pop_bit());
+    #[cfg(not(feature = "check"))]
+    let was_off = false;
+    if !was_off {
+        irq::local_irq_enable();
     }
-    fn exit() {
-        #[cfg(feature = "check")]
-        let was_off = crate::engine::held::with(|h| h.irq_save.pop_bit());
-        #[cfg(not(feature = "check"))]
-        let was_off = false;
-        if !was_off {
-            irq::local_irq_enable();
-        }
-    }
-    ContextScope::new(enter, exit)
 }
 
 /// Disables bottom halves (soft interrupts) for the scope.
 pub fn bh_disabled() -> ContextScope {
     ContextScope::new(irq::local_bh_disable, irq::local_bh_enable)
+}
+
+/// Whether the current thread may not sleep (`in_atomic()`): it is in a (simulated) hard or
+/// soft interrupt handler, has interrupts or bottom halves disabled, or holds a spinning lock
+/// (`SpinLock`, `RwSpinLock`, `RawSpinLock`). Exactly where [`might_sleep`](crate::might_sleep)
+/// reports, so code can choose a non-sleeping path (`GFP_ATOMIC` rather than `GFP_KERNEL`).
+///
+/// The kernel's `in_atomic()` reads the preempt count, which `local_irq_disable()` does not
+/// raise; its `might_sleep()` checks `irqs_disabled()` besides. Here one query answers "may
+/// this thread sleep?", interrupts included. Decided from the thread's own state, without the
+/// validator's lock. Always `false` with the feature off.
+pub fn in_atomic() -> bool {
+    #[cfg(feature = "check")]
+    {
+        crate::engine::validate::in_atomic()
+    }
+    #[cfg(not(feature = "check"))]
+    {
+        false
+    }
+}
+
+/// Whether any of the context bits `mask` is set on the current thread (never with the
+/// feature off).
+#[cfg(feature = "check")]
+fn any(mask: u8) -> bool {
+    crate::engine::validate::context_bits() & mask != 0
+}
+
+#[cfg(not(feature = "check"))]
+fn any(_mask: u8) -> bool {
+    false
+}
+
+#[cfg(feature = "check")]
+use crate::engine::held::{CTX_BH_OFF, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_SOFTIRQ};
+#[cfg(not(feature = "check"))]
+const CTX_SOFTIRQ: u8 = 0;
+#[cfg(not(feature = "check"))]
+const CTX_HARDIRQ: u8 = 0;
+#[cfg(not(feature = "check"))]
+const CTX_IRQS_OFF: u8 = 0;
+#[cfg(not(feature = "check"))]
+const CTX_BH_OFF: u8 = 0;
+
+/// Whether the current thread is in a (simulated) hard interrupt handler (`in_hardirq()`).
+/// Always `false` with the feature off.
+pub fn in_hardirq() -> bool {
+    any(CTX_HARDIRQ)
+}
+
+/// Whether the current thread is running a (simulated) soft interrupt handler
+/// (`in_serving_softirq()`). Always `false` with the feature off.
+pub fn in_serving_softirq() -> bool {
+    any(CTX_SOFTIRQ)
+}
+
+/// Whether soft interrupts cannot run on the current thread right now: it is serving one or
+/// has bottom halves disabled. The kernel's `in_softirq()` means this too (it reads the
+/// softirq count, which `local_bh_disable()` raises); [`in_serving_softirq`] is the handler
+/// alone. Always `false` with the feature off.
+pub fn in_softirq() -> bool {
+    any(CTX_SOFTIRQ | CTX_BH_OFF)
+}
+
+/// `in_interrupt()`: [`in_hardirq`] or [`in_softirq`] (bottom halves disabled included, as in
+/// the kernel). Always `false` with the feature off.
+pub fn in_interrupt() -> bool {
+    in_hardirq() || in_softirq()
+}
+
+/// Whether interrupts are disabled on the current thread (`irqs_disabled()`; the scope that
+/// disables them is [`irqs_disabled`](crate::irqs_disabled)): an `irqs_disabled()` scope, a
+/// hard interrupt handler, or `local_irq_disable()`. Always `false` with the feature off.
+#[doc(alias = "irqs_disabled")]
+pub fn irqs_are_disabled() -> bool {
+    any(CTX_IRQS_OFF)
 }

@@ -109,8 +109,8 @@ pub use annotate::{
 pub use class::{LockClass, MAX_SUBCLASSES};
 pub use config::{action, set_action, Action};
 pub use context::{
-    bh_disabled, irq_context, irq_context_no_thread, irqs_disabled, panic_context, softirq_context,
-    ContextScope,
+    bh_disabled, in_atomic, in_hardirq, in_interrupt, in_serving_softirq, in_softirq, irq_context,
+    irq_context_no_thread, irqs_are_disabled, irqs_disabled, panic_context, softirq_context, ContextScope,
 };
 pub use lockable::Lockable;
 pub use lockdep_macros::{lock_class, must_not_hold, requires_held, section, signalling};
@@ -120,8 +120,9 @@ pub use report::REPORT_SCHEMA_VERSION;
 pub use report::{hint_for, register_hint, Dependency, Frame, HeldLock, LockMode, Report, ReportKind, Stack};
 pub use srcu::{Srcu, SrcuReadGuard};
 pub use sync::{
-    Condvar, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
-    RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard, SpinLock, SpinLockGuard, WaitTimeoutResult,
+    Condvar, IrqSaveGuard, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, RwLock, RwLockReadGuard,
+    RwLockWriteGuard, RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard, SpinLock, SpinLockGuard,
+    WaitTimeoutResult,
 };
 pub use ww::{WwAcquireCtx, WwClass, WwError, WwMutex, WwMutexGuard};
 

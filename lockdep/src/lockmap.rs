@@ -69,7 +69,8 @@ pub struct LockMapGuard<'a> {
 
 impl LockMap {
     /// A pseudo-lock that is its own class, called `name`. Make it a `static` (a pseudo-lock
-    /// created per object would make one class per object).
+    /// created per object would make one class per object; per-object maps share a class with
+    /// [`with_class`](Self::with_class)).
     pub const fn new(name: &'static str) -> Self {
         Self::with_wait_type(name, WaitType::Unchecked, WaitType::Unchecked)
     }
@@ -87,6 +88,38 @@ impl LockMap {
         {
             let _ = (outer, inner);
             LockMap { _name: name }
+        }
+    }
+
+    /// A pseudo-lock of the named class `class`, shared with every other map made with it:
+    /// one map per object, one class for all of them, as the kernel's `INIT_WORK` gives every
+    /// work item its own `lockdep_map` under one static key. Each map is its own instance, so
+    /// holding two of the class at once is recursive locking (unless nested), and an order
+    /// learned through one object holds for all.
+    ///
+    /// ```
+    /// use lockdep::{LockClass, LockMap};
+    ///
+    /// static WORK: LockClass = LockClass::new("(work_completion)(&dev->reset_work)");
+    /// struct Device {
+    ///     reset_work: LockMap,
+    /// }
+    /// let a = Device { reset_work: LockMap::with_class(&WORK) };
+    /// let b = Device { reset_work: LockMap::with_class(&WORK) };
+    /// drop(a.reset_work.lock()); // the work item runs
+    /// b.reset_work.sync(); // flush_work() on another device
+    /// assert_eq!(a.reset_work.name(), b.reset_work.name());
+    /// ```
+    pub const fn with_class(class: &'static crate::LockClass) -> Self {
+        #[cfg(feature = "check")]
+        {
+            LockMap {
+                map: DepMap::new(Key::Class(class), LockKind::Map),
+            }
+        }
+        #[cfg(not(feature = "check"))]
+        {
+            LockMap { _name: class.name() }
         }
     }
 
@@ -167,11 +200,63 @@ impl LockMap {
         drop(self.guard());
     }
 
+    /// Runs `f` with this thread's holds of this map taken off its held stack, then puts them
+    /// back where they were, in the same modes: the kernel's `lock_is_held_type` +
+    /// `lock_release` … `lock_acquire` around a nested use of the map, as
+    /// `__dma_fence_might_wait` does when it finds `dma_fence_map` held for read.
+    ///
+    /// This is for holds whose guard the caller cannot reach — a section opened by
+    /// [`#[lockdep::signalling(MAP)]`](macro@crate::signalling) on an enclosing function — so a
+    /// fence wait inside the section is not the map taken recursively. Only the map's own
+    /// holds go: a lock taken inside the section and held now is still held while `f` runs, so
+    /// waiting under it still closes the cycle through the map (the map's hold ordered that
+    /// lock after the map; the wait orders the map after the lock).
+    ///
+    /// ```
+    /// use lockdep::LockMap;
+    ///
+    /// static FENCE: LockMap = LockMap::new("dma_fence_map");
+    ///
+    /// #[lockdep::signalling(FENCE)]
+    /// fn run_job() {
+    ///     // A wait for another fence from the signalling path (the kernel's
+    ///     // `dma_fence_wait` → `__dma_fence_might_wait`): no lock of ours is held.
+    ///     FENCE.with_own_holds_released(|| FENCE.sync());
+    /// }
+    /// run_job();
+    /// # #[cfg(feature = "check")]
+    /// # assert!(lockdep::take_reports().is_empty());
+    /// ```
+    ///
+    /// If `f` panics the holds are put back as it unwinds, so the guards still release them.
+    #[doc(alias = "lock_is_held_type")]
+    #[inline]
+    pub fn with_own_holds_released<R>(&self, f: impl FnOnce() -> R) -> R {
+        #[cfg(feature = "check")]
+        {
+            struct Restore(Option<validate::ReleasedHolds>);
+            impl Drop for Restore {
+                fn drop(&mut self) {
+                    if let Some(r) = self.0.take() {
+                        validate::restore_own_holds(r);
+                    }
+                }
+            }
+            let _restore = Restore(Some(validate::release_own_holds(&self.map)));
+            f()
+        }
+        #[cfg(not(feature = "check"))]
+        {
+            f()
+        }
+    }
+
     /// The class name.
     pub fn name(&self) -> &'static str {
         #[cfg(feature = "check")]
         match self.map.key {
             Key::Own(n) => n,
+            Key::Class(c) => c.name(),
             _ => "",
         }
         #[cfg(not(feature = "check"))]

@@ -12,6 +12,15 @@
 //! A transaction that holds nothing never dies. After `Deadlk` it must release every lock of
 //! the context, take the contended lock with [`WwMutex::lock_slow`], and start over.
 //!
+//! A wounded transaction that is waiting for another lock is woken by the transaction that
+//! wounded it (it would otherwise wait for a lock whose holder waits for it): each context
+//! publishes the wait queue it sleeps on, and the wounder notifies that queue. Waiters never
+//! poll.
+//!
+//! The back-off paths are rare under real contention, so they are easily left untested;
+//! [`WwAcquireCtx::set_deadlock_inject`] makes `lock` return `Deadlk` now and then without any
+//! contention (the kernel's `CONFIG_DEBUG_WW_MUTEX_SLOWPATH`).
+//!
 //! The validator models this exactly as the kernel does: the context is an exclusive lock of
 //! class `<name>_acquire` (so two contexts of one class in one thread are recursive locking),
 //! and every mutex of the class is class `<name>_mutex`, taken with the context as its nest
@@ -24,7 +33,6 @@ use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 #[cfg(feature = "check")]
 use crate::engine::{
@@ -41,6 +49,11 @@ pub struct WwClass {
     name: &'static str,
     wait_die: bool,
     stamp: AtomicU64,
+    /// The class ids of `<name>_acquire` and `<name>_mutex` once resolved (0 = not yet): every
+    /// transaction and every mutex of the class is a new lock, and this spares each of them a
+    /// class look-up under the validator's lock.
+    #[cfg(feature = "check")]
+    pub(crate) ids: [std::sync::atomic::AtomicU32; 2],
 }
 
 impl WwClass {
@@ -50,6 +63,8 @@ impl WwClass {
             name,
             wait_die: true,
             stamp: AtomicU64::new(0),
+            #[cfg(feature = "check")]
+            ids: [const { std::sync::atomic::AtomicU32::new(0) }; 2],
         }
     }
 
@@ -59,6 +74,8 @@ impl WwClass {
             name,
             wait_die: false,
             stamp: AtomicU64::new(0),
+            #[cfg(feature = "check")]
+            ids: [const { std::sync::atomic::AtomicU32::new(0) }; 2],
         }
     }
 
@@ -93,9 +110,44 @@ impl std::fmt::Display for WwError {
 
 impl std::error::Error for WwError {}
 
-/// State shared with other threads: the wound flag.
+/// State shared with other threads: the wound flag, and where the transaction sleeps.
 struct CtxShared {
     wounded: AtomicBool,
+    /// The address of the [`WaitQueue`] this transaction is blocked on (0: none). Set and
+    /// cleared by the waiting thread while it does not hold that queue's lock, so the lock
+    /// order is always this, then a queue's `owner`; the queue outlives the registration
+    /// (the waiter borrows its mutex until it clears it).
+    waiting_on: parking_lot::Mutex<usize>,
+}
+
+impl CtxShared {
+    /// Wakes the transaction if it is waiting, so that it sees it was wounded. Called with no
+    /// queue lock held. Taking the queue's lock before notifying closes the race with a waiter
+    /// between its check of the wound flag and its sleep: it checks under that lock.
+    fn wake(&self) {
+        let waiting_on = self.waiting_on.lock();
+        if *waiting_on != 0 {
+            // SAFETY: a registered queue is alive: its waiter clears the registration (under
+            // this lock, which we hold) before it stops borrowing the queue's mutex.
+            let q = unsafe { &*(*waiting_on as *const WaitQueue) };
+            drop(q.owner.lock());
+            q.cond.notify_all();
+        }
+    }
+
+    /// Registers (or, with `None`, clears) the queue this transaction is about to sleep on.
+    fn wait_on(&self, q: Option<&WaitQueue>) {
+        *self.waiting_on.lock() = q.map_or(0, |q| q as *const WaitQueue as usize);
+    }
+}
+
+/// Clears a transaction's wait registration when its acquisition ends, however it ends.
+struct Registered<'a>(&'a CtxShared);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.wait_on(None);
+    }
 }
 
 /// An acquire context: one transaction locking a set of ww mutexes. Dropping it is
@@ -108,6 +160,11 @@ pub struct WwAcquireCtx {
     done: Cell<bool>,
     /// The lock that returned `Deadlk`, until it is taken with `lock_slow` (0: none).
     contending: Cell<usize>,
+    /// Deadlock injection: the current interval (0: off) and the locks left until the next.
+    inject_interval: Cell<u32>,
+    inject_countdown: Cell<u32>,
+    /// How many `Deadlk` were injected (a `u32` like the other counters: saturates).
+    injected: Cell<u32>,
     #[cfg(feature = "check")]
     map: DepMap,
     _not_send: PhantomData<*const ()>,
@@ -122,10 +179,14 @@ impl WwAcquireCtx {
             stamp: class.stamp.fetch_add(1, Ordering::Relaxed) + 1,
             shared: Arc::new(CtxShared {
                 wounded: AtomicBool::new(false),
+                waiting_on: parking_lot::Mutex::new(0),
             }),
             acquired: Cell::new(0),
             done: Cell::new(false),
             contending: Cell::new(0),
+            inject_interval: Cell::new(0),
+            inject_countdown: Cell::new(0),
+            injected: Cell::new(0),
             #[cfg(feature = "check")]
             map: DepMap::new(Key::WwAcquire(class), LockKind::WwAcquire),
             _not_send: PhantomData,
@@ -159,6 +220,48 @@ impl WwAcquireCtx {
     /// How many locks the transaction holds.
     pub fn acquired(&self) -> u32 {
         self.acquired.get()
+    }
+
+    /// Makes [`WwMutex::lock`] return [`WwError::Deadlk`] without contention: the
+    /// `interval`-th lock taken while the transaction already holds another is released again
+    /// and reported as contended, as the kernel's `ctx->deadlock_inject_interval`
+    /// (`CONFIG_DEBUG_WW_MUTEX_SLOWPATH`) does, so the back-off path (release all, `lock_slow`,
+    /// start over) runs in tests that never contend. 0 turns it off.
+    ///
+    /// After each injection the interval grows (by 3.5 times, as in the kernel): with a fixed
+    /// interval a transaction needing more locks than the interval would back off forever.
+    /// Works with or without the `check` feature.
+    #[doc(alias = "deadlock_inject_interval")]
+    pub fn set_deadlock_inject(&self, interval: u32) {
+        self.inject_interval.set(interval);
+        self.inject_countdown.set(interval);
+    }
+
+    /// How many `Deadlk` [`set_deadlock_inject`](Self::set_deadlock_inject) injected so far.
+    pub fn deadlocks_injected(&self) -> u32 {
+        self.injected.get()
+    }
+
+    /// Whether the lock just taken is to be given back with an injected `Deadlk`.
+    fn inject_due(&self) -> bool {
+        let interval = self.inject_interval.get();
+        if interval == 0 || self.acquired.get() <= 1 {
+            return false;
+        }
+        let left = self.inject_countdown.get().saturating_sub(1);
+        if left > 0 {
+            self.inject_countdown.set(left);
+            return false;
+        }
+        let next = if interval > u32::MAX / 4 {
+            u32::MAX
+        } else {
+            interval * 3 + interval / 2
+        };
+        self.inject_interval.set(next);
+        self.inject_countdown.set(next);
+        self.injected.set(self.injected.get().saturating_add(1));
+        true
     }
 
     /// Ends the locking phase (`ww_acquire_done`): locking more is then misuse.
@@ -229,8 +332,7 @@ struct Owner {
 /// ```
 pub struct WwMutex<T: ?Sized> {
     class: &'static WwClass,
-    owner: parking_lot::Mutex<Owner>,
-    cond: parking_lot::Condvar,
+    queue: WaitQueue,
     #[cfg(feature = "check")]
     map: DepMap,
     data: UnsafeCell<T>,
@@ -241,6 +343,13 @@ pub struct WwMutex<T: ?Sized> {
 unsafe impl<T: ?Sized + Send> Send for WwMutex<T> {}
 // SAFETY: as above.
 unsafe impl<T: ?Sized + Send> Sync for WwMutex<T> {}
+
+/// Who holds a ww mutex, and where its waiters sleep (not generic, so a transaction can name
+/// the queue it waits on whatever the mutex's data).
+struct WaitQueue {
+    owner: parking_lot::Mutex<Owner>,
+    cond: parking_lot::Condvar,
+}
 
 /// A held ww mutex; released when dropped.
 #[must_use = "if unused the lock is released at once"]
@@ -266,13 +375,15 @@ impl<T> WwMutex<T> {
     pub const fn new(value: T, class: &'static WwClass) -> Self {
         WwMutex {
             class,
-            owner: parking_lot::Mutex::new(Owner {
-                held: false,
-                ctx: 0,
-                stamp: 0,
-                shared: None,
-            }),
-            cond: parking_lot::Condvar::new(),
+            queue: WaitQueue {
+                owner: parking_lot::Mutex::new(Owner {
+                    held: false,
+                    ctx: 0,
+                    stamp: 0,
+                    shared: None,
+                }),
+                cond: parking_lot::Condvar::new(),
+            },
             #[cfg(feature = "check")]
             map: DepMap::new(Key::WwMutex(class), LockKind::WwMutex),
             data: UnsafeCell::new(value),
@@ -292,16 +403,24 @@ impl<T: ?Sized> WwMutex<T> {
 
     /// Locks as part of the transaction `ctx` (`ww_mutex_lock(lock, ctx)`).
     ///
-    /// `Err(Deadlk)`: an older transaction holds it (wait-die) or wounded this one
-    /// (wound-wait) — release every lock of `ctx`, then [`lock_slow`](Self::lock_slow) this one.
-    /// `Err(Already)`: `ctx` holds it already.
+    /// # Errors
+    /// * [`WwError::Deadlk`]: an older transaction holds it (wait-die) or wounded this one
+    ///   (wound-wait), or one was injected ([`WwAcquireCtx::set_deadlock_inject`]) — release
+    ///   every lock of `ctx`, then [`lock_slow`](Self::lock_slow) this one.
+    /// * [`WwError::Already`]: `ctx` holds it already.
     #[cfg_attr(feature = "check", track_caller)]
     pub fn lock<'a>(&'a self, ctx: &'a WwAcquireCtx) -> Result<WwMutexGuard<'a, T>, WwError> {
         self.check_ctx(ctx, false);
-        if self.owner.lock().ctx == ctx.id() {
+        if self.queue.owner.lock().ctx == ctx.id() {
             return Err(WwError::Already);
         }
-        self.acquire(Some(ctx), Mode::Ctx)
+        let guard = self.acquire(Some(ctx), Mode::Ctx)?;
+        if ctx.inject_due() {
+            drop(guard);
+            ctx.contending.set(self.addr());
+            return Err(WwError::Deadlk);
+        }
+        Ok(guard)
     }
 
     /// Locks the contended lock after backing off (`ww_mutex_lock_slow`): waits, never dies.
@@ -334,7 +453,7 @@ impl<T: ?Sized> WwMutex<T> {
                 c.shared.wounded.store(false, Ordering::Relaxed);
             }
         }
-        let mut o = self.owner.lock();
+        let mut o = self.queue.owner.lock();
         if o.held {
             return None;
         }
@@ -351,7 +470,7 @@ impl<T: ?Sized> WwMutex<T> {
 
     /// Whether anyone holds it.
     pub fn is_locked(&self) -> bool {
-        self.owner.lock().held
+        self.queue.owner.lock().held
     }
 
     /// The value, through a unique borrow.
@@ -432,7 +551,8 @@ impl<T: ?Sized> WwMutex<T> {
                 c.shared.wounded.store(false, Ordering::Relaxed);
             }
         }
-        let mut o = self.owner.lock();
+        let mut registered: Option<Registered<'_>> = None;
+        let mut o = self.queue.owner.lock();
         #[cfg(feature = "check")]
         let mut first_wait = true;
         loop {
@@ -460,10 +580,28 @@ impl<T: ?Sized> WwMutex<T> {
                     return Err(WwError::Deadlk);
                 }
                 if !self.class.wait_die && c.acquired.get() > 0 && o.ctx != 0 && c.stamp < o.stamp {
-                    // Older: wound the younger holder, which backs off at its next contention.
-                    if let Some(s) = &o.shared {
-                        s.wounded.store(true, Ordering::Relaxed);
+                    // Older: wound the younger holder, which backs off at its next contention,
+                    // or now if it is waiting. Woken with this queue's lock let go: its queue
+                    // is another one, and queue locks are never held two at a time.
+                    let victim = o
+                        .shared
+                        .clone()
+                        .filter(|s| !s.wounded.swap(true, Ordering::Relaxed));
+                    if let Some(victim) = victim {
+                        drop(o);
+                        victim.wake();
+                        o = self.queue.owner.lock();
+                        continue;
                     }
+                }
+                if registered.is_none() && !self.class.wait_die {
+                    // About to sleep: say where, so a wounder can wake this transaction. Not
+                    // under the queue's lock (the wounder takes the registration first).
+                    drop(o);
+                    c.shared.wait_on(Some(&self.queue));
+                    registered = Some(Registered(&c.shared));
+                    o = self.queue.owner.lock();
+                    continue;
                 }
             }
             // About to wait: if this thread is the holder (a plain lock taken twice), that
@@ -472,11 +610,11 @@ impl<T: ?Sized> WwMutex<T> {
             if std::mem::replace(&mut first_wait, false) {
                 drop(o);
                 validate::contended(&self.map, self.map.instance(), 0, Location::caller());
-                o = self.owner.lock();
+                o = self.queue.owner.lock();
                 continue;
             }
-            // Wake up now and then: a wounded waiter must notice and back off.
-            self.cond.wait_for(&mut o, Duration::from_millis(1));
+            // Woken by a release, or by the transaction that wounded this one.
+            self.queue.cond.wait(&mut o);
         }
     }
 }
@@ -513,7 +651,7 @@ impl<T: ?Sized> Drop for WwMutexGuard<'_, T> {
     fn drop(&mut self) {
         #[cfg(feature = "check")]
         validate::release_instance(&self.lock.map, self.lock.map.instance(), Location::caller());
-        let mut o = self.lock.owner.lock();
+        let mut o = self.lock.queue.owner.lock();
         o.held = false;
         o.ctx = 0;
         o.shared = None;
@@ -521,7 +659,7 @@ impl<T: ?Sized> Drop for WwMutexGuard<'_, T> {
         if let Some(c) = self.ctx {
             c.acquired.set(c.acquired.get().saturating_sub(1));
         }
-        self.lock.cond.notify_all();
+        self.lock.queue.cond.notify_all();
     }
 }
 

@@ -175,6 +175,23 @@ impl DepMap {
             super::validate::invalid_subclass(subclass);
             return self.class(MAX_SUBCLASSES as u32 - 1);
         }
+        // A named class (or a ww class) keeps the ids it resolved: a new lock of a known class
+        // finds its id there without the validator's lock. Never invalidated: classes survive
+        // `reset`, so an id once resolved stays the class's.
+        if let Some(slot) = self.shared_cache(subclass) {
+            let id = slot.load(Ordering::Relaxed);
+            if id != UNRESOLVED && self.same_kind_as_class() {
+                self.remember(subclass, id);
+                return id;
+            }
+        }
+        // A creation site: its id is kept per site (`site_cache`), likewise.
+        if let Key::Site(site) = self.key {
+            if let Some(id) = super::site_cache::get(site, subclass) {
+                self.remember(subclass, id);
+                return id;
+            }
+        }
         // Registering allocates under the validator's lock: validator work. From inside the
         // validator (a lock taken by an allocator, say) the lock is untracked, and nothing is
         // cached, so it is resolved properly the next time.
@@ -194,26 +211,51 @@ impl DepMap {
                         return id;
                     }
                 }
-                let id = c.ids[subclass as usize].load(Ordering::Relaxed);
-                if id != UNRESOLVED {
-                    return id;
-                }
             }
-            st.register_class(self.key_addr(), self, subclass)
+            let id = st.register_class(self.key_addr(), self, subclass);
+            if let (Key::Site(site), true) = (self.key, id != UNTRACKED) {
+                super::site_cache::insert(site, subclass, id);
+            }
+            id
         }) else {
             return UNTRACKED;
         };
         super::sink::flush(true);
-        if let Key::Class(c) = self.key {
-            c.ids[subclass as usize].store(id, Ordering::Relaxed);
+        if let (Some(slot), true) = (self.shared_cache(subclass), id != UNTRACKED) {
+            slot.store(id, Ordering::Release);
         }
         self.remember(subclass, id);
         id
     }
 
+    /// The slot of the class key itself that caches the id of `subclass`, for keys that
+    /// outlive their locks (a named class, a ww class); `None` for a creation site or a
+    /// pseudo-lock that is its own class. Loaded `Relaxed`: the id is a number, what the global
+    /// state holds about it is read under the validator's lock, and the one fact read without it
+    /// (`class_bits`) is ordered by the id's own dependency.
+    fn shared_cache(&self, subclass: u32) -> Option<&AtomicU32> {
+        match self.key {
+            Key::Class(c) => c.ids.get(subclass as usize),
+            Key::WwAcquire(c) if subclass == 0 => Some(&c.ids[0]),
+            Key::WwMutex(c) if subclass == 0 => Some(&c.ids[1]),
+            _ => None,
+        }
+    }
+
+    /// Whether this lock is of the kind that registered its named class (always true for other
+    /// keys): a lock of another kind goes to the validator's lock, to be reported.
+    fn same_kind_as_class(&self) -> bool {
+        match self.key {
+            Key::Class(c) => c.kind.load(Ordering::Relaxed) == self.kind as u8 + 1,
+            _ => true,
+        }
+    }
+
     fn remember(&self, subclass: u32, id: u32) {
         if let Some(c) = self.cache.get(subclass as usize) {
-            c.store(id, Ordering::Relaxed);
+            // `Release`: publishes the id after what registering it recorded about it outside
+            // the validator's lock (`class_bits`). Only this cold path stores.
+            c.store(id, Ordering::Release);
         }
     }
 }

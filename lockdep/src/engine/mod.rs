@@ -11,6 +11,7 @@
 pub(crate) mod annotate;
 pub(crate) mod chain;
 pub(crate) mod check;
+pub(crate) mod class_bits;
 pub(crate) mod graph;
 pub(crate) mod graph_dump;
 pub(crate) mod held;
@@ -21,6 +22,7 @@ pub(crate) mod offstack;
 pub(crate) mod report;
 pub(crate) mod report_dir;
 pub(crate) mod sink;
+pub(crate) mod site_cache;
 pub(crate) mod stack;
 pub(crate) mod state;
 pub(crate) mod suppress;

@@ -130,6 +130,7 @@ impl State {
     pub(crate) fn reset(&mut self) {
         self.graph.clear();
         self.usage.iter_mut().for_each(|u| *u = 0);
+        super::class_bits::clear_usage();
         self.irq_safe_classes = 0;
         self.stacks.clear();
         self.chains = 0;
@@ -178,6 +179,9 @@ impl State {
             key,
         });
         self.usage.push(0);
+        if map.kind.spins() {
+            super::class_bits::mark_spins(id);
+        }
         self.class_index.insert((key, subclass), id);
         self.graph.ensure_class(id);
         id

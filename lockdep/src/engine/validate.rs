@@ -534,6 +534,73 @@ pub(crate) fn reacquire_after_wait(map: &DepMap, token: WaitToken, loc: &'static
     acquire_with(map, a);
 }
 
+/// This thread's holds of one instance, taken off its stack by [`release_own_holds`], with
+/// the positions they had (oldest first).
+pub(crate) struct ReleasedHolds(Vec<(usize, Held)>);
+
+/// Takes every hold of `map`'s instance off this thread's stack, wherever it sits (the
+/// kernel's `lock_is_held_type` + `lock_release` of a map held under other locks). The locks
+/// above each now sit on another chain and are re-validated, as after any release out of
+/// order. [`restore_own_holds`] puts them back.
+pub(crate) fn release_own_holds(map: &DepMap) -> ReleasedHolds {
+    let instance = map.instance();
+    let held = held::with(|h| h.held().iter().any(|e| e.instance == instance && e.refs == 0));
+    if !held {
+        return ReleasedHolds(Vec::new());
+    }
+    let saved = held::guarded(|h| {
+        refresh_keys(h);
+        let mut saved = Vec::new();
+        let mut revalidate = None;
+        // From the top down, so the positions of those below do not move meanwhile.
+        for i in (0..h.depth).rev() {
+            if h.entries[i].instance == instance && h.entries[i].refs == 0 {
+                saved.push((i, h.entries[i]));
+                if remove(h, i) {
+                    revalidate = Some(i);
+                }
+            }
+        }
+        if let Some(i) = revalidate {
+            revalidate_from(h, i);
+        }
+        saved.reverse();
+        saved
+    })
+    .unwrap_or_default();
+    sink::flush(true);
+    ReleasedHolds(saved)
+}
+
+/// Puts holds taken off by [`release_own_holds`] back where they were, in the same flavours
+/// (read state, trylock, subclass, context), and re-validates the locks above them, whose
+/// chains are then the ones they had before (cached, so normally nothing new is checked).
+/// Locks the thread took meanwhile and still holds stay above them.
+pub(crate) fn restore_own_holds(released: ReleasedHolds) {
+    if released.0.is_empty() {
+        return;
+    }
+    held::guarded(|h| {
+        refresh_keys(h);
+        let mut lowest = None;
+        for &(i, e) in &released.0 {
+            let d = h.depth;
+            if d >= MAX_LOCK_DEPTH {
+                break; // nothing can be pushed; the guard's release then reports the imbalance
+            }
+            let i = i.min(d);
+            h.entries.copy_within(i..d, i + 1);
+            h.entries[i] = e;
+            h.depth = d + 1;
+            lowest.get_or_insert(i);
+        }
+        if let Some(i) = lowest {
+            revalidate_from(h, i);
+        }
+    });
+    sink::flush(true);
+}
+
 /// A held write lock becomes a (non-recursive) read lock; the locks above it are re-validated.
 pub(crate) fn downgrade(map: &DepMap) {
     let instance = map.instance();
@@ -613,14 +680,38 @@ pub(crate) fn invalid_subclass(subclass: u32) {
 }
 
 /// An operation that may sleep (`might_sleep()`): reported in atomic context.
+///
+/// Decided from this thread's own stack and context, so the common case — an allocation that
+/// may reclaim with only sleeping locks held — takes no global lock: the validator's lock is
+/// taken only to report.
 pub(crate) fn might_sleep(what: &str, loc: &'static Location<'static>) {
-    let atomic = held::with(|h| {
-        h.ctx & (super::held::CTX_HARDIRQ | super::held::CTX_SOFTIRQ | super::held::CTX_IRQS_OFF) != 0
-            || h.depth > 0
-    });
-    if atomic {
+    if in_atomic() {
         held::guarded(|h| check::might_sleep(h, what, loc));
         sink::flush(true);
+    }
+}
+
+/// The context bits that make a thread atomic by themselves: an interrupt handler, interrupts
+/// off, bottom halves off (the kernel counts a `local_bh_disable()` in the preempt count, so
+/// `might_sleep()` complains there too).
+const ATOMIC_CTX: u8 =
+    super::held::CTX_HARDIRQ | super::held::CTX_SOFTIRQ | super::held::CTX_IRQS_OFF | super::held::CTX_BH_OFF;
+
+/// Whether this thread may not sleep: an atomic context, or a spinning lock held. False from
+/// inside the validator (its lock operations are untracked, and so is this).
+pub(crate) fn in_atomic() -> bool {
+    !held::busy()
+        && held::with(|h| {
+            h.ctx & ATOMIC_CTX != 0 || h.held().iter().any(|e| super::class_bits::spins(e.class))
+        })
+}
+
+/// This thread's context bits (`held::CTX_*`); 0 from inside the validator.
+pub(crate) fn context_bits() -> u8 {
+    if held::busy() {
+        0
+    } else {
+        held::with(|h| h.ctx)
     }
 }
 
@@ -641,6 +732,15 @@ pub(crate) fn change_context(f: impl FnOnce(&mut HeldStack)) {
         // halves are on; local_bh_enable() (interrupts on) makes them both.
         let hard = hard_on || (soft_on && irqs_on);
         let soft = (hard_on && bh_on) || (soft_on && irqs_on);
+        // Classes already marked need nothing: only a mark to record takes the validator's
+        // lock (interrupts restored under an outer lock is the common case).
+        let unmarked = |bit: u8| {
+            h.held().iter().any(|e| {
+                e.class != UNTRACKED && !super::class_bits::has_usage(e.class, bit + (e.read != 0) as u8)
+            })
+        };
+        let hard = hard && unmarked(super::usage::ENABLED_HARDIRQ);
+        let soft = soft && unmarked(super::usage::ENABLED_SOFTIRQ);
         (h.depth > 0 && (hard || soft)).then_some((hard, soft))
     });
     if let Some((hard, soft)) = marks {

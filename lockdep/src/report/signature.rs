@@ -9,6 +9,7 @@
 //! * a cycle, or locks held where none may be (at thread exit, on return to user space, in a
 //!   panic): the *set* of classes, in any order;
 //! * an inconsistent lock state: the class and the usage change;
+//! * recursive locking: the classes, and whether it is the very same lock re-taken;
 //! * kinds keyed on where an operation happened (a panic-context lock, a failed assertion, a
 //!   ww or SRCU misuse, a sleep or forbidden operation outside any acquisition, a wait context
 //!   broken by the thread's own context) or on a class the report names only in its
@@ -73,6 +74,15 @@ impl Report {
             classes.sort();
         }
         parts.extend(classes);
+        if self.kind == ReportKind::RecursiveLocking {
+            // The very lock re-taken (a certain deadlock) and two locks of one class (a
+            // possible one) are different violations of the same classes.
+            if let (Some(a), Some(h)) = (&self.acquiring, &self.holding) {
+                if a.instance == h.instance {
+                    parts.push(String::from("same instance"));
+                }
+            }
+        }
         if self.kind == ReportKind::InconsistentLockState {
             parts.extend(self.details.first().cloned());
         } else if self.kind == ReportKind::InvalidWaitContext && self.holding.is_none() {

@@ -35,6 +35,8 @@
 
 #[macro_use]
 mod exclusive;
+#[macro_use]
+mod irqsave;
 mod condvar;
 mod mutex;
 #[cfg(feature = "check")]
@@ -44,6 +46,7 @@ mod rwlock;
 mod spin;
 
 pub use condvar::{Condvar, WaitTimeoutResult};
+pub use irqsave::IrqSaveGuard;
 pub use mutex::{Mutex, MutexGuard};
 pub use rw_spin::{RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};

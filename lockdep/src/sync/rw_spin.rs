@@ -374,6 +374,26 @@ impl<T: ?Sized> RwSpinLock<T> {
 
 crate::lockable::lockable_via_map!(RwSpinLock);
 
+impl<T: ?Sized> RwSpinLock<T> {
+    irqsave_fn! {
+        /// Disables interrupts, then takes a (recursive) read lock (`read_lock_irqsave`); the
+        /// guard releases it, then restores the interrupt state it found.
+        ///
+        /// # Panics
+        /// As [`read`](Self::read); interrupts are restored first.
+        read_irqsave, read, RwSpinLockReadGuard
+    }
+
+    irqsave_fn! {
+        /// Disables interrupts, then takes the write lock (`write_lock_irqsave`); the guard
+        /// releases it, then restores the interrupt state it found.
+        ///
+        /// # Panics
+        /// As [`write`](Self::write); interrupts are restored first.
+        write_irqsave, write, RwSpinLockWriteGuard
+    }
+}
+
 #[cfg(feature = "check")]
 impl<T: ?Sized> Drop for RwSpinLock<T> {
     fn drop(&mut self) {

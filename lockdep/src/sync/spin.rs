@@ -26,3 +26,32 @@ exclusive_lock! {
     /// ```
     RawSpinLock, RawSpinLockGuard, spin::mutex::SpinMutex<T>, PlainGuard, RawSpinLock
 }
+
+impl<T: ?Sized> SpinLock<T> {
+    irqsave_fn! {
+        /// Disables interrupts, then acquires the lock (`spin_lock_irqsave`); the guard
+        /// releases the lock, then restores the interrupt state it found (`irqrestore`), so
+        /// nested uses are fine. For a lock also taken in an interrupt handler.
+        ///
+        /// ```
+        /// let s = lockdep::SpinLock::new(1);
+        /// *s.lock_irqsave() += 1;
+        /// assert_eq!(*s.lock(), 2);
+        /// ```
+        ///
+        /// # Panics
+        /// As [`lock`](Self::lock); interrupts are restored first.
+        lock_irqsave, lock, SpinLockGuard
+    }
+}
+
+impl<T: ?Sized> RawSpinLock<T> {
+    irqsave_fn! {
+        /// Disables interrupts, then acquires the lock (`raw_spin_lock_irqsave`); see
+        /// [`SpinLock::lock_irqsave`].
+        ///
+        /// # Panics
+        /// As [`lock`](Self::lock); interrupts are restored first.
+        lock_irqsave, lock, RawSpinLockGuard
+    }
+}

@@ -2,7 +2,7 @@
 //! handler, interrupts re-enabled with locks held.
 
 use crate::engine::check::*;
-use crate::engine::held::{Held, HeldStack, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_SOFTIRQ};
+use crate::engine::held::{Held, HeldStack, CTX_BH_OFF, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_SOFTIRQ};
 use crate::engine::map::{LockKind, UNTRACKED};
 use crate::engine::sink;
 use crate::engine::state::{self, State};
@@ -10,7 +10,8 @@ use crate::engine::usage;
 use crate::report::ReportKind;
 
 /// Whether a thread in context `ctx` holding `held` may not sleep: in an interrupt handler,
-/// with interrupts disabled, or holding a spinning lock.
+/// with interrupts or bottom halves disabled, or holding a spinning lock (the same predicate as
+/// `validate::in_atomic`, which decides without the validator's lock whether to come here).
 pub(crate) fn atomic_reason(st: &State, held: &[Held], ctx: u8) -> Option<String> {
     if ctx & CTX_HARDIRQ != 0 {
         return Some(String::from("in hard interrupt context"));
@@ -20,6 +21,9 @@ pub(crate) fn atomic_reason(st: &State, held: &[Held], ctx: u8) -> Option<String
     }
     if ctx & CTX_IRQS_OFF != 0 {
         return Some(String::from("with interrupts disabled"));
+    }
+    if ctx & CTX_BH_OFF != 0 {
+        return Some(String::from("with bottom halves disabled"));
     }
     held.iter()
         .find(|e| st.classes.get(e.class as usize).is_some_and(|c| c.kind.spins()))

@@ -75,6 +75,7 @@ pub(crate) fn mark(st: &mut State, h: &HeldStack, d: usize, e: &Held, bit: u8) -
         return true;
     }
     st.usage[class] = old | 1 << bit;
+    crate::engine::class_bits::set_usage(e.class, old | 1 << bit);
     if bit & DIR == 0 && old & USED_IN_ALL == 0 {
         st.irq_safe_classes += 1;
     }

@@ -43,6 +43,7 @@ use context::sleep_in_atomic;
 pub(crate) use context::{mark_held_enabled, might_sleep, panic_op};
 pub(crate) use lifetime::{bad_unlock, held_at_exit, held_lock_freed, panic_while_holding};
 use order::add_dependency;
+use recursion::{is_self_deadlock, self_deadlock_report};
 pub(crate) use recursion::{nest_lock_not_held, self_deadlock};
 use rules::forbidden_nesting;
 pub(crate) use rules::{class_kind_mismatch, forbidden_op, misuse};
@@ -62,6 +63,9 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
         return; // another thread validated it meanwhile
     }
     if !next.trylock {
+        // A trylock never waits, so neither check applies to it: the kernel's
+        // `check_wait_context` returns at once for `next->trylock`, and `mutex_trylock` has no
+        // `might_sleep()`.
         // A sleeping lock in atomic context gets both of the kernel's reports, lockdep's own
         // (the wait context) first, then the one `might_sleep()` prints.
         wait_context(&mut st, h, d, next);
@@ -81,6 +85,7 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
     // Recursive locking: the same class already held (the kernel's check_deadlock).
     let mut nest_held = false;
     let mut recursion = false;
+    let mut cacheable = true;
     for prev in held {
         if next.nest != 0 && prev.instance == next.nest {
             nest_held = true;
@@ -97,7 +102,12 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
             return;
         }
         recursion = true;
-        if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
+        if is_self_deadlock(&st, prev, next) {
+            // Not cached: a later acquisition of another lock of this class over this one is
+            // a different report (two instances), which a cached chain would skip.
+            cacheable = false;
+            self_deadlock_report(&mut st, h, d, next, prev);
+        } else if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
             let mut r = report(&st, ReportKind::RecursiveLocking, h, d);
             r.acquiring = Some(describe(&st, next));
             r.holding = Some(describe(&st, prev));
@@ -131,7 +141,7 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
             break;
         }
     }
-    if complete {
+    if complete && cacheable {
         cache(&mut st, next.chain_key);
     }
 }
