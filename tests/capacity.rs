@@ -29,3 +29,25 @@ fn class_table_exhaustion_is_reported_once_and_never_crashes() {
     let _y = y.lock();
     assert!(kinds().is_empty());
 }
+
+#[test]
+fn retaking_a_held_lock_of_an_untracked_class_panics_instead_of_hanging() {
+    let _s = serial();
+    // Fill the class table (if another test did not already), so this class goes untracked.
+    for i in 0..16_500 {
+        drop(Mutex::with_class((), LockClass::register(format!("fill-{i}"))).lock());
+    }
+    let _ = lockdep::take_reports();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let m = Box::leak(Box::new(Mutex::with_class((), LockClass::register("untracked"))));
+        let _g = m.lock();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(m.lock())));
+        let _ = tx.send(r.is_err());
+    });
+    let panicked = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("re-taking the lock hung instead of being reported");
+    assert!(panicked);
+    assert_eq!(kinds(), vec![ReportKind::RecursiveLocking]);
+}

@@ -15,7 +15,7 @@ use std::panic::Location;
 #[cfg(feature = "check")]
 fn assertion(headline: &str, lock: Option<&dyn Lockable>, loc: &'static Location<'static>) {
     let class = lock.map(|l| l.lock_ref().map.class(0));
-    held::with(|h| {
+    held::guarded(|h| {
         let mut st = state::lock();
         let sig = vec![class.unwrap_or(u32::MAX), loc.line(), loc.column()];
         if !st.first_time(ReportKind::AssertionFailed, sig) {
@@ -39,8 +39,7 @@ fn assertion(headline: &str, lock: Option<&dyn Lockable>, loc: &'static Location
 
 #[cfg(feature = "check")]
 fn mode_of(lock: &dyn Lockable) -> Option<u8> {
-    let r = lock.lock_ref();
-    validate::held_mode(r.instance, r.map.class(0))
+    validate::held_mode(lock.lock_ref().instance)
 }
 
 /// Reports unless the current thread holds `lock` (this instance, in any mode).
@@ -189,14 +188,16 @@ pub fn might_sleep() {
 pub fn forbid_nesting(outer: &impl Lockable, inner: &impl Lockable, why: &'static str) {
     #[cfg(feature = "check")]
     {
-        let (o, i) = (outer.lock_ref().map.class(0), inner.lock_ref().map.class(0));
-        let mut st = state::lock();
-        if !st.rules.iter().any(|r| r.0 == o && r.1 == i) {
-            st.rules.push((o, i, why));
-            // Chains validated before the rule existed must be validated again.
-            crate::engine::chain::clear();
-            st.chains = 0;
-        }
+        let (o, i) = (outer.lock_ref().map.key_addr(), inner.lock_ref().map.key_addr());
+        held::guarded(|_| {
+            let mut st = state::lock();
+            if !st.rules.iter().any(|r| r.0 == o && r.1 == i) {
+                st.rules.push((o, i, why));
+                // Chains validated before the rule existed must be validated again.
+                crate::engine::chain::clear();
+                st.chains = 0;
+            }
+        });
     }
     #[cfg(not(feature = "check"))]
     let _ = (outer, inner, why);
@@ -210,7 +211,7 @@ pub fn must_not_hold(lock: &impl Lockable, what: &str) {
     {
         let class = lock.lock_ref().map.class(0);
         if validate::holds_class(class) {
-            held::with(|h| check::forbidden_op(h, class, what, Location::caller()));
+            held::guarded(|h| check::forbidden_op(h, class, what, Location::caller()));
             sink::flush(true);
         }
     }
@@ -262,7 +263,7 @@ pub fn return_to_user() {
     #[cfg(feature = "check")]
     if validate::depth() > 0 {
         let loc = Location::caller();
-        held::with(|h| {
+        held::guarded(|h| {
             let mut st = state::lock();
             let classes = h.held().iter().map(|e| e.class).collect();
             if !st.first_time(ReportKind::HeldOnReturnToUser, state::class_set(classes)) {

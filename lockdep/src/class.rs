@@ -6,7 +6,7 @@
 //! places — or in a helper function that would otherwise make them all one site — share it.
 
 #[cfg(feature = "check")]
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicU8};
 
 /// How many nesting levels (`lock_nested(subclass)`) one class can be split into, as in the
 /// kernel's `MAX_LOCKDEP_SUBCLASSES`.
@@ -28,12 +28,20 @@ pub const MAX_SUBCLASSES: usize = 8;
 /// ```
 ///
 /// Classes needed at run time (one per device model, say) come from [`LockClass::register`].
+///
+/// A class is for one kind of lock: its wait type (may it sleep, spin, …) is the first user's,
+/// as in the kernel, so a class shared by, say, a `Mutex` and a `SpinLock` is reported
+/// ([`ReportKind::ClassKindMismatch`](crate::ReportKind::ClassKindMismatch)).
 pub struct LockClass {
     name: &'static str,
     /// Class ids already resolved for each subclass (0 = not yet), so the hot path never looks
     /// a class up.
     #[cfg(feature = "check")]
     pub(crate) ids: [AtomicU32; MAX_SUBCLASSES],
+    /// The kind of lock that first used the class, plus one (0 = none yet): another kind
+    /// sharing it is reported.
+    #[cfg(feature = "check")]
+    pub(crate) kind: AtomicU8,
 }
 
 impl LockClass {
@@ -43,6 +51,8 @@ impl LockClass {
             name,
             #[cfg(feature = "check")]
             ids: [const { AtomicU32::new(0) }; MAX_SUBCLASSES],
+            #[cfg(feature = "check")]
+            kind: AtomicU8::new(0),
         }
     }
 

@@ -192,9 +192,22 @@ pub fn irq_context_no_thread() -> ContextScope {
     ContextScope::new(|| irq::hardirq_enter(false), irq::hardirq_exit)
 }
 
-/// Enters a simulated soft interrupt handler.
+/// Enters a simulated soft interrupt handler. As a real softirq, it runs with bottom halves
+/// disabled but hard interrupts *on*: a hardirq-safe lock taken in it needs `irqs_disabled()`
+/// (`spin_lock_irqsave`), or it is reported. (The step-by-step [`irq::softirq_enter`] models
+/// the kernel self-tests' `SOFTIRQ_ENTER()`, which also disables interrupts.)
 pub fn softirq_context() -> ContextScope {
-    ContextScope::new(irq::softirq_enter, irq::softirq_exit)
+    fn enter() {
+        change(|c| {
+            c.bh_off += 1;
+            c.softirq += 1;
+        });
+    }
+    fn exit() {
+        change(|c| c.softirq = c.softirq.saturating_sub(1));
+        change(|c| c.bh_off = c.bh_off.saturating_sub(1));
+    }
+    ContextScope::new(enter, exit)
 }
 
 /// Disables interrupts for the scope (`local_irq_save`/`restore`: nested scopes are fine).

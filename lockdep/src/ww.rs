@@ -433,6 +433,8 @@ impl<T: ?Sized> WwMutex<T> {
             }
         }
         let mut o = self.owner.lock();
+        #[cfg(feature = "check")]
+        let mut first_wait = true;
         loop {
             if !o.held {
                 self.take(&mut o, ctx);
@@ -463,6 +465,15 @@ impl<T: ?Sized> WwMutex<T> {
                         s.wounded.store(true, Ordering::Relaxed);
                     }
                 }
+            }
+            // About to wait: if this thread is the holder (a plain lock taken twice), that
+            // would be forever, so it is reported and panics instead.
+            #[cfg(feature = "check")]
+            if std::mem::replace(&mut first_wait, false) {
+                drop(o);
+                validate::contended(&self.map, self.map.instance(), 0, Location::caller());
+                o = self.owner.lock();
+                continue;
             }
             // Wake up now and then: a wounded waiter must notice and back off.
             self.cond.wait_for(&mut o, Duration::from_millis(1));

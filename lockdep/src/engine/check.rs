@@ -1,10 +1,12 @@
 //! The checks run on slow paths, and the reports they build.
 //!
 //! * [`validate_chain`] — a chain of held classes never seen before, in the kernel's order:
-//!   wait context, sleeping in atomic context, irq usage (`mark_usage`), recursive locking
-//!   (`check_deadlock`, nest locks), must-not-nest rules, then a dependency from each relevant
-//!   held lock to the new one (`check_prevs_add`), each new one searched for a cycle and for
-//!   an irq-safe → irq-unsafe connection first;
+//!   wait context, sleeping in atomic context, irq usage (`mark_usage`), must-not-nest rules,
+//!   recursive locking (`check_deadlock`, nest locks), then a dependency from each relevant
+//!   held lock to the new one (`check_prevs_add`), each new one searched for a cycle or else
+//!   for an irq-safe → irq-unsafe connection first. Unlike the kernel the walk for
+//!   dependencies goes on past recursive readers (a lock taken under one depends on the locks
+//!   over it), and no report stops it: every dependency is recorded whatever was reported;
 //! * execution contexts: [`panic_op`], [`mark_held_enabled`] (interrupts re-enabled);
 //! * lifetime checks: [`bad_unlock`], [`held_lock_freed`], [`held_at_exit`];
 //! * capacity checks: [`max_depth`], [`capacity`], [`invalid_subclass`].
@@ -54,8 +56,12 @@ pub(crate) fn report(st: &State, kind: ReportKind, h: &HeldStack, upto: usize) -
 }
 
 /// Validates the acquisition of `next` over `h.entries[..d]`, a chain not in the cache. (The
-/// very lock re-taken by its holder, which would hang, is caught before this, on every
-/// acquisition: see [`self_deadlock`].)
+/// very lock re-taken by its holder, which would hang, is caught where it would block: see
+/// `validate::lock_raw`.)
+///
+/// Whatever is reported, validation goes on and records every dependency it would have
+/// recorded without the report, so the graph never holds less than what was seen; the chain is
+/// cached only if all of them are in the graph (a full dependency table drops some).
 pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
     let held = &h.entries[..d];
     let mut st = state::lock();
@@ -71,6 +77,8 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
         }
     }
     usage::mark_acquire(&mut st, h, d, next);
+    // A declared rule holds for a trylock too: it is taken while the outer lock is held.
+    forbidden_nesting(&mut st, h, d, next);
     if next.trylock {
         // A trylock never waits: no recursion, no dependency into it.
         cache(&mut st, next.chain_key);
@@ -79,6 +87,7 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
 
     // Recursive locking: the same class already held (the kernel's check_deadlock).
     let mut nest_held = false;
+    let mut recursion = false;
     for prev in held {
         if next.nest != 0 && prev.instance == next.nest {
             nest_held = true;
@@ -94,38 +103,48 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
             cache(&mut st, next.chain_key);
             return;
         }
+        recursion = true;
         if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
             let mut r = report(&st, ReportKind::RecursiveLocking, h, d);
             r.acquiring = Some(describe(&st, next));
             r.holding = Some(describe(&st, prev));
             sink::defer(r);
         }
-        // Not cached: the same instance taken again later must reach the slow path.
-        return;
+        break;
     }
 
-    forbidden_nesting(&mut st, h, d, next);
-
-    // Dependencies: from every trylock on top of the stack and the first blocking lock below
-    // them (within this irq context); the blocking one already has its own dependencies on
-    // everything under it.
+    // Dependencies, from the top of the stack down (within this irq context): from every lock
+    // up to and including the first one that is neither a trylock nor a recursive reader. That
+    // one already has its own dependencies on everything under it, so the rest are implied.
+    // A trylock or a recursive reader does not imply them: nothing depends on a trylock, and a
+    // path through a recursive reader (`A -(xR)-> R -(Sx)-> C`) is not a strong one, so with
+    // only `R → C` recorded a later `C → A` would go unnoticed although holding A while
+    // waiting for C is a real dependency. (The kernel stops at the first non-trylock and has
+    // that gap for `rwlock_t` readers and SRCU; recording the extra edges adds no false
+    // report, since each is a lock actually held while another was taken.) A lock of the
+    // class being acquired, just reported as recursion, adds no edge to itself: the walk goes
+    // on past it, so the acquisition's other dependencies are still recorded.
     let mut trace: Option<TraceId> = None;
+    let mut complete = true;
     for prev in held.iter().rev() {
         if (prev.ctx ^ next.ctx) & CTX_IRQ_MASK != 0 {
             break;
         }
-        if prev.class == UNTRACKED {
+        if prev.class == UNTRACKED || (recursion && prev.class == next.class) {
             continue;
         }
-        add_dependency(&mut st, h, d, prev, next, &mut trace);
-        if !prev.trylock {
+        complete &= add_dependency(&mut st, h, d, prev, next, &mut trace);
+        if !prev.trylock && prev.read != READ_RECURSIVE {
             break;
         }
     }
-    cache(&mut st, next.chain_key);
+    if complete {
+        cache(&mut st, next.chain_key);
+    }
 }
 
-/// Inserts a validated chain in the cache, unless the cache is full (reported once).
+/// Inserts a validated chain in the cache, unless the cache is full (reported once; the chain
+/// is then validated again on each acquisition, with the same outcome).
 fn cache(st: &mut State, key: u64) {
     if st.chains >= chain::MAX_CHAINS {
         if !st.exhausted.chains {
@@ -300,13 +319,19 @@ pub(crate) fn panic_op(h: &HeldStack, next: &Held) {
     sink::defer(r);
 }
 
-/// Declared must-not-nest rules (`lockdep::forbid_nesting`).
+/// Declared must-not-nest rules (`lockdep::forbid_nesting`). A rule names classes by their
+/// key, so it holds for every subclass of either.
 fn forbidden_nesting(st: &mut State, h: &HeldStack, d: usize, next: &Held) {
+    if st.rules.is_empty() {
+        return;
+    }
+    let key = |st: &State, c: u32| st.classes.get(c as usize).map(|c| c.key);
     for prev in &h.entries[..d] {
+        let (outer_key, inner_key) = (key(st, prev.class), key(st, next.class));
         let hit = st
             .rules
             .iter()
-            .find(|(outer, inner, _)| *outer == prev.class && *inner == next.class)
+            .find(|(outer, inner, _)| Some(*outer) == outer_key && Some(*inner) == inner_key)
             .copied();
         if let Some((_, _, why)) = hit {
             if st.first_time(ReportKind::ForbiddenWhileHeld, vec![prev.class, next.class]) {
@@ -369,6 +394,8 @@ pub(crate) fn mark_held_enabled(h: &HeldStack, hard: bool, soft: bool) {
     }
 }
 
+/// Checks and records the dependency `prev → next`. Returns false if it could not be
+/// recorded (the dependency table is full).
 fn add_dependency(
     st: &mut State,
     h: &HeldStack,
@@ -376,15 +403,16 @@ fn add_dependency(
     prev: &Held,
     next: &Held,
     trace: &mut Option<TraceId>,
-) {
+) -> bool {
     let kind = dep_kind(prev.read, next.read);
     let existing = st.graph.find(prev.class, next.class);
     if let Some(e) = existing {
         if st.graph.edges[e as usize].dep & kind != 0 {
-            return; // validated when it was recorded; the graph never holds a strong cycle
+            return true; // validated when it was recorded
         }
     }
     // Only when the topological order cannot rule a path next -> prev out.
+    let mut reported = false;
     if st.graph.may_close_cycle(prev.class, next.class) {
         let path = st.graph.find_cycle(prev.class, prev.read, next.class, next.read);
         if let Some(path) = path {
@@ -399,34 +427,38 @@ fn add_dependency(
             } else {
                 circular(st, h, d, prev, next, &path);
             }
-            // Record it all the same, so validation goes on with the complete picture: later
-            // cycles through this dependency are still found (the kernel stops after one).
+            // The graph now holds a cycle on purpose: the topological order is gone.
             st.graph.give_up_order();
-            if existing.is_none() {
-                record_edge(st, h, prev, next, trace);
-            }
-            return;
+            reported = true;
         }
     }
-    if !usage::check_irq_usage(st, h, d, prev, next) {
-        return;
+    // An irq-safe class connected to an irq-unsafe one through this edge (checked only when no
+    // cycle was reported: one report per new dependency, as in the kernel).
+    if !reported {
+        usage::check_irq_usage(st, h, d, prev, next);
     }
-    if let Some(e) = existing {
-        st.graph.add_kind(e, kind);
-        return;
+    // Recorded whatever was reported, so validation goes on with the complete picture: later
+    // cycles and irq inversions through this dependency are still found (the kernel stops
+    // after one report).
+    match existing {
+        Some(e) => {
+            st.graph.add_kind(e, kind);
+            true
+        }
+        None => record_edge(st, h, prev, next, trace),
     }
-    record_edge(st, h, prev, next, trace);
 }
 
 /// Inserts the new dependency `prev → next` with the current stack (captured once per
-/// acquisition), unless the dependency table is full (reported once).
-fn record_edge(st: &mut State, h: &HeldStack, prev: &Held, next: &Held, trace: &mut Option<TraceId>) {
+/// acquisition), unless the dependency table is full (reported once). Returns whether it was
+/// inserted.
+fn record_edge(st: &mut State, h: &HeldStack, prev: &Held, next: &Held, trace: &mut Option<TraceId>) -> bool {
     if st.graph.edge_count() >= super::graph::MAX_EDGES {
         if !st.exhausted.edges {
             st.exhausted.edges = true;
             capacity(st, ReportKind::DependenciesExhausted);
         }
-        return;
+        return false;
     }
     let trace = *trace.get_or_insert_with(|| {
         let mut buf = [0usize; MAX_FRAMES];
@@ -447,6 +479,7 @@ fn record_edge(st: &mut State, h: &HeldStack, prev: &Held, next: &Held, trace: &
         prev.class, next.class, prev.read, next.read, prev.loc, next.loc, trace, h.tid,
     );
     st.graph.insert(edge);
+    true
 }
 
 /// Reports `prev → next` closing the cycle `next → … → prev` (`path`, as edge ids).
@@ -527,15 +560,13 @@ pub(crate) fn capacity(st: &mut State, kind: ReportKind) {
     sink::defer(r);
 }
 
-/// Releasing `map`, which this thread does not hold.
+/// Releasing the instance `instance` of `class`, which this thread does not hold.
 pub(crate) fn bad_unlock(
     h: &HeldStack,
-    map: &DepMap,
-    instance: usize,
     class: u32,
+    instance: usize,
     loc: &'static std::panic::Location<'static>,
 ) {
-    let _ = map;
     let mut st = state::lock();
     if !st.first_time(ReportKind::BadUnlock, vec![class]) {
         return;
@@ -617,9 +648,11 @@ pub(crate) fn misuse(
     sink::defer(r);
 }
 
-/// The thread is panicking with locks held (from the panic hook: never waits, never panics).
+/// The thread is panicking with locks held (from the panic hook, never inside the validator,
+/// so the validator's lock is not this thread's: if another thread has it, it is waited for,
+/// not given up on).
 pub(crate) fn panic_while_holding(h: &HeldStack, message: &str) {
-    let Some(mut st) = state::try_lock() else { return };
+    let mut st = state::lock();
     let classes = h.held().iter().map(|e| e.class).collect();
     if !st.first_time(ReportKind::PanicWhileHolding, state::class_set(classes)) {
         return;
@@ -665,4 +698,28 @@ pub(crate) fn self_deadlock(h: &HeldStack, d: usize, next: &Held, prev: &Held) -
         st.class_name(next.class),
         prev.loc.map(|l| l.to_string()).unwrap_or_default()
     )
+}
+
+/// A named class used by a lock of another kind than the one that registered it (`id`): the
+/// class keeps the first kind's wait types, as the kernel's class keeps those of the first
+/// `lockdep_map` registered with its key. Reported once per class, the way the kernel warns
+/// when it finds one key describing a lock differently (another name).
+pub(crate) fn class_kind_mismatch(st: &mut State, h: &HeldStack, id: u32, kind: LockKind) {
+    if !st.first_time(ReportKind::ClassKindMismatch, vec![id]) {
+        return;
+    }
+    let first = st.classes.get(id as usize).map_or(LockKind::Mutex, |c| c.kind);
+    let mut r = report(st, ReportKind::ClassKindMismatch, h, h.depth);
+    r.details.push(format!(
+        "class {} was registered by a {} and is now used by a {} as well.",
+        st.class_name(id),
+        first.name(),
+        kind.name()
+    ));
+    r.details.push(format!(
+        "a class has one wait type: every lock of it is validated as a {}. Give the {} its own class.",
+        first.name(),
+        kind.name()
+    ));
+    sink::defer(r);
 }

@@ -5,6 +5,21 @@
 //! reaching it costs one TLS offset, with no lazy-initialisation or destructor-state check
 //! (measured 0.54 ns against 1.24 ns for a type with `Drop`). The thread-exit check lives in a
 //! separate lazily-registered thread-local (see `validate::register`).
+//!
+//! # Re-entrancy (the kernel's `lockdep_recursion`)
+//!
+//! The validator allocates, captures and prints stacks and takes its own locks; a global
+//! allocator, a panic hook or anything else reached from there may take an instrumented lock on
+//! the same thread. Such lock operations must be untracked: tracking them would alias the held
+//! stack the validator is working on and could wait for the validator's own lock. So every
+//! piece of validator work that may reach foreign code runs in [`guarded`]: the work gets a
+//! private copy of the stack, while the live stack is marked [`BUSY`] and shows depth 0.
+//! Everything a lock operation does first reads `slow` (acquisitions) or the top entry
+//! (releases), so a nested operation finds the busy mark — or an empty stack — and goes to a
+//! slow path that returns at once, without creating a reference to the live stack. The cached
+//! hot path pays nothing for this: `BUSY` is one more bit of the `slow` byte it already tests.
+//! [`with`] stays for the short sections that reach no foreign code (no allocation, no lock,
+//! no printing).
 
 use crate::MAX_LOCK_DEPTH;
 use std::cell::UnsafeCell;
@@ -81,7 +96,11 @@ pub(crate) const UNREGISTERED: u8 = 1;
 pub(crate) const STALE_KEYS: u8 = 2;
 /// `slow` bit: in a panic handler, where every lock operation is checked.
 pub(crate) const IN_PANIC: u8 = 4;
+/// `slow` bit: the thread is inside the validator (see [`guarded`]); its lock operations are
+/// not tracked.
+pub(crate) const BUSY: u8 = 8;
 
+#[derive(Clone, Copy)]
 pub(crate) struct HeldStack {
     pub depth: usize,
     /// Non-zero sends every acquisition down the slow path.
@@ -90,8 +109,6 @@ pub(crate) struct HeldStack {
     pub ctx: u8,
     /// This thread's validator id (0 until registered).
     pub tid: u64,
-    /// Acquisitions not tracked because the stack was full; their releases are expected.
-    pub overflow: u32,
     /// With [`STALE_KEYS`]: the first entry whose chain key needs recomputing.
     pub stale: usize,
     /// Nesting of simulated hard and soft interrupt handlers, interrupt- and
@@ -115,7 +132,6 @@ impl HeldStack {
             slow: UNREGISTERED,
             ctx: 0,
             tid: 0,
-            overflow: 0,
             stale: 0,
             hardirq: 0,
             softirq: 0,
@@ -128,6 +144,7 @@ impl HeldStack {
         }
     }
 
+    /// The locks held, oldest first.
     pub(crate) fn held(&self) -> &[Held] {
         &self.entries[..self.depth]
     }
@@ -211,18 +228,69 @@ pub(crate) fn stack() -> *mut HeldStack {
 
 /// Runs `f` on this thread's held stack.
 ///
-/// `f` must not call back into anything that may take an instrumented lock (user callbacks,
-/// report sinks): that would alias the stack. The validator only dispatches reports after `f`
-/// has returned.
+/// `f` must not reach anything that may take an instrumented lock: no allocation, no lock, no
+/// printing, no stack capture. Work that does runs in [`guarded`].
 #[inline(always)]
 pub(crate) fn with<R>(f: impl FnOnce(&mut HeldStack) -> R) -> R {
     // Only the address comes out of `LocalKey::with`, so the tiny closure inlines and `f` is
     // compiled into its caller, where the acquisition's constant arguments fold away.
     let stack = stack();
-    // SAFETY: the stack is thread-local and outlives this call on this thread; every caller
-    // keeps the borrow inside `f`, which never re-enters the validator (see above), so this is
-    // the only live reference.
+    // SAFETY: the stack is thread-local and outlives this call on this thread. No other
+    // reference to it is live: `f` reaches no foreign code (see above), so nothing can start
+    // another lock operation meanwhile, and a `guarded` region in progress works on its own
+    // copy, never on the live stack.
     f(unsafe { &mut *stack })
+}
+
+/// Whether this thread is inside the validator: its lock operations are then untracked.
+#[inline]
+pub(crate) fn busy() -> bool {
+    // SAFETY: a plain read of one byte of this thread's stack. While the flag is set no
+    // reference to the live stack exists (the guarded region works on a copy); while it is
+    // clear this runs at the start of a lock operation, which no `with` section can be in the
+    // middle of (they reach no foreign code).
+    unsafe { (*stack()).slow & BUSY != 0 }
+}
+
+/// Runs validator work that may reach foreign code — allocate, capture or print a stack, take
+/// the validator's own locks — on a private copy of this thread's held stack, with the live
+/// stack marked [`BUSY`] and emptied meanwhile, so that lock operations made from inside `f`
+/// are untracked (see the module doc). The copy, with `f`'s changes, becomes the live stack
+/// again when `f` returns or unwinds.
+///
+/// Returns `None`, without running `f`, when this thread is already inside the validator: the
+/// caller is then a lock operation made from inside it, and must not be tracked.
+pub(crate) fn guarded<R>(f: impl FnOnce(&mut HeldStack) -> R) -> Option<R> {
+    if busy() {
+        return None;
+    }
+    let live = stack();
+    // SAFETY: not busy, so no guarded region is in progress on this thread, and no `with`
+    // section is either (they reach no foreign code, so they never call this): no reference to
+    // the live stack exists while it is copied and marked.
+    let copy = unsafe {
+        let copy = *live;
+        (*live).slow |= BUSY;
+        (*live).depth = 0;
+        copy
+    };
+    let mut region = Region { live, copy };
+    Some(f(&mut region.copy))
+}
+
+/// A guarded region in progress: puts its copy back when it ends, even by unwinding.
+struct Region {
+    live: *mut HeldStack,
+    copy: HeldStack,
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        self.copy.slow &= !BUSY;
+        // SAFETY: the region's work is over, and any lock operation made from inside it only
+        // read the live stack (it found it busy); nothing else refers to it now.
+        unsafe { *self.live = self.copy };
+    }
 }
 
 /// The chain key of an empty stack. Not zero: zero marks an empty chain-cache slot.

@@ -135,7 +135,7 @@ impl DepMap {
     }
 
     /// A process-unique number for the class key.
-    fn key_addr(&self) -> usize {
+    pub(crate) fn key_addr(&self) -> usize {
         match self.key {
             Key::Site(l) => l as *const Location<'static> as usize,
             Key::Class(c) => c as *const LockClass as usize,
@@ -175,14 +175,34 @@ impl DepMap {
             super::validate::invalid_subclass(subclass);
             return self.class(MAX_SUBCLASSES as u32 - 1);
         }
-        if let Key::Class(c) = self.key {
-            let id = c.ids[subclass as usize].load(Ordering::Relaxed);
-            if id != UNRESOLVED {
-                self.remember(subclass, id);
-                return id;
+        // Registering allocates under the validator's lock: validator work. From inside the
+        // validator (a lock taken by an allocator, say) the lock is untracked, and nothing is
+        // cached, so it is resolved properly the next time.
+        let Some(id) = super::held::guarded(|h| {
+            let mut st = super::state::lock();
+            if let Key::Class(c) = self.key {
+                // One class, one kind of lock: the class keeps the wait types of the lock that
+                // registered it, so another kind sharing it is reported (once per class).
+                let kind = self.kind as u8 + 1;
+                if let Err(first) = c
+                    .kind
+                    .compare_exchange(0, kind, Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    if first != kind {
+                        let id = st.register_class(self.key_addr(), self, subclass);
+                        super::check::class_kind_mismatch(&mut st, h, id, self.kind);
+                        return id;
+                    }
+                }
+                let id = c.ids[subclass as usize].load(Ordering::Relaxed);
+                if id != UNRESOLVED {
+                    return id;
+                }
             }
-        }
-        let id = super::state::lock().register_class(self.key_addr(), self, subclass);
+            st.register_class(self.key_addr(), self, subclass)
+        }) else {
+            return UNTRACKED;
+        };
         super::sink::flush(true);
         if let Key::Class(c) = self.key {
             c.ids[subclass as usize].store(id, Ordering::Relaxed);

@@ -4,13 +4,16 @@
 //! [`release`](validate::release) with their [`DepMap`]; the per-thread [`held`] stack and the
 //! lock-free [`chain`] cache answer the common case; only a never-seen chain of held classes
 //! reaches the [`graph`] (under one plain, uninstrumented mutex), and only a violation reaches
-//! the [`sink`].
+//! the [`sink`]. Whatever the validator does beyond the hot path runs as a guarded region of
+//! this thread ([`held::guarded`]): lock operations it causes (an allocator, a panic hook) are
+//! untracked, like the kernel's under `lockdep_recursion`.
 
 pub(crate) mod chain;
 pub(crate) mod check;
 pub(crate) mod graph;
 pub(crate) mod held;
 pub(crate) mod map;
+pub(crate) mod offstack;
 pub(crate) mod sink;
 pub(crate) mod stack;
 pub(crate) mod state;
@@ -19,11 +22,15 @@ pub(crate) mod validate;
 
 pub(crate) use map::DepMap;
 
-/// See [`crate::reset`].
+/// See [`crate::reset`]. Forgetting frees memory, which may reach foreign code (an allocator
+/// built on instrumented locks), so it runs as validator work; from inside the validator it is
+/// a no-op.
 pub(crate) fn reset() {
-    let mut st = state::lock();
-    st.reset();
-    chain::clear();
-    drop(st);
-    sink::clear();
+    held::guarded(|_| {
+        let mut st = state::lock();
+        st.reset();
+        chain::clear();
+        drop(st);
+        sink::clear();
+    });
 }

@@ -53,26 +53,33 @@ fn record_and_print(r: Report) {
 /// Dispatches the queued reports. Must be called with no validator state borrowed.
 /// With [`Action::Panic`] the first report becomes a panic (unless the thread is already
 /// panicking, or `may_panic` is false, in which case it is printed).
+///
+/// Dispatching allocates and prints (symbolising stacks), so it runs as validator work: lock
+/// operations made meanwhile — by an allocator, or by a panic hook when the report becomes a
+/// panic — are untracked. From inside the validator it does nothing; the reports stay queued
+/// for the next flush.
 pub(crate) fn flush(may_panic: bool) {
-    let reports = match PENDING.try_with(|p| std::mem::take(&mut *p.borrow_mut())) {
-        Ok(r) => r,
-        Err(_) => return,
-    };
-    if reports.is_empty() {
+    let pending = PENDING.try_with(|p| p.try_borrow().is_ok_and(|p| !p.is_empty()));
+    if pending != Ok(true) {
         return;
     }
-    REPORTS.lock().extend(reports.iter().cloned());
-    let action = crate::action();
-    for r in reports {
-        match action {
-            Action::Collect => {}
-            Action::Panic if may_panic && !std::thread::panicking() => {
-                own_panic();
-                panic!("{r}");
+    super::held::guarded(|_| {
+        let Ok(reports) = PENDING.try_with(|p| std::mem::take(&mut *p.borrow_mut())) else {
+            return;
+        };
+        REPORTS.lock().extend(reports.iter().cloned());
+        let action = crate::action();
+        for r in reports {
+            match action {
+                Action::Collect => {}
+                Action::Panic if may_panic && !std::thread::panicking() => {
+                    own_panic();
+                    panic!("{r}");
+                }
+                Action::Warn | Action::Panic => print(&r),
             }
-            Action::Warn | Action::Panic => print(&r),
         }
-    }
+    });
 }
 
 /// Writes a report to stderr in one piece, framed like a kernel splat.
@@ -82,6 +89,7 @@ pub(crate) fn print(r: &Report) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// Drains the recorded reports. Only moves the list out, so it needs no guarded region.
 pub(crate) fn take_reports() -> Vec<Report> {
     std::mem::take(&mut *REPORTS.lock())
 }

@@ -20,6 +20,8 @@ pub(crate) struct ClassInfo {
     pub kind: LockKind,
     pub wait_outer: u8,
     pub wait_inner: u8,
+    /// The class key (shared by all subclasses of one class), as `DepMap::key_addr` gives it.
+    pub key: usize,
 }
 
 /// Capacities that ran out (each is reported once per [`crate::reset`]).
@@ -52,8 +54,9 @@ pub(crate) struct State {
     /// Names of the threads that established dependencies, by validator thread id.
     pub thread_names: FxHashMap<u64, String>,
     pub exhausted: Exhausted,
-    /// Must-not-nest rules: (held class, class that must not be taken inside it, why).
-    pub rules: Vec<(u32, u32, &'static str)>,
+    /// Must-not-nest rules: (key of the held class, key of the class that must not be taken
+    /// inside it, why). Keys, not class ids, so that a rule covers every subclass.
+    pub rules: Vec<(usize, usize, &'static str)>,
 }
 
 static STATE: Mutex<Option<Box<State>>> = Mutex::new(None);
@@ -62,21 +65,20 @@ static STATE: Mutex<Option<Box<State>>> = Mutex::new(None);
 pub(crate) static LOCKED: AtomicU64 = AtomicU64::new(0);
 
 /// Locks the global state, creating it on first use.
+///
+/// Only inside a guarded region ([`held::guarded`](super::held::guarded)): whatever runs under
+/// this lock may allocate, and an allocation that takes an instrumented lock must find the
+/// thread busy, or its validation would wait for this very lock.
 pub(crate) fn lock() -> MappedMutexGuard<'static, State> {
     LOCKED.fetch_add(1, Ordering::Relaxed);
     lock_uncounted()
 }
 
-/// Locks the global state unless it is already locked (by this thread, in a panic raised
-/// inside the validator, or by another): for code that must never wait, like a panic hook.
-pub(crate) fn try_lock() -> Option<MappedMutexGuard<'static, State>> {
-    let g = STATE.try_lock_for(std::time::Duration::from_millis(50))?;
-    Some(MutexGuard::map(g, |s| {
-        &mut **s.get_or_insert_with(|| Box::new(State::new()))
-    }))
-}
-
 fn lock_uncounted() -> MappedMutexGuard<'static, State> {
+    debug_assert!(
+        super::held::busy(),
+        "the validator's state locked outside a guarded region"
+    );
     MutexGuard::map(STATE.lock(), |s| {
         &mut **s.get_or_insert_with(|| Box::new(State::new()))
     })
@@ -90,6 +92,7 @@ impl State {
             kind: LockKind::Mutex,
             wait_outer: 0,
             wait_inner: 0,
+            key: 0,
         });
         State {
             classes,
@@ -157,6 +160,7 @@ impl State {
             kind: map.kind,
             wait_outer: map.wait_outer,
             wait_inner: map.wait_inner,
+            key,
         });
         self.usage.push(0);
         self.class_index.insert((key, subclass), id);
@@ -179,18 +183,22 @@ impl State {
     }
 }
 
-/// A snapshot of the validator's counters, for [`crate::stats`].
+/// A snapshot of the validator's counters, for [`crate::stats`] (all zero from inside the
+/// validator).
 pub(crate) fn stats() -> crate::Stats {
     let locked = LOCKED.load(Ordering::Relaxed);
-    let st = lock_uncounted();
-    crate::Stats {
-        classes: st.classes.len() - 1,
-        dependencies: st.graph.edge_count(),
-        chains: st.chains,
-        slow_paths: locked,
-        stack_frames: st.stacks.frames(),
-        dependency_bytes: st.graph.bytes() + st.stacks.bytes(),
-    }
+    super::held::guarded(|_| {
+        let st = lock_uncounted();
+        crate::Stats {
+            classes: st.classes.len() - 1,
+            dependencies: st.graph.edge_count(),
+            chains: st.chains,
+            slow_paths: locked,
+            stack_frames: st.stacks.frames(),
+            dependency_bytes: st.graph.bytes() + st.stacks.bytes(),
+        }
+    })
+    .unwrap_or_default()
 }
 
 /// A set of classes as a signature: the same classes in any order are the same violation.

@@ -4,13 +4,19 @@
 //! lock, extends the thread's chain key, probes the lock-free chain cache and pushes one entry
 //! on the thread-local stack: no lock, no shared write, no allocation, no stack capture.
 //! Everything else — first use by a thread, a never-seen chain, a full stack, an out-of-order
-//! release, a panic handler — is `#[cold]` and lives below it.
+//! release, a panic handler — is `#[cold]` and lives below it; the parts that may reach foreign
+//! code (allocation, the validator's lock, reports) run in `held::guarded` regions.
+//!
+//! A lock re-taken by the thread that holds it is not looked for on acquisition: the lock types
+//! take their plain lock through [`lock_raw`], which tries it first and searches the held stack
+//! only when it is taken, right before blocking (see [`contended`]).
 
 use super::chain;
 use super::check;
 use super::held::{self, entry_key, Held, HeldStack, INITIAL_CHAIN_KEY};
-use super::held::{IN_PANIC, READ, STALE_KEYS, UNREGISTERED, WRITE};
+use super::held::{IN_PANIC, READ, READ_RECURSIVE, STALE_KEYS, UNREGISTERED, WRITE};
 use super::map::{DepMap, UNTRACKED};
+use super::offstack;
 use super::sink;
 use crate::MAX_LOCK_DEPTH;
 use std::panic::Location;
@@ -98,21 +104,19 @@ pub(crate) fn acquire_with(map: &DepMap, a: Acquire) {
         fast_acquire(class, &a)
     };
     if !done {
-        acquire_slow(map, class, a);
+        acquire_slow(class, a);
     }
 }
 
 /// The hot path of a nest-lock acquisition (a ww mutex in its context): the nest lock must be
-/// held, the lock itself not, and it must not merge into the top entry.
+/// held, and the lock must not merge into the top entry.
 #[inline(never)]
 fn fast_acquire_nested(class: u32, a: &Acquire) -> bool {
-    // SAFETY: this thread's stack, only read here.
+    // SAFETY: this thread's stack, only read here, at the start of a lock operation (see
+    // `held::busy`).
     let h = unsafe { &*held::stack() };
     let held = h.held();
-    if held.last().is_some_and(|top| top.class == class)
-        || !held.iter().any(|e| e.instance == a.nest)
-        || held.iter().any(|e| e.instance == a.instance)
-    {
+    if held.last().is_some_and(|top| top.class == class) || !held.iter().any(|e| e.instance == a.nest) {
         return false;
     }
     fast_acquire(class, a)
@@ -125,6 +129,7 @@ fn fast_acquire(class: u32, a: &Acquire) -> bool {
     // SAFETY: this thread's stack; the borrow ends before anything else can reach it.
     let h = unsafe { &mut *h };
     let d = h.depth;
+    // `slow` also carries `BUSY`: inside the validator nothing is pushed here.
     if h.slow != 0 || d >= MAX_LOCK_DEPTH {
         return false;
     }
@@ -143,67 +148,207 @@ fn fast_acquire(class: u32, a: &Acquire) -> bool {
 
 #[cold]
 #[inline(never)]
-fn acquire_slow(map: &DepMap, class: u32, a: Acquire) {
-    let (entry, fatal) = held::with(|h| {
-        if h.slow & UNREGISTERED != 0 {
-            register(h);
+fn acquire_slow(class: u32, a: Acquire) {
+    if held::busy() {
+        return; // taken from inside the validator: untracked
+    }
+    // The common slow cases (stale keys after an out-of-order release, a subclass, a nest lock
+    // that is held) end with a cached chain: finish those on the live stack, which reaches no
+    // foreign code.
+    let pushed = held::with(|h| {
+        if h.slow & (UNREGISTERED | IN_PANIC) != 0 {
+            return false;
         }
         refresh_keys(h);
         let d = h.depth;
-        // Many locks of one class under their nest lock share one entry.
-        if a.nest != 0 && d > 0 && h.entries[d - 1].class == class && class != UNTRACKED {
-            let top = &mut h.entries[d - 1];
-            top.refs = top.refs.saturating_add(1);
-            return (None, None);
+        if d >= MAX_LOCK_DEPTH
+            || a.nest != 0
+                && (d > 0 && h.entries[d - 1].class == class
+                    || !h.held().iter().any(|e| e.instance == a.nest))
+        {
+            return false;
         }
         let mut next = a.entry(class, h.ctx);
-        if h.slow & IN_PANIC != 0 {
-            check::panic_op(h, &next);
-        }
-        // Checked on every acquisition, cached chain or not: these depend on the instances.
-        if a.nest != 0 && !h.held().iter().any(|e| e.instance == a.nest) {
-            check::nest_lock_not_held(h, &next);
-        }
-        if map.kind.blocks() && !a.trylock {
-            if let Some(prev) = h
-                .held()
-                .iter()
-                .find(|e| e.instance == a.instance && (e.read == WRITE || a.read == WRITE))
-            {
-                let prev = *prev;
-                return (None, Some(check::self_deadlock(h, d, &next, &prev)));
-            }
-        }
-        if d >= MAX_LOCK_DEPTH {
-            h.overflow += 1;
-            check::max_depth(h, &next);
-            return (None, None);
-        }
         next.chain_key = entry_key(h.prev_key(d), &next);
         if class != UNTRACKED && !chain::contains(next.chain_key) {
-            check::validate_chain(h, d, &next);
+            return false;
         }
-        (Some(next), None)
+        h.entries[d] = next;
+        h.depth = d + 1;
+        true
     });
+    if pushed {
+        return;
+    }
+    let entry = held::guarded(|h| validate_acquisition(class, &a, h)).flatten();
     // Dispatch before the lock counts as held: with `Action::Panic` the panic unwinds out of
     // `lock()` and the lock was never taken.
     sink::flush(true);
-    if let Some(msg) = fatal {
-        sink::own_panic();
-        panic!("{msg}");
-    }
     if let Some(next) = entry {
-        // A report hook may have taken (and released) locks meanwhile: the stack is as it was,
-        // unless the hook leaked some and filled it.
         held::with(|h| {
+            // Nothing ran on this thread's stack since the validation (lock operations from
+            // inside the validator are untracked), so the room checked there is still there.
             if h.depth < MAX_LOCK_DEPTH {
                 h.entries[h.depth] = next;
                 h.depth += 1;
-            } else {
-                h.overflow += 1;
             }
         });
     }
+}
+
+/// Everything an acquisition checks beyond its chain, and the chain's validation if it is new.
+/// Returns the entry to push once the reports are dispatched (`None` if the acquisition is
+/// recorded otherwise: merged into the top entry, or beyond the stack's depth).
+fn validate_acquisition(class: u32, a: &Acquire, h: &mut HeldStack) -> Option<Held> {
+    if h.slow & UNREGISTERED != 0 {
+        register(h);
+    }
+    refresh_keys(h);
+    let d = h.depth;
+    let mut next = a.entry(class, h.ctx);
+    if h.slow & IN_PANIC != 0 {
+        check::panic_op(h, &next);
+    }
+    // Checked on every acquisition, cached chain or not, merged or not: it depends on the
+    // instances held.
+    if a.nest != 0 && !h.held().iter().any(|e| e.instance == a.nest) {
+        check::nest_lock_not_held(h, &next);
+    }
+    // Many locks of one class under their nest lock share one entry.
+    if a.nest != 0 && d > 0 && h.entries[d - 1].class == class && class != UNTRACKED {
+        let top = &mut h.entries[d - 1];
+        top.refs = top.refs.saturating_add(1);
+        offstack::push_merged(a.instance, class);
+        return None;
+    }
+    if d >= MAX_LOCK_DEPTH {
+        offstack::push_overflowed(a.instance);
+        check::max_depth(h, &next);
+        return None;
+    }
+    next.chain_key = entry_key(h.prev_key(d), &next);
+    if class != UNTRACKED && !chain::contains(next.chain_key) {
+        check::validate_chain(h, d, &next);
+    }
+    Some(next)
+}
+
+/// Takes the plain lock behind `map` for an acquisition just recorded with [`acquire`]: tries
+/// it first, and only when that fails — the thread is about to block — checks whether this
+/// very thread holds the lock, which would wait forever. Such a re-take is reported, taken off
+/// the stack again, and turned into a panic instead of a hang. A lock that is free costs the
+/// same as a plain `lock()` (whose own fast path is this try), and the held stack is never
+/// scanned for it.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn lock_raw<G>(
+    map: &DepMap,
+    read: u8,
+    try_lock: impl FnOnce() -> Option<G>,
+    lock: impl FnOnce() -> G,
+) -> G {
+    match try_lock() {
+        Some(g) => g,
+        None => {
+            contended(map, map.instance(), read, Location::caller());
+            lock()
+        }
+    }
+}
+
+/// The lock `instance` of `map` is taken (the try failed) and this thread is about to wait for
+/// it: if this thread is the holder, report and panic (see [`lock_raw`]).
+#[cold]
+#[inline(never)]
+pub(crate) fn contended(map: &DepMap, instance: usize, read: u8, loc: &'static Location<'static>) {
+    if !map.kind.blocks() || held::busy() {
+        return;
+    }
+    // The acquisition just recorded is one hold of `instance`; any other is this thread's own.
+    let (own, off_stack) = held::with(|h| {
+        let own = h.held().iter().filter(|e| e.instance == instance).count();
+        (
+            own,
+            h.depth == MAX_LOCK_DEPTH || h.held().iter().any(stands_for_merged),
+        )
+    });
+    if own < 2 && !off_stack {
+        return;
+    }
+    let msg = held::guarded(|h| {
+        if own + offstack::count(instance) < 2 {
+            return None;
+        }
+        // The first hold: its own entry, or the entry it is merged into.
+        let prev = h
+            .held()
+            .iter()
+            .find(|e| e.instance == instance)
+            .or_else(|| {
+                offstack::merged_class(instance).and_then(|c| h.held().iter().rev().find(|e| e.class == c))
+            })
+            .copied()?;
+        if read == READ_RECURSIVE && prev.read != WRITE {
+            return None; // read-after-read never waits (the try cannot have failed)
+        }
+        let top = h.held().last().filter(|e| e.instance == instance).copied();
+        let next = Held {
+            instance,
+            loc: Some(loc),
+            class: top.map_or(prev.class, |t| t.class),
+            read,
+            ctx: h.ctx,
+            ..Held::EMPTY
+        };
+        // The lock will not be taken: the acquisition's record goes again.
+        forget_hold(h, instance, true);
+        Some(check::self_deadlock(h, h.depth, &next, &prev))
+    })
+    .flatten();
+    let Some(msg) = msg else { return };
+    sink::flush(true);
+    sink::own_panic();
+    panic!("{msg}");
+}
+
+/// Removes one record of `instance` from `h`: its entry, a merge into another entry, or an
+/// acquisition beyond the stack's depth — the newest kind first if `newest` (undoing the
+/// acquisition just made), else the entry first. Returns false if there is none.
+fn forget_hold(h: &mut HeldStack, instance: usize, newest: bool) -> bool {
+    if newest && offstack::take_overflowed(instance) {
+        return true;
+    }
+    let own = h.held().iter().rposition(|e| e.instance == instance);
+    let merged_into_top = newest
+        && h.held()
+            .last()
+            .is_some_and(|t| t.refs > 0 && offstack::merged_class(instance) == Some(t.class));
+    if let (Some(i), false) = (own, merged_into_top) {
+        let e = &mut h.entries[i];
+        if e.refs > 0 {
+            // The entry stands for its merged locks now: give it one of their identities.
+            e.refs -= 1;
+            e.instance = offstack::take_merged_of(e.class).unwrap_or(MERGED);
+        } else if remove(h, i) {
+            revalidate_from(h, i);
+        }
+        return true;
+    }
+    if let Some(c) = offstack::take_merged(instance) {
+        let entry = h
+            .held()
+            .iter()
+            .rposition(|e| e.class == c && stands_for_merged(e));
+        if let Some(i) = entry {
+            if h.entries[i].refs > 0 {
+                h.entries[i].refs -= 1;
+            } else if remove(h, i) {
+                revalidate_from(h, i);
+            }
+        }
+        return true;
+    }
+    offstack::take_overflowed(instance)
 }
 
 /// Records that this thread released `map`. Returns false (after reporting a bad unlock
@@ -231,53 +376,52 @@ pub(crate) fn release_instance(map: &DepMap, instance: usize, loc: &'static Loca
 #[cold]
 #[inline(never)]
 fn release_slow(map: &DepMap, instance: usize, loc: &'static Location<'static>) -> bool {
-    let class = map.class(0);
-    let held = held::with(|h| {
-        // The lock's own entry if it has one, else an entry it was merged into.
-        let found = h
-            .held()
-            .iter()
-            .rposition(|e| e.instance == instance)
-            .or_else(|| h.held().iter().rposition(|e| holds(e, instance, class)));
-        match found {
-            Some(i) if h.entries[i].refs > 0 => {
-                let e = &mut h.entries[i];
-                e.refs -= 1;
-                if e.instance == instance {
-                    // The entry stands for the other locks merged into it now, not this one.
-                    e.instance = MERGED;
-                }
-                true
-            }
-            Some(i) => {
-                remove(h, i);
-                true
-            }
-            None if h.overflow > 0 => {
-                // Taken while the stack was full, so never tracked.
-                h.overflow -= 1;
-                true
-            }
-            None => false,
-        }
-    });
-    if !held {
-        held::with(|h| check::bad_unlock(h, map, instance, class, loc));
+    if held::busy() {
+        return true; // released from inside the validator: it was never tracked
     }
+    // The common case, a lock released out of order, on the live stack.
+    let quick = held::with(|h| {
+        let i = h.held().iter().rposition(|e| e.instance == instance)?;
+        if h.entries[i].refs > 0 {
+            return None;
+        }
+        Some(remove(h, i).then_some(i))
+    });
+    let held = match quick {
+        Some(None) => return true,
+        Some(Some(i)) => {
+            held::guarded(|h| revalidate_from(h, i));
+            true
+        }
+        None => {
+            // Resolved out here: inside the guarded region a class cannot be registered.
+            let class = map.class(0);
+            held::guarded(|h| {
+                if forget_hold(h, instance, false) {
+                    return true;
+                }
+                check::bad_unlock(h, class, instance, loc);
+                false
+            })
+            .unwrap_or(true)
+        }
+    };
     sink::flush(true);
     held
 }
 
-/// The instance of a merged entry whose first lock was released (no lock has this address).
+/// The instance of a merged entry whose own lock was released and whose merged locks could not
+/// be named (no lock has this address).
 const MERGED: usize = 1;
 
-/// Whether entry `e` stands for the instance `instance` of `class`: it is that instance, or
-/// locks of the class were merged into it under their nest lock.
-fn holds(e: &Held, instance: usize, class: u32) -> bool {
-    e.instance == instance || (class != UNTRACKED && e.class == class && (e.refs > 0 || e.instance == MERGED))
+/// Whether entry `e` stands for locks merged into it (listed in [`offstack`]).
+fn stands_for_merged(e: &Held) -> bool {
+    e.refs > 0 || e.instance == MERGED
 }
 
-/// Removes entry `i`; the entries above it now sit on a different chain.
+/// Removes entry `i`; the entries above it now sit on a different chain. Returns whether they
+/// need re-validating now ([`revalidate_from`]`(h, i)`, which may reach foreign code, so the
+/// caller runs it in a guarded region); their chain keys are marked stale either way.
 ///
 /// The kernel re-validates them at once, because releasing out of order can create
 /// dependencies: in `L(A) L(B) L(C) U(B)`, C is now held directly over A. When B and everything
@@ -286,7 +430,12 @@ fn holds(e: &Held, instance: usize, class: u32) -> bool {
 /// keys change, and they are recomputed lazily, when the thread next acquires a lock. That keeps
 /// the common out-of-order pattern — a `Vec` of guards dropped front to back — off the slow
 /// path. Otherwise (readers or trylocks involved) the entries are re-validated now.
-fn remove(h: &mut HeldStack, i: usize) {
+///
+/// The shortcut is sound because the graph holds every dependency of every cached chain: each
+/// report path still records its dependency, and a chain whose dependency could not be recorded
+/// (the table is full) is not cached (see `check::validate_chain`). A lock whose class is
+/// untracked adds no dependency, but then the locks around it are connected directly.
+fn remove(h: &mut HeldStack, i: usize) -> bool {
     let d = h.depth;
     let ctx = h.entries[i].ctx & super::held::CTX_IRQ_MASK;
     let implied = h.entries[i..d]
@@ -294,17 +443,15 @@ fn remove(h: &mut HeldStack, i: usize) {
         .all(|e| e.read == WRITE && !e.trylock && e.nest == 0 && e.ctx & super::held::CTX_IRQ_MASK == ctx);
     h.entries.copy_within(i + 1..d, i);
     h.depth = d - 1;
-    if implied {
-        if h.slow & STALE_KEYS == 0 || i < h.stale {
-            h.stale = i;
-        }
-        h.slow |= STALE_KEYS;
-    } else {
-        refresh_keys(h);
-        revalidate_from(h, i);
+    if i == h.depth {
+        return false; // it was the top: nothing sits on a different chain
     }
+    if h.slow & STALE_KEYS == 0 || i < h.stale {
+        h.stale = i;
+    }
+    h.slow |= STALE_KEYS;
+    !implied
 }
-
 /// The chain key entry `j` has over the entries below it.
 fn key_at(h: &HeldStack, j: usize) -> u64 {
     let e = &h.entries[j];
@@ -329,6 +476,7 @@ fn refresh_keys(h: &mut HeldStack) {
 
 /// Recomputes the chain keys of entries `i..` and validates the chains that are new.
 fn revalidate_from(h: &mut HeldStack, i: usize) {
+    refresh_keys(h);
     for j in i..h.depth {
         let key = key_at(h, j);
         h.entries[j].chain_key = key;
@@ -347,19 +495,20 @@ fn revalidate_from(h: &mut HeldStack, i: usize) {
 /// [`reacquire_after_wait`] needs to put it back the way it was taken.
 pub(crate) fn release_for_wait(map: &DepMap) -> WaitToken {
     let instance = map.instance();
-    let class = map.class(0);
-    let token = held::with(|h| {
-        let held = h.held();
-        held.iter()
-            .rev()
-            .find(|e| e.instance == instance)
-            .or_else(|| held.iter().rev().find(|e| holds(e, instance, class)))
-            .map(|e| WaitToken {
-                subclass: e.subclass as u32,
-                nest: e.nest,
+    let token = |e: &Held| WaitToken {
+        subclass: e.subclass as u32,
+        nest: e.nest,
+    };
+    let own = held::with(|h| h.held().iter().rev().find(|e| e.instance == instance).map(token));
+    let token = own
+        .or_else(|| {
+            held::guarded(|h| {
+                let c = offstack::merged_class(instance)?;
+                h.held().iter().rev().find(|e| e.class == c).map(token)
             })
-            .unwrap_or(WaitToken { subclass: 0, nest: 0 })
-    });
+            .flatten()
+        })
+        .unwrap_or(WaitToken { subclass: 0, nest: 0 });
     might_sleep("Condvar::wait", Location::caller());
     release(map, Location::caller());
     token
@@ -383,7 +532,7 @@ pub(crate) fn reacquire_after_wait(map: &DepMap, token: WaitToken, loc: &'static
 /// A held write lock becomes a (non-recursive) read lock; the locks above it are re-validated.
 pub(crate) fn downgrade(map: &DepMap) {
     let instance = map.instance();
-    held::with(|h| {
+    held::guarded(|h| {
         refresh_keys(h);
         if let Some(i) = h.held().iter().rposition(|e| e.instance == instance) {
             h.entries[i].read = READ;
@@ -393,21 +542,35 @@ pub(crate) fn downgrade(map: &DepMap) {
     sink::flush(true);
 }
 
-/// How this thread holds the instance `instance` of `class`: `None` if it does not, else the
-/// strongest mode (0 write, 1/2 read). Merged entries (nest locks) count for their class.
-pub(crate) fn held_mode(instance: usize, class: u32) -> Option<u8> {
-    held::with(|h| {
+/// How this thread holds the instance `instance`: `None` if it does not, else the strongest
+/// mode (0 write, 1/2 read). A lock merged into another entry is held in that entry's mode.
+pub(crate) fn held_mode(instance: usize) -> Option<u8> {
+    let (own, merges) = held::with(|h| {
+        let own = h
+            .held()
+            .iter()
+            .filter(|e| e.instance == instance)
+            .map(|e| e.read)
+            .min();
+        (own, h.held().iter().any(stands_for_merged))
+    });
+    if own.is_some() || !merges {
+        return own;
+    }
+    held::guarded(|h| {
+        let c = offstack::merged_class(instance)?;
         h.held()
             .iter()
-            .filter(|e| holds(e, instance, class))
+            .filter(|e| e.class == c && stands_for_merged(e))
             .map(|e| e.read)
             .min()
     })
+    .flatten()
 }
 
 /// Whether this thread holds `map`.
 pub(crate) fn is_held(map: &DepMap) -> bool {
-    held_mode(map.instance(), map.class(0)).is_some()
+    held_mode(map.instance()).is_some()
 }
 
 /// Whether this thread holds any lock of `class`.
@@ -415,7 +578,7 @@ pub(crate) fn holds_class(class: u32) -> bool {
     held::with(|h| h.held().iter().any(|e| e.class == class))
 }
 
-/// How many locks this thread holds.
+/// How many locks this thread holds (entries on its stack).
 pub(crate) fn depth() -> usize {
     held::with(|h| h.depth)
 }
@@ -423,23 +586,24 @@ pub(crate) fn depth() -> usize {
 /// Called when a lock is destroyed: reports (and forgets) it if this thread still holds it.
 pub(crate) fn check_freed(map: &DepMap) {
     let instance = map.instance();
-    let found = held::with(|h| match h.held().iter().rposition(|e| e.instance == instance) {
-        Some(i) => {
-            check::held_lock_freed(h, map, i);
-            remove(h, i);
-            true
-        }
-        None => false,
-    });
-    if found {
-        sink::flush(true);
+    if !held::with(|h| h.held().iter().any(|e| e.instance == instance)) {
+        return;
     }
+    held::guarded(|h| {
+        if let Some(i) = h.held().iter().rposition(|e| e.instance == instance) {
+            check::held_lock_freed(h, map, i);
+            if remove(h, i) {
+                revalidate_from(h, i);
+            }
+        }
+    });
+    sink::flush(true);
 }
 
 /// Reports a subclass out of range (the lock is then validated as the last subclass).
 #[cold]
 pub(crate) fn invalid_subclass(subclass: u32) {
-    held::with(|h| check::invalid_subclass(h, subclass));
+    held::guarded(|h| check::invalid_subclass(h, subclass));
     sink::flush(true);
 }
 
@@ -450,7 +614,7 @@ pub(crate) fn might_sleep(what: &str, loc: &'static Location<'static>) {
             || h.depth > 0
     });
     if atomic {
-        held::with(|h| check::might_sleep(h, what, loc));
+        held::guarded(|h| check::might_sleep(h, what, loc));
         sink::flush(true);
     }
 }
@@ -458,10 +622,8 @@ pub(crate) fn might_sleep(what: &str, loc: &'static Location<'static>) {
 /// Changes the thread's execution context with `f`, then applies what the kernel does when
 /// interrupts come back on with locks held: they become irq-unsafe.
 pub(crate) fn change_context(f: impl FnOnce(&mut HeldStack)) {
-    held::with(|h| {
-        if h.slow & UNREGISTERED != 0 {
-            register(h);
-        }
+    ensure_registered();
+    let marks = held::with(|h| {
         let before = h.ctx;
         f(h);
         h.update_ctx();
@@ -474,14 +636,22 @@ pub(crate) fn change_context(f: impl FnOnce(&mut HeldStack)) {
         // halves are on; local_bh_enable() (interrupts on) makes them both.
         let hard = hard_on || (soft_on && irqs_on);
         let soft = (hard_on && bh_on) || (soft_on && irqs_on);
-        if hard || soft {
-            check::mark_held_enabled(h, hard, soft);
-        }
+        (h.depth > 0 && (hard || soft)).then_some((hard, soft))
     });
-    sink::flush(true);
+    if let Some((hard, soft)) = marks {
+        held::guarded(|h| check::mark_held_enabled(h, hard, soft));
+        sink::flush(true);
+    }
 }
 
 static NEXT_TID: AtomicU64 = AtomicU64::new(1);
+
+/// Registers this thread (see [`register`]) if it was not yet.
+fn ensure_registered() {
+    if held::with(|h| h.slow & UNREGISTERED != 0) {
+        held::guarded(register);
+    }
+}
 
 /// Gives the thread its validator id and arms the thread-exit check.
 fn register(h: &mut HeldStack) {
@@ -504,9 +674,9 @@ struct ExitCheck {
 
 impl Drop for ExitCheck {
     fn drop(&mut self) {
-        let name = self.thread.name().unwrap_or("<unnamed>").to_string();
-        held::with(|h| {
+        held::guarded(|h| {
             if h.depth > 0 {
+                let name = self.thread.name().unwrap_or("<unnamed>").to_string();
                 check::held_at_exit(h, &format!("{name}/{}", h.tid));
             }
         });
@@ -521,7 +691,7 @@ thread_local! {
 
 /// Reports a misuse that is not a lock acquisition (ww protocol, assertions, rules).
 pub(crate) fn misuse(kind: crate::ReportKind, what: &str, loc: &'static Location<'static>) {
-    held::with(|h| check::misuse(h, kind, what, loc));
+    held::guarded(|h| check::misuse(h, kind, what, loc));
     sink::flush(true);
 }
 
@@ -529,8 +699,11 @@ pub(crate) fn misuse(kind: crate::ReportKind, what: &str, loc: &'static Location
 pub(crate) fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let held = held::with(|h| h.depth > 0);
-        if held && !sink::take_own_panic() {
+        // Always consumed, so that it never applies to a later panic.
+        let own = sink::take_own_panic();
+        // A panic raised inside the validator (busy) is its own doing: the held stack is not
+        // in a state to report from, and nothing is waited for.
+        if !own && !held::busy() && held::with(|h| h.depth > 0) {
             let msg = info
                 .payload()
                 .downcast_ref::<&str>()
@@ -538,7 +711,7 @@ pub(crate) fn install_panic_hook() {
                 .or_else(|| info.payload().downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             let first_line = msg.lines().next().unwrap_or("").to_string();
-            held::with(|h| check::panic_while_holding(h, &first_line));
+            held::guarded(|h| check::panic_while_holding(h, &first_line));
             // Already panicking: printed and recorded, never turned into a second panic.
             sink::flush(false);
         }

@@ -56,6 +56,9 @@ pub enum ReportKind {
     /// A thread panicked while holding locks (see [`install_panic_hook`](crate::install_panic_hook)):
     /// the locks are released as it unwinds, but what they protect may be half-updated.
     PanicWhileHolding,
+    /// One named [`LockClass`](crate::LockClass) used by locks of different kinds (a mutex and
+    /// a spinlock, say): a class has one wait type, so one of them is validated as the other.
+    ClassKindMismatch,
 }
 
 impl ReportKind {
@@ -87,6 +90,7 @@ impl ReportKind {
             ReportKind::SuspiciousRcuUsage => "WARNING: suspicious RCU usage",
             ReportKind::WwMisuse => "WARNING: ww_mutex misuse detected",
             ReportKind::PanicWhileHolding => "WARNING: thread panicked while holding locks!",
+            ReportKind::ClassKindMismatch => "WARNING: lock class shared by different lock types",
         }
     }
 

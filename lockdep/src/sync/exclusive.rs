@@ -91,6 +91,10 @@ macro_rules! exclusive_lock {
         impl<T: ?Sized> $name<T> {
             /// Acquires the lock, blocking until it is free. With `check`, the acquisition is
             /// validated first: an order that could deadlock is reported before blocking.
+            ///
+            /// # Panics
+            /// With `check`, when the current thread already holds this very lock (under any
+            /// subclass): that would wait forever, so it is reported, then panics instead.
             #[cfg_attr(feature = "check", track_caller)]
             #[inline]
             pub fn lock(&self) -> $guard<'_, T> {
@@ -107,11 +111,12 @@ macro_rules! exclusive_lock {
                 {
                     let loc = std::panic::Location::caller();
                     crate::engine::validate::acquire(&self.map, subclass, 0, false, loc);
+                    let inner = crate::engine::validate::lock_raw(&self.map, 0, || self.inner.try_lock(), || self.inner.lock());
                     $guard {
-                        inner: self.inner.lock(),
-                        map: &self.map,
-                        _not_send: crate::sync::not_send::NotSend::MARK,
-                    }
+inner,
+map: &self.map,
+_not_send: crate::sync::not_send::NotSend::MARK,
+}
                 }
                 #[cfg(not(feature = "check"))]
                 {
@@ -134,11 +139,12 @@ macro_rules! exclusive_lock {
                     let mut a = crate::engine::validate::Acquire::of(&self.map, 0, 0, false, loc);
                     a.nest = nest.lock_ref().instance;
                     crate::engine::validate::acquire_with(&self.map, a);
+                    let inner = crate::engine::validate::lock_raw(&self.map, 0, || self.inner.try_lock(), || self.inner.lock());
                     $guard {
-                        inner: self.inner.lock(),
-                        map: &self.map,
-                        _not_send: crate::sync::not_send::NotSend::MARK,
-                    }
+inner,
+map: &self.map,
+_not_send: crate::sync::not_send::NotSend::MARK,
+}
                 }
                 #[cfg(not(feature = "check"))]
                 {

@@ -219,7 +219,7 @@ impl<T> RwLock<T> {
 
 /// Generates a blocking acquisition method and its `_nested` variant.
 macro_rules! acquire_fn {
-    ($(#[$doc:meta])* $name:ident, $nested:ident, $read:expr, $guard:ident, $plain:ident) => {
+    ($(#[$doc:meta])* $name:ident, $nested:ident, $read:expr, $guard:ident, $plain:ident, $try_plain:ident) => {
         $(#[$doc])*
         #[cfg_attr(feature = "check", track_caller)]
         #[inline]
@@ -234,11 +234,12 @@ macro_rules! acquire_fn {
             #[cfg(feature = "check")]
             {
                 validate::acquire(&self.map, subclass, $read, false, Location::caller());
+                let inner = validate::lock_raw(&self.map, $read, || self.inner.$try_plain(), || self.inner.$plain());
                 $guard {
-                    inner: self.inner.$plain(),
-                    map: &self.map,
-                    _not_send: NotSend::MARK,
-                }
+inner,
+map: &self.map,
+_not_send: NotSend::MARK,
+}
             }
             #[cfg(not(feature = "check"))]
             {
@@ -278,16 +279,16 @@ impl<T: ?Sized> RwLock<T> {
     acquire_fn! {
         /// Takes the lock for reading as a non-recursive reader (it waits behind a queued
         /// writer, like `down_read`).
-        read, read_nested, READ, RwLockReadGuard, read
+        read, read_nested, READ, RwLockReadGuard, read, try_read
     }
     acquire_fn! {
         /// Takes the lock for reading as a recursive reader: it never waits for a writer while
         /// the lock is read-held, so the same thread may take it again for reading.
-        read_recursive, read_recursive_nested, READ_RECURSIVE, RwLockReadGuard, read_recursive
+        read_recursive, read_recursive_nested, READ_RECURSIVE, RwLockReadGuard, read_recursive, try_read_recursive
     }
     acquire_fn! {
         /// Takes the lock for writing.
-        write, write_nested, WRITE, RwLockWriteGuard, write
+        write, write_nested, WRITE, RwLockWriteGuard, write, try_write
     }
     try_fn! {
         /// Takes the lock for reading if that needs no waiting.
