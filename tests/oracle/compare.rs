@@ -76,7 +76,9 @@ pub fn check(p: &Program) -> Result<(), String> {
         match outcome {
             Outcome::Hung => {
                 // The stuck thread may spin forever: no shrinking, no other test, stop here.
-                eprintln!("the validator hung at step {i} (the model expects {step:?}) of\n{p}");
+                // Straight to the stream: the harness's capture would die with the process.
+                let msg = format!("the validator hung at step {i} (the model expects {step:?}) of\n{p}");
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
                 std::process::exit(1);
             }
             Outcome::Panicked if !step.panics => say("the lock call panicked".into()),

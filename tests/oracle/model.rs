@@ -9,8 +9,10 @@
 //!
 //! An acquisition of `next`, in this order:
 //! 1. a real lock whose very instance the thread holds in a conflicting mode (either side a
-//!    writer) would wait for itself: "possible recursive locking", then the lock call panics
-//!    (it must neither hang nor take the lock); nothing else happens. A trylock of it fails.
+//!    writer) would wait for itself: "possible recursive locking" about the two entries'
+//!    classes, and the lock call panics (it must neither hang nor take the lock). Everything
+//!    below is still checked and recorded — the thread does wait for the lock while holding the
+//!    others — except that it never merges and is never pushed. A trylock of it just fails.
 //! 2. a nest lock that is not held: "Nested lock was not taken" (checked on the merge path too,
 //!    unlike the kernel, which merges first). If the top entry has `next`'s class and a nest
 //!    lock is given, `next` merges into it and nothing else is checked (the kernel's
@@ -336,17 +338,19 @@ impl Model {
         let conflicts = |e: &Entry| e.insts.contains(&inst) && (e.read == WRITE || a.read == WRITE);
 
         // 1. The very instance again.
-        if kind.blocks() {
-            if let Some(e) = th.entries.iter().find(|e| conflicts(e)) {
-                if a.trylock {
-                    step.acquired = false;
-                } else {
-                    step.reports
-                        .push(expected(ReportKind::RecursiveLocking, &[e.class, class]));
-                    step.panics = true;
-                }
+        let retaken = if kind.blocks() {
+            th.entries.iter().find(|e| conflicts(e)).map(|e| e.class)
+        } else {
+            None
+        };
+        if let Some(held) = retaken {
+            if a.trylock {
+                step.acquired = false;
                 return step;
             }
+            step.reports
+                .push(expected(ReportKind::RecursiveLocking, &[held, class]));
+            step.panics = true;
         }
 
         // 2. Nest lock.
@@ -355,7 +359,7 @@ impl Model {
             if !th.holds(nest) {
                 step.reports.push(expected(ReportKind::NestLockNotHeld, &[class]));
             }
-            if th.entries.last().is_some_and(|top| top.class == class) {
+            if retaken.is_none() && th.entries.last().is_some_and(|top| top.class == class) {
                 let th = &mut self.threads[t];
                 th.entries.last_mut().unwrap().insts.push(inst);
                 th.guards.push(inst);
@@ -407,7 +411,7 @@ impl Model {
 
         let push = |model: &mut Model| {
             let th = &mut model.threads[t];
-            if !a.sync && !a.section {
+            if !a.sync && !a.section && retaken.is_none() {
                 th.entries.push(Entry {
                     class,
                     insts: vec![inst],

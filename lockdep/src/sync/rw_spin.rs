@@ -209,7 +209,7 @@ impl<T> RwSpinLock<T> {
 
 /// Generates a spinning acquisition method and its `_nested` variant.
 macro_rules! spin_fn {
-    ($(#[$doc:meta])* $name:ident, $nested:ident, $read:expr, $guard:ident, $plain:ident) => {
+    ($(#[$doc:meta])* $name:ident, $nested:ident, $read:expr, $guard:ident, $plain:ident, $try_plain:ident) => {
         $(#[$doc])*
         #[cfg_attr(feature = "check", track_caller)]
         #[inline]
@@ -223,9 +223,12 @@ macro_rules! spin_fn {
         pub fn $nested(&self, subclass: u32) -> $guard<'_, T> {
             #[cfg(feature = "check")]
             {
-                validate::acquire(&self.map, subclass, $read, false, Location::caller());
+                let read = $read;
+                validate::acquire(&self.map, subclass, read, false, Location::caller());
+                // Tried first: a re-take by the holder is caught where it would spin forever.
+                let inner = validate::lock_raw(&self.map, read, || self.inner.$try_plain(), || self.inner.$plain());
                 $guard {
-                    inner: self.inner.$plain(),
+                    inner,
                     map: &self.map,
                     _not_send: NotSend::MARK,
                 }
@@ -283,7 +286,7 @@ impl<T: ?Sized> RwSpinLock<T> {
         /// holds it. A recursive reader: a waiting writer never holds it back, so the same
         /// thread may read the lock again, and a cycle through it as a reader is no deadlock.
         #[doc(alias = "read_lock")]
-        read, read_nested, READ_RECURSIVE, RwSpinLockReadGuard, read
+        read, read_nested, READ_RECURSIVE, RwSpinLockReadGuard, read, try_read
     }
     spin_fn! {
         /// Takes the lock for reading, validated as the kernel's `read_lock` on a queued
@@ -292,13 +295,13 @@ impl<T: ?Sized> RwSpinLock<T> {
         /// recursive one (the kernel lets those readers skip the queue). This lock itself lets
         /// the reader in as [`read`](Self::read) does; use it for code that must not rely on
         /// read recursion where the kernel forbids it.
-        read_queued, read_queued_nested, queued_reader(), RwSpinLockReadGuard, read
+        read_queued, read_queued_nested, queued_reader(), RwSpinLockReadGuard, read, try_read
     }
     spin_fn! {
         /// Takes the lock for writing (the kernel's `write_lock`), spinning until no reader or
         /// writer holds it.
         #[doc(alias = "write_lock")]
-        write, write_nested, WRITE, RwSpinLockWriteGuard, write
+        write, write_nested, WRITE, RwSpinLockWriteGuard, write, try_write
     }
     try_spin_fn! {
         /// Takes the lock for reading if no writer holds it (`read_trylock`).
