@@ -37,10 +37,11 @@
 //!
 //! A release removes the topmost entry holding the instance (or one merged instance); the
 //! entries above it are re-acquired over fewer locks, as the kernel's `reacquire_held_locks`
-//! does: that can newly break their nest lock rule (reported), or change which held lock a
-//! wait-context violation names (allowed, not required: the lock was taken under both, and the
-//! validator skips re-validating stacks of exclusive locks, whose dependencies are implied).
-//! Their dependencies were all recorded already, and nothing else gets stricter.
+//! does (steps 2, 3, 6 and 7 again): that can newly break their nest lock rule, end the
+//! serialisation a nest lock gave (a recursion, dependencies that were skipped), or change which
+//! held lock a wait-context violation names (allowed, not required: the lock was taken under
+//! both, and the validator skips re-validating stacks of exclusive locks, whose dependencies
+//! are implied). Irq usage and sleeping do not change.
 //!
 //! Strong walks are computed exhaustively as a closure, not by a search: for every pair of
 //! classes the set of (first edge starts shared/exclusive, last edge ends recursive/not) of all
@@ -144,11 +145,9 @@ pub struct Step {
     pub reports: Vec<Expected>,
     /// Reports the validator may make here but need not.
     pub allowed: Vec<Expected>,
-    /// The class acquired, if the step acquires.
-    pub next: Option<Class>,
-    /// The held classes `h` whose new dependency `h -> next` closes a strong cycle, with the
-    /// kind of that dependency.
-    pub closings: Vec<(Class, u8)>,
+    /// The new dependencies `h -> next` (held class, acquired class, kind) that close a strong
+    /// cycle.
+    pub closings: Vec<(Class, Class, u8)>,
     /// The lock call must panic (a re-taken instance).
     pub panics: bool,
     /// The acquisition succeeds (false only for a failing trylock).
@@ -212,6 +211,56 @@ pub fn closes(walks: &Walks, prev: Class, next: Class, k: u8) -> bool {
     let k = k.trailing_zeros() as u8;
     let w = walks.get(&(next, prev)).copied().unwrap_or(0);
     types(w).any(|t| joins(k, t) && joins(t, k))
+}
+
+/// Steps 6 and 7 of an acquisition of `class` (mode `read`, nest lock `nest`) over `below`:
+/// a recursion report unless the nest lock serialises it, then (unless it does) a dependency
+/// from every held lock of the irq context into `class`, with the cycles the new ones close.
+fn depend(
+    edges: &mut BTreeMap<(Class, Class), u8>,
+    below: &[Entry],
+    class: Class,
+    read: u8,
+    nest: Option<Inst>,
+    irq_context: u8,
+    step: &mut Step,
+) {
+    let mut nest_seen = false;
+    for e in below {
+        if nest.is_some_and(|n| e.insts.contains(&n)) {
+            nest_seen = true;
+        }
+        if e.class != class || (read == RECURSIVE && e.read != WRITE) {
+            continue;
+        }
+        if nest_seen {
+            return; // serialised by the nest lock: no dependency either
+        }
+        step.reports
+            .push(expected(ReportKind::RecursiveLocking, &[class]));
+        break;
+    }
+    let walks = closure(edges);
+    let mut new = Vec::new();
+    for e in below.iter().filter(|e| e.irq_context == irq_context) {
+        let k = kind_of(e.read, read);
+        if e.class == class {
+            if read == RECURSIVE && e.read != WRITE && closes(&walks, e.class, class, k) {
+                step.closings.push((e.class, class, k));
+            }
+            continue;
+        }
+        if edges.get(&(e.class, class)).is_some_and(|&b| b & k != 0) {
+            continue;
+        }
+        if closes(&walks, e.class, class, k) && !on_one_cycle(&walks, e.class, class) {
+            step.closings.push((e.class, class, k));
+        }
+        new.push(((e.class, class), k));
+    }
+    for (pair, k) in new {
+        *edges.entry(pair).or_insert(0) |= k;
+    }
 }
 
 /// Whether `a` and `b` already lie on one strong closed walk: then a new cycle between them is
@@ -309,6 +358,7 @@ impl Model {
         }
         th.entries.remove(i);
         // The entries above are re-acquired over what is left below them.
+        let th = &self.threads[t];
         for j in i..th.entries.len() {
             let e = &th.entries[j];
             if let Some(n) = e.nest {
@@ -318,11 +368,32 @@ impl Model {
                 }
             }
             if !e.trylock {
-                step.allowed
-                    .extend(wait_context(&th.entries[..j], e.class, e.ctx));
+                let below = &th.entries[..j];
+                step.allowed.extend(wait_context(below, e.class, e.ctx));
+                depend(
+                    &mut self.edges,
+                    below,
+                    e.class,
+                    e.read,
+                    e.nest,
+                    e.irq_context,
+                    &mut step,
+                );
             }
         }
         step
+    }
+
+    /// Whether `a` re-takes an instance thread `t` holds (a blocking acquisition that would
+    /// wait for itself).
+    pub fn retakes(&self, t: usize, a: &Acq) -> bool {
+        let inst = instance(t, a.class, a.inst);
+        !a.trylock
+            && pool::kind(a.class).blocks()
+            && self.threads[t]
+                .entries
+                .iter()
+                .any(|e| e.insts.contains(&inst) && (e.read == WRITE || a.read == WRITE))
     }
 
     pub fn acquire(&mut self, t: usize, a: &Acq) -> Step {
@@ -330,7 +401,6 @@ impl Model {
         let kind = pool::kind(a.class);
         let inst = instance(t, a.class, a.inst);
         let mut step = Step {
-            next: Some(class),
             acquired: true,
             ..Step::default()
         };
@@ -367,7 +437,6 @@ impl Model {
             }
         }
         let irq_context = a.ctx.irq_context();
-        let same_context = |e: &&Entry| e.irq_context == irq_context;
 
         // 3. Wait context and sleeping in atomic context.
         if !a.trylock {
@@ -431,52 +500,10 @@ impl Model {
             return step;
         }
 
-        // 6. The same class held.
+        // 6 and 7. The same class held, then the dependencies.
         let nest = a.nest.map(|(c, i)| instance(t, c, i));
-        let mut nest_seen = false;
-        let mut serialised = false;
-        for e in &th.entries {
-            if nest.is_some_and(|n| e.insts.contains(&n)) {
-                nest_seen = true;
-            }
-            if e.class != class || (a.read == RECURSIVE && e.read != WRITE) {
-                continue;
-            }
-            if nest_seen {
-                serialised = true;
-            } else {
-                step.reports
-                    .push(expected(ReportKind::RecursiveLocking, &[class]));
-            }
-            break;
-        }
-        if serialised {
-            push(self);
-            return step;
-        }
-
-        // 7. Dependencies from every held lock of this irq context.
-        let walks = closure(&self.edges);
-        let mut new = Vec::new();
-        for e in th.entries.iter().filter(same_context) {
-            let k = kind_of(e.read, a.read);
-            if e.class == class {
-                if a.read == RECURSIVE && e.read != WRITE && closes(&walks, e.class, class, k) {
-                    step.closings.push((e.class, k));
-                }
-                continue;
-            }
-            if self.edges.get(&(e.class, class)).is_some_and(|&b| b & k != 0) {
-                continue;
-            }
-            if closes(&walks, e.class, class, k) && !on_one_cycle(&walks, e.class, class) {
-                step.closings.push((e.class, k));
-            }
-            new.push(((e.class, class), k));
-        }
-        for (pair, k) in new {
-            *self.edges.entry(pair).or_insert(0) |= k;
-        }
+        let (edges, th) = (&mut self.edges, &self.threads[t]);
+        depend(edges, &th.entries, class, a.read, nest, irq_context, &mut step);
         push(self);
         step
     }
