@@ -65,7 +65,7 @@ fn one_thread() {
 #[test]
 #[ignore = "engine bugs: see tests/oracle_regressions.rs (same-class lock in between hides a dependency, merged lock not held as nest lock, re-take naming)"]
 fn interleaved_threads() {
-    run(6000, 3, 60);
+    run(6000, 3, 48);
 }
 
 /// `ORACLE_CASES` programs (default 100 000) of up to four threads.
