@@ -139,6 +139,38 @@ fn a_report_turned_into_a_panic_leaves_the_validator_usable() {
 }
 
 #[test]
+fn a_panic_hook_taking_a_lock_while_the_validator_panics_is_untracked() {
+    let _s = serial();
+    static HOOK_LOCK: Mutex<u32> = Mutex::with_class(0, &HOOK_CLASS);
+    static HOOK_CLASS: LockClass = LockClass::new("test_hook_lock");
+    static TRACKED_IN_HOOK: AtomicBool = AtomicBool::new(true);
+    drop(HOOK_LOCK.lock()); // known outside the validator
+    finishes(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {
+            // Runs inside the validator: the report below is turned into this panic there.
+            let mut g = HOOK_LOCK.lock();
+            *g += 1;
+            TRACKED_IN_HOOK.store(HOOK_LOCK.is_held_by_current_thread(), Ordering::SeqCst);
+        }));
+        let (a, b) = (Mutex::new(()), Mutex::new(()));
+        drop((a.lock(), b.lock()));
+        lockdep::set_action(Action::Panic);
+        let r = catch_unwind(AssertUnwindSafe(|| drop((b.lock(), a.lock()))));
+        lockdep::set_action(Action::Collect);
+        std::panic::set_hook(previous);
+        assert!(r.is_err());
+        assert_eq!(*HOOK_LOCK.lock(), 1);
+        assert!(
+            !TRACKED_IN_HOOK.load(Ordering::SeqCst),
+            "the hook's lock was tracked"
+        );
+        assert_eq!(kinds(), vec![CircularDependency]);
+        lockdep::assert_none_held();
+    });
+}
+
+#[test]
 fn the_panic_hook_waits_for_a_busy_validator_instead_of_dropping_its_report() {
     let _s = serial();
     lockdep::install_panic_hook();
