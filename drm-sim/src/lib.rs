@@ -24,21 +24,42 @@
 //! - [`dma_fence_unwrap`] — the plain fences inside containers, merging (drivers/dma-buf/dma-fence-unwrap.c).
 //! - [`sync_file`] — fences as files: create, merge, poll (drivers/dma-buf/sync_file.c).
 //! - [`irq_work`] — deferred work in hard-irq context (kernel/irq_work.c).
+//! - [`dma_resv`] — reservation objects: the ww lock and fences by usage (drivers/dma-buf/dma-resv.c).
+//! - [`drm_exec`] — many resv locks as one ww transaction with back-off (drivers/gpu/drm/drm_exec.c).
+//! - [`drm_gem`] — GEM objects, per-file handles, the LRU, deferred free (drivers/gpu/drm/drm_gem.c).
+//! - [`drm_gem_shmem_helper`] — shmem pages, pins and vmaps under resv, the GEM shrinker
+//!   (drivers/gpu/drm/drm_gem_shmem_helper.c).
+//! - [`dma_buf`] — export/import/attach/map, sync_file bridging, poll (drivers/dma-buf/dma-buf.c).
+//! - [`vgem_fence`] — user-signalled software fences on buffers (drivers/gpu/drm/vgem/vgem_fence.c).
+//! - [`scheduler`] — the GPU scheduler: run queues, entities, jobs, their fences, the TDR
+//!   (drivers/gpu/drm/scheduler/).
+//! - [`gpu`] — the simulated GPU engine, its ring and irq thread (no kernel counterpart).
+//! - [`sim_driver`] — the simulated driver's scheduler backend, reset and unplug paths (no
+//!   kernel counterpart).
 //! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
 
 pub mod bugs;
 pub mod clock;
+pub mod dma_buf;
 pub mod dma_fence;
 pub mod dma_fence_array;
 pub mod dma_fence_chain;
 pub mod dma_fence_unwrap;
+pub mod dma_resv;
 pub mod drm_drv;
+pub mod drm_exec;
+pub mod drm_gem;
+pub mod drm_gem_shmem_helper;
 pub mod error;
+pub mod gpu;
 pub mod irq_work;
 pub mod mm;
+pub mod scheduler;
+pub mod sim_driver;
 pub mod sync_file;
 pub mod testing;
+pub mod vgem_fence;
 pub mod wait;
 pub mod workload;
 pub mod workqueue;
