@@ -433,6 +433,15 @@ impl<T: ?Sized> WwMutex<T> {
             }
         }
         let mut o = self.owner.lock();
+        // A lock this thread holds under its context, taken again without one: the held
+        // stack cannot always tell (see `refuse_owned_by_ctx`), the owner can.
+        #[cfg(feature = "check")]
+        if o.held && o.ctx != 0 && ctx.is_none() {
+            let owner = o.ctx;
+            drop(o);
+            validate::refuse_owned_by_ctx(&self.map, owner, Location::caller());
+            o = self.owner.lock();
+        }
         loop {
             if !o.held {
                 self.take(&mut o, ctx);
