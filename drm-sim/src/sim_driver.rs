@@ -28,12 +28,13 @@
 //! ```
 //!
 //! # Contract
-//! - `run_job` takes `&gpu->lock`, enters the device (`drm_dev_enter`; after unplug the job
-//!   fails with `-ENODEV`) and writes the job's [`GpuCommand`] to the ring. A job whose `finished`
-//!   already carries an error (cancelled as guilty) is not run.
+//! - `run_job` takes `&gpu->lock`, then enters the device (`drm_dev_enter`; after unplug the
+//!   job fails with `-ENODEV`) and writes the job's [`GpuCommand`] to the ring. A job whose
+//!   `finished` already carries an error (cancelled as guilty) is not run.
 //! - `timedout_job` (the TDR): after unplug it returns [`DrmGpuSchedStat::Enodev`] and touches
-//!   nothing; for a job that completed meanwhile, [`DrmGpuSchedStat::NoHang`]; otherwise `stop(bad)`, engine reset under `&gpu->lock`, `-ETIMEDOUT` on the guilty
-//!   job (`-EIO` if it faulted), `start()`. Jobs that were on the hardware are cancelled
+//!   nothing; for a job that completed meanwhile it returns [`DrmGpuSchedStat::NoHang`];
+//!   otherwise `stop(bad)`, engine reset under `&gpu->lock`, `-ETIMEDOUT` on the guilty job
+//!   (`-EIO` if it faulted), `start()`. Jobs that were on the hardware are cancelled
 //!   (`-ECANCELED`); jobs not yet run run after the reset.
 //! - [`SimDriver::vm_bind`] allocates with GFP_KERNEL under `&vm->lock` (legal: outside any
 //!   signalling section); [`SimDriver::wait_idle`] waits for a fence after dropping
@@ -42,36 +43,42 @@
 //!   force-complete every hardware fence with `-ENODEV` (which completes the jobs through their
 //!   done callbacks), power the engine down, then let the scheduler drain the entities, whose
 //!   jobs now fail `drm_dev_enter` in `run_job` and end with `-ENODEV`.
+//! - Entities made by [`SimGpu::entity_for_file`] are destroyed when their file closes.
 //!
 //! # Locking
 //! - `&gpu->lock` (mutex): taken by `run_job` (inside its signalling section) and by the reset;
-//!   never held across a fence wait or `drm_sched_stop` (R1, R24).
+//!   never held across a fence wait or `drm_sched_stop` (R1, R24). Taken before
+//!   `drm_dev_enter`: lockdep orders a lock after the nearest held non-trylock lock, and an
+//!   SRCU read section (a recursive read) breaks a dependency path, so a lock taken inside the
+//!   section would not be ordered after `dma_fence_map` at all.
 //! - `&vm->lock` (mutex): held around GFP_KERNEL allocations, so never taken in a signalling
 //!   section (R2).
+//! - [`SimGpu::submit_bos`]: `reservation_ww_class_acquire` → `reservation_ww_class_mutex` →
+//!   `&entity->submit_lock`, then the arm → push signalling section.
 //!
 //! # Annotations
 //! None of its own: the scheduler opens the signalling sections around the callbacks.
 //!
 //! # Rules
 //! The injected bugs of this file break R1 (`wait-in-signalling`), R2 (`alloc-in-run-job`,
-//! `tdr-takes-alloc-lock`, `resubmit-jobs`), R3 (`resv-in-run-job`), R24
-//! (`cancel-work-under-run-lock`) and R25 (`resubmit-jobs`).
+//! `tdr-takes-alloc-lock`, `resubmit-jobs`), R3 (`resv-in-run-job`, on the VM's
+//! reservation), R24 (`cancel-work-under-run-lock`) and R25 (`resubmit-jobs`).
 //!
 //! # Simplified
-//! No real VM: `vm_bind` is only the allocation under its lock, the VM's resv only what
-//! `resv-in-run-job` locks. The hardware fence is
-//! preallocated with the job (as xe and panthor do), so the clean `run_job` allocates nothing.
-//! After unplug the scheduler keeps running (only `run_job` fails) instead of staying stopped
-//! until the files are closed, so queued jobs end at once rather than at file close.
-//! `cancel-work-under-run-lock` first quiesces the work items without the lock and then calls
-//! `drm_sched_stop` under it: the order is reported on the locked call, while the simulation
-//! cannot actually deadlock on it; `wait-in-signalling` waits with a timeout for the same
-//! reason.
+//! - No real VM: `vm_bind` is only the allocation under its lock, the VM's resv only what
+//!   `resv-in-run-job` locks. The hardware fence is preallocated with the job (as xe and
+//!   panthor do), so the clean `run_job` allocates nothing.
+//! - After unplug the scheduler keeps running (only `run_job` fails) instead of staying
+//!   stopped until the files are closed, so queued jobs end at once rather than at file close.
+//! - `cancel-work-under-run-lock` first quiesces the work items without the lock and then
+//!   calls `drm_sched_stop` under it: the order is reported on the locked call, while the
+//!   simulation cannot actually deadlock on it; `wait-in-signalling` waits with a timeout for
+//!   the same reason.
 
 use crate::bugs::{Bug, Bugs};
 use crate::dma_fence::DmaFence;
 use crate::dma_resv::{DmaResv, DmaResvUsage};
-use crate::drm_drv::DrmDevice;
+use crate::drm_drv::{DrmDevice, DrmFile};
 use crate::drm_exec::{DrmExec, DrmExecFlags};
 use crate::drm_gem::DrmGemObject;
 use crate::error::{Errno, KResult};
@@ -95,6 +102,25 @@ const HW_JOB_SIZE: usize = 256;
 
 /// How long [`SimDriver::wait_idle`] waits at most.
 pub const WAIT_IDLE_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// What the driver attaches to a job that uses buffers: its command and a reference on each
+/// buffer, held until `free_job` (so a buffer's final put can come from the free work, inside
+/// its signalling section: the deferred GEM free, R7). A job without buffers carries just a
+/// [`GpuCommand`].
+pub struct SimJob {
+    /// The work for the engine.
+    pub cmd: GpuCommand,
+    /// The buffers the job reads or writes.
+    pub bos: Vec<Arc<DrmGemObject>>,
+}
+
+/// The command a job carries (default: complete at once).
+fn command(job: &DrmSchedJob) -> GpuCommand {
+    job.driver_data::<SimJob>()
+        .map(|j| j.cmd)
+        .or_else(|| job.driver_data::<GpuCommand>().copied())
+        .unwrap_or_default()
+}
 
 /// The simulated driver (`drm_sched_backend_ops` plus the driver's locks).
 pub struct SimDriver {
@@ -189,7 +215,7 @@ impl DrmSchedBackendOps for SimDriver {
         if job.s_fence().finished().error().is_some() {
             return Ok(None);
         }
-        let cmd = job.driver_data::<GpuCommand>().copied().unwrap_or_default();
+        let cmd = command(job);
         // Validating the VM's page tables under their reservation from the fence path, where
         // the kernel only allows it before arm.
         let _vm_resv = if self.bugs.has(Bug::ResvInRunJob) {
@@ -220,7 +246,7 @@ impl DrmSchedBackendOps for SimDriver {
             return DrmGpuSchedStat::NoHang;
         }
         let sched = job.sched();
-        let cmd = job.driver_data::<GpuCommand>().copied().unwrap_or_default();
+        let cmd = command(job);
         let run_lock = if self.bugs.has(Bug::CancelWorkUnderRunLock) {
             sched.wqueue_stop();
             Some(self.gpu_lock.lock())
@@ -319,6 +345,20 @@ impl SimGpu {
         DrmSchedEntity::new(&self.sched, priority)
     }
 
+    /// A new entity owned by the open file `file`: closing the file destroys it
+    /// (`drm_sched_entity_destroy` from the driver's postclose: flush, then kill what is left,
+    /// each killed job signalling with an error).
+    pub fn entity_for_file(
+        &self,
+        file: &DrmFile,
+        priority: crate::scheduler::DrmSchedPriority,
+    ) -> Arc<DrmSchedEntity> {
+        let entity = self.entity(priority);
+        let e = entity.clone();
+        file.on_close(move |_| e.destroy());
+        entity
+    }
+
     /// Submits `cmd` on `entity` after `deps` (DRM-RULES §3.1 without buffers): job init and
     /// dependencies (allocating) first, then arm and push under the entity's submit lock.
     /// Returns the job's `finished` fence.
@@ -362,7 +402,10 @@ impl SimGpu {
         bos: &[(Arc<DrmGemObject>, bool)],
     ) -> KResult<Arc<DmaFence>> {
         let mut job = DrmSchedJob::init(entity, credits, entity.id())?;
-        job.set_driver_data(cmd);
+        job.set_driver_data(SimJob {
+            cmd,
+            bos: bos.iter().map(|(bo, _)| bo.clone()).collect(),
+        });
         for d in deps {
             job.add_dependency(d.clone())?;
         }

@@ -651,6 +651,9 @@ fn buffers_shared_between_gpus_order_their_jobs_by_implicit_sync() {
             &[(bo.clone(), false), (other.clone(), true)],
         )
         .unwrap();
+    // The jobs hold the last references to `other`: the free work drops them (the deferred
+    // GEM free, R7), inside its signalling section.
+    drop(other);
     assert_eq!(done(&reader), None);
     assert!(
         reader.timestamp() >= writer.timestamp(),
@@ -671,6 +674,7 @@ fn buffers_shared_between_gpus_order_their_jobs_by_implicit_sync() {
     }
     teardown(&g1, &[&a]);
     teardown(&g2, &[&b]);
+    drm_sim::drm_gem::flush_free_work();
     assert!(
         kinds().is_empty(),
         "the full submission path (DRM-RULES 3.1) is silent"
@@ -773,5 +777,26 @@ fn fini_with_jobs_still_on_the_hardware_cancels_and_hands_them_back() {
         2,
         "the engine let go of the commands at power-down"
     );
+    assert!(kinds().is_empty());
+}
+
+#[test]
+fn closing_a_file_destroys_its_entities() {
+    let _s = serial();
+    let (dev, _clock) = device("card0", Bugs::NONE);
+    let g = gpu(&dev, "gfx", |_| {});
+    let file = drm_sim::drm_drv::DrmFile::open(&dev, drm_sim::mm::MmStruct::new()).unwrap();
+    let e = g.entity_for_file(&file, DrmSchedPriority::Normal);
+    let (_, ran) = submit(&g, &e, GpuCommand::default(), &[]);
+    assert_eq!(done(&ran), None);
+    let user = manual_fence();
+    let (_, blocked) = submit(&g, &e, GpuCommand::default(), std::slice::from_ref(&user));
+    let (_, behind) = submit(&g, &e, GpuCommand::default(), &[]);
+    file.close();
+    assert!(e.is_stopped(), "the close hook killed the entity");
+    user.signal().unwrap();
+    assert_eq!(done(&blocked), Some(Errno::Ecanceled));
+    assert_eq!(done(&behind), Some(Errno::Ecanceled));
+    teardown(&g, &[]);
     assert!(kinds().is_empty());
 }

@@ -23,6 +23,43 @@
 //!                                                  ops.free_job
 //! ```
 //!
+//! A driver implements [`DrmSchedBackendOps`]; a submission is `init`, dependencies, then
+//! `arm` and `push` under the entity's submit lock:
+//!
+//! ```
+//! use drm_sim::{bugs::Bugs, drm_drv::DrmDevice, dma_fence::DmaFence, error::KResult};
+//! use drm_sim::scheduler::*;
+//! use std::sync::Arc;
+//!
+//! /// A driver whose "hardware" completes every job at once.
+//! struct Instant;
+//! impl DrmSchedBackendOps for Instant {
+//!     fn run_job(&self, _job: &DrmSchedJob) -> KResult<Option<Arc<DmaFence>>> {
+//!         Ok(None)
+//!     }
+//!     fn timedout_job(&self, _job: &DrmSchedJob) -> DrmGpuSchedStat {
+//!         DrmGpuSchedStat::Nominal
+//!     }
+//!     fn free_job(&self, job: DrmSchedJob) {
+//!         job.cleanup();
+//!     }
+//! }
+//!
+//! let dev = DrmDevice::new("card0", Bugs::NONE);
+//! let sched = DrmGpuScheduler::new(Arc::new(Instant), DrmSchedInitArgs::new("ring0", dev)).unwrap();
+//! let entity = DrmSchedEntity::new(&sched, DrmSchedPriority::Normal);
+//! let mut job = DrmSchedJob::init(&entity, 1, 0).unwrap(); // allocates: before the lock
+//! let guard = entity.submit_lock();
+//! job.arm(&guard); // the fences exist from here on
+//! let finished = job.s_fence().finished().clone();
+//! job.push(&guard);
+//! drop(guard);
+//! finished.wait(false).unwrap();
+//! entity.destroy();
+//! sched.fini();
+//! # assert!(lockdep::take_reports().is_empty());
+//! ```
+//!
 //! - [`sched_main`] — the scheduler, its run queues, jobs, the run/free work items and the TDR
 //!   (drivers/gpu/drm/scheduler/sched_main.c).
 //! - [`sched_entity`] — entities: push, pop with dependency callbacks, flush, kill, fini
