@@ -221,7 +221,9 @@ pub fn touch(map: &GemMapping, offset: usize) -> KResult<u8> {
 /// # Errors
 /// As [`drm_gem::madvise_ioctl`].
 pub fn gem_madvise(ctx: &Context, handle: u32, madv: Madv, user_addr: u64) -> KResult<bool> {
-    drm_ioctl(&ctx.file, |file| drm_gem::madvise_ioctl(file, handle, madv, user_addr))
+    drm_ioctl(&ctx.file, |file| {
+        drm_gem::madvise_ioctl(file, handle, madv, user_addr)
+    })
 }
 
 /// The driver's copy ioctl ([`drm_gem_shmem_helper::copy_ioctl`]).
@@ -229,7 +231,9 @@ pub fn gem_madvise(ctx: &Context, handle: u32, madv: Madv, user_addr: u64) -> KR
 /// # Errors
 /// As [`drm_gem_shmem_helper::copy_ioctl`].
 pub fn gem_copy(ctx: &Context, dst: u32, src: u32, len: usize) -> KResult {
-    drm_ioctl(&ctx.file, |file| drm_gem_shmem_helper::copy_ioctl(file, dst, src, len))
+    drm_ioctl(&ctx.file, |file| {
+        drm_gem_shmem_helper::copy_ioctl(file, dst, src, len)
+    })
 }
 
 /// `DRM_IOCTL_*_VM_BIND`: page tables allocated under `&vm->lock`.
@@ -334,7 +338,10 @@ pub fn submit(ctx: &Context, args: &SubmitArgs) -> KResult<Submitted> {
         for d in &deps {
             job.add_dependency(d.clone())?;
         }
-        let mut exec = DrmExec::init(DrmExecFlags::INTERRUPTIBLE_WAIT | DrmExecFlags::IGNORE_DUPLICATES, bos.len());
+        let mut exec = DrmExec::init(
+            DrmExecFlags::INTERRUPTIBLE_WAIT | DrmExecFlags::IGNORE_DUPLICATES,
+            bos.len(),
+        );
         exec.until_all_locked(|exec| {
             for (bo, _) in &bos {
                 exec.prepare_obj(bo, 1)?;
@@ -359,7 +366,8 @@ pub fn submit(ctx: &Context, args: &SubmitArgs) -> KResult<Submitted> {
         let callback_runs = retire_callback(ctx, &finished);
         for (bo, write) in &bos {
             let guard = exec.guard(bo).ok_or(Errno::Einval)?;
-            bo.resv().add_fence(guard, finished.clone(), DmaResvUsage::rw(*write));
+            bo.resv()
+                .add_fence(guard, finished.clone(), DmaResvUsage::rw(*write));
         }
         job.push(&submit);
         drop(submit);

@@ -30,8 +30,8 @@
 //! The pages are a copy of the user range's bytes, not pinned pages; no GPU page tables: a
 //! job "uses" the userptr only by having its fence recorded here.
 
-use crate::bugs::Bugs;
 use crate::bugs::Bug;
+use crate::bugs::Bugs;
 use crate::dma_fence::DmaFence;
 use crate::error::{Errno, KResult};
 use crate::mm::{MmStruct, MmuNotifierOps, MmuNotifierRange};

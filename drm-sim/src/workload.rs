@@ -104,8 +104,8 @@ const BOARD_LEN: usize = 8;
 
 /// Names of the GPUs (scheduler names are `&'static str`, as the kernel's).
 const GPU_NAMES: [&str; 16] = [
-    "gfx0", "gfx1", "gfx2", "gfx3", "gfx4", "gfx5", "gfx6", "gfx7", "gfx8", "gfx9", "gfx10", "gfx11", "gfx12",
-    "gfx13", "gfx14", "gfx15",
+    "gfx0", "gfx1", "gfx2", "gfx3", "gfx4", "gfx5", "gfx6", "gfx7", "gfx8", "gfx9", "gfx10", "gfx11",
+    "gfx12", "gfx13", "gfx14", "gfx15",
 ];
 
 /// The TDR timeout of a run of `duration`: a tenth of it, between 50 ms and 250 ms, so even a
@@ -302,7 +302,6 @@ impl fmt::Display for WorkloadError {
 }
 
 impl std::error::Error for WorkloadError {}
-
 
 /// SplitMix64: the per-client choices, reproducible from the seed.
 struct Rng(u64);
@@ -820,9 +819,13 @@ impl<'a> Client<'a> {
             None => ioctl::callback_runs(&j.job),
         };
         if runs > 1 {
-            return Err(broken(format!("client{i}: a job's retire callback ran {runs} times")));
+            return Err(broken(format!(
+                "client{i}: a job's retire callback ran {runs} times"
+            )));
         }
-        let done = f.timestamp().ok_or_else(|| broken(format!("client{i}: a signalled fence has no timestamp")))?;
+        let done = f
+            .timestamp()
+            .ok_or_else(|| broken(format!("client{i}: a signalled fence has no timestamp")))?;
         self.result
             .latencies
             .push(done.saturating_duration_since(j.t0).as_micros() as u64);
@@ -846,7 +849,10 @@ impl<'a> Client<'a> {
         }
         if j.hang {
             if error.is_none() {
-                return Err(broken(format!("client{i}: the hung job on card{} completed without an error", j.dev)));
+                return Err(broken(format!(
+                    "client{i}: the hung job on card{} completed without an error",
+                    j.dev
+                )));
             }
             self.hang.retired = true;
         } else if j.after_hang {
@@ -890,7 +896,9 @@ impl<'a> Client<'a> {
     /// IMPORT_SYNC_FILE: its final put happens under that buffer's resv (S5's path).
     fn vgem_release(&mut self) -> Result<(), WorkloadError> {
         let h = self.home;
-        let Some(on) = self.devs[h].as_ref() else { return Ok(()) };
+        let Some(on) = self.devs[h].as_ref() else {
+            return Ok(());
+        };
         let (Some(v), Some((handle, buf))) = (on.vgem.clone(), on.vgem_buf.clone()) else {
             return Ok(());
         };
@@ -899,7 +907,10 @@ impl<'a> Client<'a> {
         let r = (|| -> KResult {
             let obj = ioctl::lookup(&ctx, handle)?;
             let id = ioctl::drm_ioctl(&ctx.file, |_| v.attach(&obj, true))?;
-            ioctl::drm_ioctl(&ctx.file, |_| v.signal(id).or_else(|e| if e == Errno::Etimedout { Ok(()) } else { Err(e) }))?;
+            ioctl::drm_ioctl(&ctx.file, |_| {
+                v.signal(id)
+                    .or_else(|e| if e == Errno::Etimedout { Ok(()) } else { Err(e) })
+            })?;
             ioctl::import_sync_file(&buf, &SyncFile::create(own), true)
         })();
         self.check(h, "vgem fence", r, &[Errno::Ebusy])
@@ -909,26 +920,42 @@ impl<'a> Client<'a> {
     /// array (enabling its signalling) while the vgem fence is pending, then signals it.
     fn vgem_array(&mut self) -> Result<(), WorkloadError> {
         let h = self.home;
-        let Some(on) = self.devs[h].as_ref() else { return Ok(()) };
+        let Some(on) = self.devs[h].as_ref() else {
+            return Ok(());
+        };
         let (Some(v), Some(plain)) = (on.vgem.clone(), on.vgem_plain) else {
             return Ok(());
         };
         let ctx = on.ctx.clone();
         let own = on.last.clone().unwrap_or_else(dma_fence_get_stub);
         let private = on.private[0];
-        let id = match ioctl::lookup(&ctx, plain).and_then(|obj| ioctl::drm_ioctl(&ctx.file, |_| v.attach(&obj, false))) {
+        let id = match ioctl::lookup(&ctx, plain)
+            .and_then(|obj| ioctl::drm_ioctl(&ctx.file, |_| v.attach(&obj, false)))
+        {
             Ok(id) => id,
             Err(e) => return self.check(h, "vgem attach", Err(e), &[Errno::Ebusy]),
         };
         let Some(vf) = v.fence(id) else {
-            return Err(broken(format!("client{}: an attached vgem fence is not in the table", self.index)));
+            return Err(broken(format!(
+                "client{}: an attached vgem fence is not in the table",
+                self.index
+            )));
         };
-        let other = self.run.pick_board(h, &mut self.rng).unwrap_or_else(dma_fence_get_stub);
+        let other = self
+            .run
+            .pick_board(h, &mut self.rng)
+            .unwrap_or_else(dma_fence_get_stub);
         let bos = vec![SubmitBo {
             handle: private,
             write: true,
         }];
-        let job = self.submit_with(h, GpuCommand::run(self.run.cfg.gpu_time), vec![vf, own, other], bos, false)?;
+        let job = self.submit_with(
+            h,
+            GpuCommand::run(self.run.cfg.gpu_time),
+            vec![vf, own, other],
+            bos,
+            false,
+        )?;
         if let Some(array) = job.as_ref().and_then(|j| j.deps.first()) {
             // Pending until the vgem fence is signalled below: a timeout is expected.
             let _ = ioctl::fence_wait(array, Duration::from_micros(100));
@@ -941,7 +968,9 @@ impl<'a> Client<'a> {
     /// Populates the userptr; now and then unmaps its range (the mmu notifier runs) and
     /// rebinds it to a new one.
     fn userptr(&mut self) -> Result<(), WorkloadError> {
-        let Some((u, len)) = self.userptr.clone() else { return Ok(()) };
+        let Some((u, len)) = self.userptr.clone() else {
+            return Ok(());
+        };
         let r = ioctl::syscall(|| u.populate().map(|_| ()));
         self.check(self.home, "userptr populate", r, &[Errno::Eagain])?;
         if let Some(f) = self.devs[self.home].as_ref().and_then(|o| o.last.clone()) {
@@ -975,7 +1004,11 @@ impl<'a> Client<'a> {
         for d in 0..self.devs.len() {
             self.forget(d);
         }
-        self.result.callbacks = self.stats.iter().map(|s| s.callbacks.load(Ordering::Relaxed)).sum();
+        self.result.callbacks = self
+            .stats
+            .iter()
+            .map(|s| s.callbacks.load(Ordering::Relaxed))
+            .sum();
         Ok(std::mem::take(&mut self.result))
     }
 }
@@ -996,7 +1029,10 @@ fn unplug_device0(run: &Run) -> Result<u64, WorkloadError> {
         let a = SubmitArgs {
             cmd,
             in_fences: Vec::new(),
-            bos: vec![SubmitBo { handle: bo, write: true }],
+            bos: vec![SubmitBo {
+                handle: bo,
+                write: true,
+            }],
             user_args: args,
         };
         ioctl::submit(&probe, &a)
@@ -1011,9 +1047,12 @@ fn unplug_device0(run: &Run) -> Result<u64, WorkloadError> {
         Err(Errno::Edeadlk) => Vec::new(),
         Err(e) => return Err(fail("submit", e)),
     };
-    run.counters.submitted.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+    run.counters
+        .submitted
+        .fetch_add(jobs.len() as u64, Ordering::Relaxed);
     if let Some(stuck) = jobs.first() {
-        ioctl::fence_wait(&stuck.scheduled, WAIT_LIMIT).map_err(|e| fail("waiting for the probe to run", e))?;
+        ioctl::fence_wait(&stuck.scheduled, WAIT_LIMIT)
+            .map_err(|e| fail("waiting for the probe to run", e))?;
     }
     // The bus's remove callback, on a thread of its own.
     let removed = Arc::new(Completion::new("unplug_done"));
@@ -1036,18 +1075,24 @@ fn unplug_device0(run: &Run) -> Result<u64, WorkloadError> {
         ioctl::fence_wait(&job.finished, WAIT_LIMIT)
             .map_err(|_| broken(format!("after unplug: {what} on card0 never completed")))?;
         if job.finished.error().is_none() {
-            return Err(broken(format!("after unplug: {what} on card0 completed without an error")));
+            return Err(broken(format!(
+                "after unplug: {what} on card0 completed without an error"
+            )));
         }
         run.counters.jobs.fetch_add(1, Ordering::Relaxed);
         run.counters.jobs_failed.fetch_add(1, Ordering::Relaxed);
         run.counters.fences.fetch_add(1, Ordering::Relaxed);
         if ioctl::retire(&probe, job) != 1 {
-            return Err(broken(format!("after unplug: the retire callback of {what} did not run once")));
+            return Err(broken(format!(
+                "after unplug: the retire callback of {what} did not run once"
+            )));
         }
     }
     // ENODEV where the kernel returns it ...
     if ioctl::gem_create(&probe, 4096, 0) != Err(Errno::Enodev) {
-        return Err(broken("after unplug: an ioctl on card0 did not return ENODEV".into()));
+        return Err(broken(
+            "after unplug: an ioctl on card0 did not return ENODEV".into(),
+        ));
     }
     if Context::open(gpu, MmStruct::new()).err() != Some(Errno::Enodev) {
         return Err(broken("after unplug: opening card0 did not return ENODEV".into()));
@@ -1057,7 +1102,8 @@ fn unplug_device0(run: &Run) -> Result<u64, WorkloadError> {
     // ... and success where it keeps working: the dma-buf calls, and reading the buffers
     // card0 exported through another device's import.
     for s in run.shared.iter().filter(|s| s.exporter == 0) {
-        ioctl::export_sync_file(&s.dmabuf, true).map_err(|e| broken(format!("after unplug: EXPORT_SYNC_FILE on card0's buffer: {e}")))?;
+        ioctl::export_sync_file(&s.dmabuf, true)
+            .map_err(|e| broken(format!("after unplug: EXPORT_SYNC_FILE on card0's buffer: {e}")))?;
         let readers: Vec<_> = (1..run.gpus.len()).map(|d| &run.gpus[d].dev).collect();
         let mut contents = vec![0u8; BO_SIZE];
         let r = ioctl::syscall(|| match readers.first() {
@@ -1077,7 +1123,9 @@ fn unplug_device0(run: &Run) -> Result<u64, WorkloadError> {
         });
         r.map_err(|e| broken(format!("after unplug: reading card0's shared buffer: {e}")))?;
         if contents.iter().any(|b| *b != s.fill) {
-            return Err(broken("after unplug: card0's shared buffer lost its contents".into()));
+            return Err(broken(
+                "after unplug: card0's shared buffer lost its contents".into(),
+            ));
         }
     }
     Ok(jobs.len() as u64)
@@ -1149,7 +1197,8 @@ impl Workload {
         let done: Arc<Vec<AtomicBool>> = Arc::new((0..nclients).map(|_| AtomicBool::new(false)).collect());
         let handles: Vec<_> = (0..nclients)
             .map(|i| {
-                let (run, finished, running, done) = (run.clone(), finished.clone(), running.clone(), done.clone());
+                let (run, finished, running, done) =
+                    (run.clone(), finished.clone(), running.clone(), done.clone());
                 thread::Builder::new()
                     .name(format!("client{i}"))
                     .spawn(move || {
