@@ -21,7 +21,7 @@
 //! After both, one line per side gives jobs/s and the fence latency percentiles (medians over
 //! the iterations), and the on/off ratio (goal: ≥ 0.7).
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use drm_sim::workload::{Workload, WorkloadConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -147,7 +147,8 @@ fn median(v: &[(f64, u64, u64)]) -> (f64, u64, u64) {
 fn bench(c: &mut Criterion) {
     let bin = off_binary();
     let mut g = c.benchmark_group("drm_sim_cpu_bound");
-    g.sample_size(10);
+    // Each iteration is a whole run of about a second: one per sample.
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
     g.bench_function("lockdep-on", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| run_on()).sum())
     });

@@ -68,7 +68,8 @@ pub const SUBMIT_ARGS_SIZE: usize = 64;
 /// More in-fences than this are waited for as one `dma_fence_array`.
 const ARRAY_THRESHOLD: usize = 2;
 
-/// Self-deadlocks refused by the validator and recovered from at an ioctl boundary.
+/// Self-deadlocks refused by the validator and recovered from at an entry point (`EDEADLK`
+/// never leaves a correct entry point: `drm_exec` retries its own).
 static RECOVERED: AtomicU64 = AtomicU64::new(0);
 
 /// How many simulated tasks recovered from a refused self-deadlock so far (process-wide).
@@ -80,6 +81,11 @@ pub fn recovered_deadlocks() -> u64 {
 /// a self-deadlock becomes `EDEADLK` (the task recovers); any other panic keeps unwinding.
 fn boundary<T>(f: impl FnOnce() -> KResult<T>) -> KResult<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
+        // Refused further down already (`pin_for_submit` catches its own): counted here too.
+        Ok(Err(Errno::Edeadlk)) => {
+            RECOVERED.fetch_add(1, Ordering::Relaxed);
+            Err(Errno::Edeadlk)
+        }
         Ok(r) => r,
         Err(payload) => {
             let ours = payload
@@ -462,4 +468,30 @@ pub fn sync_file_poll(sync_file: &SyncFile, timeout: Duration) -> bool {
 /// `Etimedout`.
 pub fn fence_wait(fence: &DmaFence, timeout: Duration) -> KResult {
     syscall(|| fence.wait_timeout(true, timeout).map(|_| ()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_validators_refusal_becomes_edeadlk_and_is_counted() {
+        let before = recovered_deadlocks();
+        let r: KResult =
+            boundary(|| std::panic::panic_any(String::from("lockdep: thread t re-acquired lock l")));
+        assert_eq!(r, Err(Errno::Edeadlk));
+        assert_eq!(
+            boundary(|| -> KResult { Err(Errno::Edeadlk) }),
+            Err(Errno::Edeadlk)
+        );
+        assert!(recovered_deadlocks() >= before + 2);
+        assert_eq!(boundary(|| Ok(7)), Ok(7));
+        assert_eq!(boundary(|| -> KResult { Err(Errno::Enodev) }), Err(Errno::Enodev));
+    }
+
+    #[test]
+    fn any_other_panic_keeps_unwinding() {
+        let r = catch_unwind(|| boundary(|| -> KResult { panic!("a real bug") }));
+        assert!(r.is_err(), "not swallowed");
+    }
 }
