@@ -907,7 +907,9 @@ impl<'a> Client<'a> {
         let r = (|| -> KResult {
             let obj = ioctl::lookup(&ctx, handle)?;
             let id = ioctl::drm_ioctl(&ctx.file, |_| v.attach(&obj, true))?;
-            ioctl::drm_ioctl(&ctx.file, |_| {
+            // Signalled through vgem's own node, which this device's unplug does not take
+            // away: a fence user space created is always signalled (R5), not left to its timer.
+            ioctl::syscall(|| {
                 v.signal(id)
                     .or_else(|e| if e == Errno::Etimedout { Ok(()) } else { Err(e) })
             })?;
@@ -960,8 +962,8 @@ impl<'a> Client<'a> {
             // Pending until the vgem fence is signalled below: a timeout is expected.
             let _ = ioctl::fence_wait(array, Duration::from_micros(100));
         }
-        let r = ioctl::drm_ioctl(&ctx.file, |_| v.signal(id));
-        // After the unplug the ioctl fails; the fence's timer signals it in the end.
+        // Through vgem's own node, as above: also after this device's unplug.
+        let r = ioctl::syscall(|| v.signal(id));
         self.check(h, "vgem signal", r, &[Errno::Etimedout])
     }
 
