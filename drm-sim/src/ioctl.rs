@@ -354,41 +354,53 @@ pub fn submit(ctx: &Context, args: &SubmitArgs) -> KResult<Submitted> {
             }
             Ok(())
         })?;
-        let mut pinned = Vec::new();
+        let mut pinned: Vec<Arc<DrmGemObject>> = Vec::new();
+        let unpin = |exec: &DrmExec, pinned: &[Arc<DrmGemObject>]| {
+            for bo in pinned {
+                if let Some(guard) = exec.guard(bo) {
+                    bo.unpin_locked(guard);
+                }
+            }
+        };
         for (bo, _) in &bos {
-            if !bo.is_imported() && !pinned.iter().any(|p: &Arc<DrmGemObject>| Arc::ptr_eq(p, bo)) {
-                drm_gem_shmem_helper::pin_for_submit(&exec, bo)?;
+            if !bo.is_imported() && !pinned.iter().any(|p| Arc::ptr_eq(p, bo)) {
+                if let Err(e) = drm_gem_shmem_helper::pin_for_submit(&exec, bo) {
+                    unpin(&exec, &pinned);
+                    return Err(e);
+                }
                 pinned.push(bo.clone());
             }
         }
-        for (bo, write) in &bos {
-            let guard = exec.guard(bo).ok_or(Errno::Einval)?;
-            job.add_implicit_dependencies(guard, *write)?;
-        }
-        let submit = ctx.entity.submit_lock();
-        job.arm(&submit);
-        let finished = job.s_fence().finished().clone();
-        let scheduled = job.s_fence().scheduled().clone();
-        let callback_runs = retire_callback(ctx, &finished);
-        for (bo, write) in &bos {
-            let guard = exec.guard(bo).ok_or(Errno::Einval)?;
-            bo.resv()
-                .add_fence(guard, finished.clone(), DmaResvUsage::rw(*write));
-        }
-        job.push(&submit);
-        drop(submit);
-        for bo in &pinned {
-            if let Some(guard) = exec.guard(bo) {
-                bo.unpin_locked(guard);
+        // Implicit dependencies, arm, publish, push; whatever happens, the pins go and the
+        // objects are unlocked after.
+        let r = (|| {
+            for (bo, write) in &bos {
+                let guard = exec.guard(bo).ok_or(Errno::Einval)?;
+                job.add_implicit_dependencies(guard, *write)?;
             }
-        }
+            let submit = ctx.entity.submit_lock();
+            job.arm(&submit);
+            let finished = job.s_fence().finished().clone();
+            let scheduled = job.s_fence().scheduled().clone();
+            let callback_runs = retire_callback(ctx, &finished);
+            // Nothing may fail between arm and push (the job's fences exist from arm on).
+            for (bo, write) in &bos {
+                let guard = exec.guard(bo).expect("drm_exec holds every object it locked");
+                bo.resv()
+                    .add_fence(guard, finished.clone(), DmaResvUsage::rw(*write));
+            }
+            job.push(&submit);
+            drop(submit);
+            Ok(Submitted {
+                finished,
+                scheduled,
+                deps,
+                callback_runs,
+            })
+        })();
+        unpin(&exec, &pinned);
         exec.fini();
-        Ok(Submitted {
-            finished,
-            scheduled,
-            deps,
-            callback_runs,
-        })
+        r
     })
 }
 
