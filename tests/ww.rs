@@ -418,3 +418,33 @@ fn wait_die_under_contention() {
 fn wound_wait_under_contention() {
     stress(&WW);
 }
+
+/// A lock held under a context and taken again without one is refused (reported, then a
+/// panic instead of a hang) also when it is not the first lock of its context: locks after the
+/// first merge into one entry of their class under the context, so only the ww mutex's owner
+/// can tell it is this thread's. Found by drm-sim's `pin-with-resv-held` under contention.
+#[test]
+fn retaking_a_merged_lock_without_the_context_is_refused() {
+    let _s = serial();
+    let a = leak(WwMutex::new(0, &WD));
+    let b = leak(WwMutex::new(0, &WD));
+    let ctx = WwAcquireCtx::new(&WD);
+    let ga = a.lock(&ctx).unwrap();
+    let gb = b.lock(&ctx).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(b.lock_noctx())));
+    assert!(r.is_err(), "re-taking b would deadlock: refused with a panic");
+    assert_eq!(kinds(), [RecursiveLocking]);
+    // The refused acquisition left nothing behind: both locks release cleanly.
+    drop(gb);
+    drop(ga);
+    drop(ctx);
+    assert_eq!(kinds(), []);
+    // The nearest legitimate pattern: another thread's transaction holds b; taking it without
+    // a context waits for it instead of being refused.
+    let (go, h) = hide(b);
+    let waiter = thread::spawn(move || drop(b.lock_noctx()));
+    go.send(()).unwrap();
+    h.join().unwrap();
+    waiter.join().unwrap();
+    assert_eq!(kinds(), []);
+}

@@ -37,6 +37,8 @@
 //! the shmem file behind them is a second vector that holds the contents while they are not
 //! resident (the last use went, or the shrinker evicted them), so contents survive as in the
 //! kernel until a purge; `sg_table`s and DMA mappings are the resident vector itself.
+//! `shrinker-blocks-on-resv` records the blocking lock (`might_lock`) and then only trylocks,
+//! so the deadlock it stands for is reported without hanging the run.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
@@ -671,11 +673,18 @@ impl Shrinker for DrmGemShrinker {
                 break;
             }
             let guard = if blocking {
+                // The buggy driver's blocking `dma_resv_lock`: the validator sees exactly the
+                // order a blocking lock records (`fs_reclaim -> reservation_ww_class_mutex`),
+                // but the simulation then only takes the lock if it is free, because two
+                // clients in direct reclaim, each holding the resv the other's shrinker
+                // wants, would deadlock for real — the very hang the bug stands for — and
+                // the run must finish.
                 if obj.resv().is_locked_by_current_thread() {
                     // Even the buggy driver would hang for real on its own lock; skip it.
                     continue;
                 }
-                obj.resv().lock(None).ok()
+                lockdep::might_lock(obj.resv().lock_ref());
+                obj.resv().trylock()
             } else {
                 obj.resv().trylock()
             };

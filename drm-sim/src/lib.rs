@@ -36,6 +36,8 @@
 //! - [`gpu`] — the simulated GPU engine, its ring and irq thread (no kernel counterpart).
 //! - [`sim_driver`] — the simulated driver's scheduler backend, reset and unplug paths (no
 //!   kernel counterpart).
+//! - [`ioctl`] — the driver's entry points as system calls: submit, GEM, sync_file (no kernel counterpart).
+//! - [`userptr`] — user memory as a GPU buffer behind an mmu notifier (no single kernel counterpart).
 //! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
 
@@ -53,12 +55,14 @@ pub mod drm_gem;
 pub mod drm_gem_shmem_helper;
 pub mod error;
 pub mod gpu;
+pub mod ioctl;
 pub mod irq_work;
 pub mod mm;
 pub mod scheduler;
 pub mod sim_driver;
 pub mod sync_file;
 pub mod testing;
+pub mod userptr;
 pub mod vgem_fence;
 pub mod wait;
 pub mod workload;

@@ -1,55 +1,118 @@
 //! `WorkloadConfig`, `Workload`, `Summary`: the run the `drm-sim` binary makes. No kernel
-//! counterpart: simulates a desktop's worth of clients using several GPUs.
+//! counterpart: simulates a desktop's worth of processes using several GPUs at once —
+//! clients submitting work with dependencies on each other's fences, sharing buffers between
+//! devices, faulting, under memory pressure, with GPU hangs and a hot-unplug at the end.
 //!
 //! # Contract
 //! - [`WorkloadConfig`] holds every knob of a run (the binary's flags map 1:1 onto it).
-//! - [`Workload::run`] builds the devices, runs one thread per client until the duration has
-//!   passed, optionally hot-unplugs device 0 with work still in flight, and returns a
-//!   [`Summary`]; it calls the progress callback about ten times a second from the calling
-//!   thread. A client still running 30 s after the end is reported as stuck (a watchdog),
-//!   by name.
-//! - [`Summary::summary_line`] is the machine-readable `summary: key=value ...` line;
-//!   [`Summary::readable`] the lines a person reads above it.
+//! - [`Workload::run`] primes the boot-time orders (`dma_resv_lockdep`, `mm::prime`), starts
+//!   kswapd, probes one [`SimGpu`] per device (TDR timeout on the device's clock, see
+//!   [`tdr_timeout`]) and exports shared buffers from each device, then runs one thread per
+//!   client until the duration has passed (or [`WorkloadConfig::jobs`] jobs were submitted).
+//!   Each client is a process: an [`MmStruct`] and one [`Context`] (open file + entity) per
+//!   device, calling the entry points of [`crate::ioctl`], each a system call. A client's
+//!   loop first tours every operation once (so each code path, and each injected bug, is
+//!   reached within its first iterations), then picks them at random from its seed:
+//!   - submit (most of the time): buffers locked with `drm_exec` (private ones and shared
+//!     imports, read or write: implicit sync across clients and devices), explicit in-fences
+//!     taken from other clients' recent jobs on any device, usually on the client's home
+//!     device, sometimes on another; at most [`WINDOW`] jobs in flight, then the oldest is
+//!     waited for and retired;
+//!   - a page fault through a GEM mapping (`&mm->mmap_lock` → resv), madvise, a CPU copy
+//!     between two buffers, a VM bind (allocation under `&vm->lock`), a fence-status query,
+//!     a wait-for-idle;
+//!   - the dma-buf/sync_file bridge of DRM-RULES §3.2: EXPORT_SYNC_FILE from a shared buffer,
+//!     merge with the client's own out-fence, poll, IMPORT_SYNC_FILE into another shared
+//!     buffer, and the merged fence as the next submit's in-fence;
+//!   - vgem fences: one attached to an exported buffer, signalled, then replaced by an
+//!     IMPORT_SYNC_FILE (its final put under the resv); one used with two other in-fences (a
+//!     `dma_fence_array`) whose signalling is enabled while the vgem fence is pending;
+//!   - a userptr: populate, and now and then munmap (mmu notifier) and rebind.
+//! - GPU hangs: client `d` submits one hanging job on device `d` at 20 % (+5 % per device) of
+//!   the run; the TDR recovers it (`-ETIMEDOUT`) and that client's later jobs there complete.
+//! - Memory pressure through the middle third of the run (kswapd and direct reclaim run the GEM
+//!   shrinkers), then a forced drop-caches.
+//! - Unplug (unless disabled), at 90 % of the run: the main thread submits a hanging job and
+//!   one behind it on device 0, waits until the first runs, and unplugs device 0 from an
+//!   "unplug" thread while clients are still submitting. Checked afterwards: both jobs end
+//!   with an error, opening device 0 and its ioctls fail with `ENODEV`, the dma-buf calls on
+//!   its exported buffers still work, and those buffers still read back their contents
+//!   through another device's import.
+//! - Checked for every job: its retire callback ran exactly once (none twice; as many as
+//!   jobs in total), its fence signalled within [`WAIT_LIMIT`], and a job that completed
+//!   without error completed after each of its explicit dependencies. Any broken invariant is
+//!   a [`WorkloadError::Invariant`]; a client, or the unplug, still running [`WATCHDOG`] after
+//!   the end is a [`WorkloadError::Stuck`] naming it.
+//! - The progress callback runs about ten times a second on the calling thread.
 //!
 //! # Locking
-//! - `&dev->gem_lru_mutex` (mutex): the buffer cache every client refills and the shrinker
-//!   trims (by trylock, R11).
+//! None of its own: every lock is the modules'. The fences clients pass each other (user space
+//! sharing syncobjs) sit in a plain `std` mutex per device, invisible to the validator as user
+//! space is.
 //!
 //! # Annotations
-//! - Each client iteration is a system call (`lockdep::syscall`), so anything still held when
-//!   it returns is reported.
+//! Every entry point is a system call (see [`crate::ioctl`]).
 //!
 //! # Rules
-//! - Exercises R2/R11 (allocations under pressure, shrinker trylocks), R9 (user copies with no
-//!   lock held), R26–R28 (enter sections end before fence waits and before returning to user)
-//!   and §3.4 (unplug with jobs in flight).
+//! Exercises §3.1 (submission), §3.2 (sync_file bridging), §3.4 (unplug with jobs in flight),
+//! §3.6 (shrinker), and through them R1–R17, R22–R28, R32.
 //!
 //! # Simplified
-//! - This is the interim workload over the layers that exist so far (devices, files, user
-//!   memory, reclaim, workqueues, fences): a job is a fence that a delayed work on the
-//!   device's queue signals after the simulated GPU time. The scheduler, GEM/resv, dma-buf,
-//!   GPU engine and TDR paths of the full workload are not wired in yet, so `tdr` is always 0
-//!   and injected bugs have no effect on this run.
+//! One engine per device; user memory holds only submit arguments and userptr ranges; jobs
+//! write nothing to their buffers, so shared buffers keep their initial contents (which is
+//! what the after-unplug read checks).
 
 use crate::bugs::Bugs;
 use crate::clock::Clock;
-use crate::dma_fence::{dma_fence_context_alloc, DmaFence, DmaFenceOps};
-use crate::drm_drv::{DrmDevice, DrmFile};
-use crate::error::Errno;
-use crate::mm::{self, MmStruct, Shrinker, GFP_KERNEL};
+use crate::dma_buf::DmaBuf;
+use crate::dma_fence::{dma_fence_get_stub, DmaFence};
+use crate::dma_resv::dma_resv_lockdep;
+use crate::drm_gem::{self, Madv};
+use crate::drm_gem_shmem_helper::{DrmGemShmemObject, GemMapping};
+use crate::error::{Errno, KResult};
+use crate::gpu::GpuCommand;
+use crate::ioctl::{self, Context, SubmitArgs, SubmitBo, Submitted};
+use crate::mm::{self, MmStruct};
+use crate::sim_driver::SimGpu;
+use crate::sync_file::SyncFile;
+use crate::userptr::Userptr;
+use crate::vgem_fence::VgemFile;
 use crate::wait::Completion;
-use crate::workqueue::{DelayedWork, Workqueue, WQ_MEM_RECLAIM};
-use lockdep::{LockClass, Mutex};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-static GEM_LRU_MUTEX: LockClass = LockClass::new("&dev->gem_lru_mutex");
+/// How long the clients (and the unplug) may take to finish once the run is over before the
+/// run counts as stuck.
+pub const WATCHDOG: Duration = Duration::from_secs(30);
 
-/// How long the clients may take to stop once the run is over before the run counts as stuck.
-const WATCHDOG: Duration = Duration::from_secs(30);
+/// Jobs a client keeps in flight before it waits for the oldest.
+pub const WINDOW: usize = 4;
+
+/// How long any job's fence may take to signal before the run counts as broken (every fence
+/// is finite: the TDR or the unplug completes it well before this).
+pub const WAIT_LIMIT: Duration = Duration::from_secs(20);
+
+/// Size of each GEM buffer the workload creates.
+const BO_SIZE: usize = 16 * 1024;
+
+/// Recent out-fences kept per device for other clients to depend on.
+const BOARD_LEN: usize = 8;
+
+/// Names of the GPUs (scheduler names are `&'static str`, as the kernel's).
+const GPU_NAMES: [&str; 16] = [
+    "gfx0", "gfx1", "gfx2", "gfx3", "gfx4", "gfx5", "gfx6", "gfx7", "gfx8", "gfx9", "gfx10", "gfx11",
+    "gfx12", "gfx13", "gfx14", "gfx15",
+];
+
+/// The TDR timeout of a run of `duration`: a tenth of it, between 50 ms and 250 ms, so even a
+/// one-second run sees its hangs recovered long before the unplug.
+pub fn tdr_timeout(duration: Duration) -> Duration {
+    (duration / 10).clamp(Duration::from_millis(50), Duration::from_millis(250))
+}
 
 /// Every knob of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +121,9 @@ pub struct WorkloadConfig {
     pub seed: u64,
     /// How long clients submit.
     pub duration: Duration,
+    /// Stop once this many jobs were submitted (if sooner than `duration`): a fixed amount of
+    /// work, for benchmarks.
+    pub jobs: Option<u64>,
     /// Client threads.
     pub clients: usize,
     /// Simulated devices; clients are spread over them.
@@ -75,6 +141,7 @@ impl Default for WorkloadConfig {
         WorkloadConfig {
             seed: 1,
             duration: Duration::from_secs(8),
+            jobs: None,
             clients: 4,
             devices: 2,
             gpu_time: Duration::from_micros(200),
@@ -102,8 +169,11 @@ pub struct Progress {
 /// The result of a run.
 #[derive(Clone, Debug)]
 pub struct Summary {
-    /// Jobs completed.
+    /// Jobs completed (retired by their client), with or without an error.
     pub jobs: u64,
+    /// Of those, jobs that ended with an error (hung, cancelled by a reset, killed by the
+    /// unplug).
+    pub jobs_failed: u64,
     /// Time the clients ran.
     pub elapsed: Duration,
     /// Fences signalled.
@@ -118,6 +188,10 @@ pub struct Summary {
     pub tdr: u64,
     /// Whether a device was unplugged.
     pub unplugged: bool,
+    /// Calls that returned `ENODEV` (after the unplug).
+    pub enodev: u64,
+    /// Self-deadlocks the validator refused and the task recovered from.
+    pub recovered: u64,
     /// Lockdep reports made during the run.
     pub reports: usize,
     /// The validator's counters at the end.
@@ -149,8 +223,8 @@ impl Summary {
     pub fn summary_line(&self) -> String {
         format!(
             "summary: jobs={} jobs_per_s={:.1} fences={} fence_p50_us={} fence_p99_us={} faults={} \
-             reclaim_passes={} tdr={} unplugged={} reports={} elapsed_s={:.2} lockdep_classes={} \
-             lockdep_dependencies={} lockdep_chains={}",
+             reclaim_passes={} tdr={} unplugged={} reports={} jobs_failed={} enodev={} recovered={} \
+             elapsed_s={:.3} lockdep_classes={} lockdep_dependencies={} lockdep_chains={}",
             self.jobs,
             self.jobs_per_s(),
             self.fences,
@@ -161,6 +235,9 @@ impl Summary {
             self.tdr,
             self.unplugged,
             self.reports,
+            self.jobs_failed,
+            self.enodev,
+            self.recovered,
             self.elapsed.as_secs_f64(),
             self.lockdep.classes,
             self.lockdep.dependencies,
@@ -172,10 +249,11 @@ impl Summary {
     pub fn readable(&self) -> Vec<String> {
         vec![
             format!(
-                "jobs:      {} in {:.2} s ({:.1} jobs/s)",
+                "jobs:      {} in {:.2} s ({:.1} jobs/s), {} ended with an error",
                 self.jobs,
                 self.elapsed.as_secs_f64(),
-                self.jobs_per_s()
+                self.jobs_per_s(),
+                self.jobs_failed
             ),
             format!(
                 "fences:    {} signalled; submit-to-signal p50 {} us, p99 {} us",
@@ -188,17 +266,18 @@ impl Summary {
                 self.faults, self.reclaim_passes
             ),
             format!(
-                "devices:   {} TDR recoveries; {}",
+                "devices:   {} TDR recoveries; {}; {} calls returned ENODEV",
                 self.tdr,
                 if self.unplugged {
                     "device 0 hot-unplugged"
                 } else {
                     "no unplug"
-                }
+                },
+                self.enodev
             ),
             format!(
-                "lockdep:   {} reports; {} classes, {} dependencies, {} chains",
-                self.reports, self.lockdep.classes, self.lockdep.dependencies, self.lockdep.chains
+                "lockdep:   {} reports; {} classes, {} dependencies, {} chains; {} refused self-deadlocks recovered",
+                self.reports, self.lockdep.classes, self.lockdep.dependencies, self.lockdep.chains, self.recovered
             ),
         ]
     }
@@ -224,42 +303,6 @@ impl fmt::Display for WorkloadError {
 
 impl std::error::Error for WorkloadError {}
 
-/// The fences of the interim GPU.
-struct GpuFenceOps;
-
-impl DmaFenceOps for GpuFenceOps {
-    fn get_driver_name(&self) -> &'static str {
-        "drm-sim"
-    }
-    fn get_timeline_name(&self) -> &'static str {
-        "gpu"
-    }
-}
-
-/// Command buffers kept for reuse: what the shrinker gives back under pressure.
-struct BufferCache {
-    lru: Mutex<Vec<Vec<u8>>>,
-}
-
-impl Shrinker for BufferCache {
-    fn name(&self) -> &str {
-        "drm-sim-buffers"
-    }
-    fn count_objects(&self) -> usize {
-        self.lru.try_lock().map_or(0, |l| l.len())
-    }
-    fn scan_objects(&self, nr_to_scan: usize) -> usize {
-        // Reclaim may not block on a lock held around allocations (R11).
-        let Some(mut lru) = self.lru.try_lock() else {
-            return mm::SHRINK_STOP;
-        };
-        let n = nr_to_scan.min(lru.len());
-        let keep = lru.len() - n;
-        lru.truncate(keep);
-        n
-    }
-}
-
 /// SplitMix64: the per-client choices, reproducible from the seed.
 struct Rng(u64);
 
@@ -271,96 +314,823 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
+
+    /// A number in `0..n` (`n > 0`).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// True with probability `percent` %.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
 }
 
+/// Counters every thread adds to.
 #[derive(Default)]
 struct Counters {
+    submitted: AtomicU64,
     jobs: AtomicU64,
+    jobs_failed: AtomicU64,
     fences: AtomicU64,
+    enodev: AtomicU64,
 }
 
-struct Device {
-    dev: Arc<DrmDevice>,
-    queue: Arc<Workqueue>,
-    context: u64,
-    seqno: AtomicU64,
+/// A buffer one device exports and every device imports.
+struct Shared {
+    dmabuf: Arc<DmaBuf>,
+    fill: u8,
+    exporter: usize,
 }
 
-/// One client: open a file, then submit, copy results to user memory and wait, until told to
-/// stop or the device goes away.
-fn client(
+/// What every thread of a run shares.
+struct Run {
+    cfg: WorkloadConfig,
+    gpus: Vec<Arc<SimGpu>>,
+    /// Recent out-fences per device (user space passing syncobjs around).
+    boards: Vec<StdMutex<VecDeque<Arc<DmaFence>>>>,
+    shared: Vec<Shared>,
+    stop: AtomicBool,
+    counters: Counters,
+    start: Instant,
+}
+
+impl Run {
+    fn stopped(&self) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        match self.cfg.jobs {
+            Some(n) if self.counters.submitted.load(Ordering::Relaxed) >= n => {
+                self.stop.store(true, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn publish(&self, dev: usize, fence: &Arc<DmaFence>) {
+        let mut b = self.boards[dev].lock().unwrap_or_else(|e| e.into_inner());
+        if b.len() == BOARD_LEN {
+            b.pop_front();
+        }
+        b.push_back(fence.clone());
+    }
+
+    fn pick_board(&self, dev: usize, rng: &mut Rng) -> Option<Arc<DmaFence>> {
+        let b = self.boards[dev].lock().unwrap_or_else(|e| e.into_inner());
+        if b.is_empty() {
+            None
+        } else {
+            b.get(rng.below(b.len())).cloned()
+        }
+    }
+}
+
+fn broken(msg: String) -> WorkloadError {
+    WorkloadError::Invariant(msg)
+}
+
+/// A client's state on one device.
+struct OnDevice {
+    ctx: Arc<Context>,
+    private: [u32; 2],
+    scratch: u32,
+    /// Handles of the shared buffers on this device, with their index in `Run::shared`.
+    shared: Vec<(u32, usize)>,
+    /// Exported buffer that vgem fences go on (home device only).
+    vgem_buf: Option<(u32, Arc<DmaBuf>)>,
+    vgem_plain: Option<u32>,
+    vgem: Option<Arc<VgemFile>>,
+    map: Option<GemMapping>,
+    last: Option<Arc<DmaFence>>,
+}
+
+/// One job a client waits for.
+struct InFlight {
+    job: Submitted,
+    dev: usize,
+    t0: Instant,
+    hang: bool,
+    /// Submitted after this client's hung job was retired (so it must be able to complete).
+    after_hang: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Submit,
+    Fault,
+    SyncFile,
+    Madvise,
+    Copy,
+    VmBind,
+    VgemRelease,
+    VgemArray,
+    Userptr,
+    Status,
+    WaitIdle,
+}
+
+/// The first iterations of every client: each operation once, submits first so that the
+/// others find fences and completed jobs.
+const TOUR: [Op; 13] = [
+    Op::Submit,
+    Op::Submit,
+    Op::Submit,
+    Op::VmBind,
+    Op::Fault,
+    Op::Madvise,
+    Op::Copy,
+    Op::Status,
+    Op::SyncFile,
+    Op::VgemRelease,
+    Op::VgemArray,
+    Op::Userptr,
+    Op::WaitIdle,
+];
+
+/// After the tour: (weight, operation).
+const MIX: [(u64, Op); 11] = [
+    (70, Op::Submit),
+    (8, Op::Fault),
+    (5, Op::SyncFile),
+    (2, Op::Madvise),
+    (3, Op::Copy),
+    (2, Op::VmBind),
+    (2, Op::VgemRelease),
+    (2, Op::VgemArray),
+    (2, Op::Userptr),
+    (3, Op::Status),
+    (1, Op::WaitIdle),
+];
+
+fn pick(rng: &mut Rng) -> Op {
+    let total: u64 = MIX.iter().map(|(w, _)| w).sum();
+    let mut r = rng.next() % total;
+    for (w, op) in MIX {
+        if r < w {
+            return op;
+        }
+        r -= w;
+    }
+    Op::Submit
+}
+
+/// What a client hands back.
+#[derive(Default)]
+struct ClientResult {
+    latencies: Vec<u64>,
+    callbacks: u64,
+}
+
+struct Client<'a> {
     index: usize,
-    cfg: &WorkloadConfig,
-    dev: &Device,
-    cache: &BufferCache,
-    stop: &AtomicBool,
-    counters: &Counters,
-) -> Result<Vec<u64>, WorkloadError> {
-    let mut rng = Rng(cfg.seed ^ (index as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
-    let mm = MmStruct::new();
-    let user = mm.mmap_anon(64 * 1024);
-    let file = match DrmFile::open(&dev.dev, mm.clone()) {
-        Ok(f) => f,
-        Err(Errno::Enodev) => return Ok(Vec::new()),
-        Err(e) => return Err(WorkloadError::Invariant(format!("open failed: {e}"))),
-    };
-    let mut latencies = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
-        let _ioctl = lockdep::syscall();
-        // The submit ioctl: arguments from user memory, a command buffer, a fence.
-        let mut args = [0u8; 64];
-        let off = rng.next() % (64 * 1024 - 64);
-        if let Err(e) = file.mm().copy_from_user(&mut args, user + off) {
-            return Err(WorkloadError::Invariant(format!("copy_from_user: {e}")));
-        }
-        let buf = cache.lru.lock().pop();
-        let buf = match buf {
-            Some(b) => b,
-            None => mm::kmalloc(4096, GFP_KERNEL)
-                .map_err(|e| WorkloadError::Invariant(format!("kmalloc: {e}")))?,
+    run: &'a Run,
+    rng: Rng,
+    mm: Arc<MmStruct>,
+    args: u64,
+    devs: Vec<Option<OnDevice>>,
+    home: usize,
+    in_flight: VecDeque<InFlight>,
+    /// A merged sync_file fence waiting to be the next submit's in-fence.
+    pending_in: Option<Arc<DmaFence>>,
+    userptr: Option<(Arc<Userptr>, u64)>,
+    /// The retire counters of every context this client opened (they outlive the contexts:
+    /// jobs of a forgotten device still retire).
+    stats: Vec<Arc<ioctl::RetireStats>>,
+    hang: HangState,
+    result: ClientResult,
+}
+
+/// This client's injected hang, if it has one.
+#[derive(Default)]
+struct HangState {
+    device: Option<usize>,
+    at: Duration,
+    submitted: bool,
+    retired: bool,
+    later_retired: u64,
+    recovered: bool,
+}
+
+impl<'a> Client<'a> {
+    fn new(index: usize, run: &'a Run) -> Result<Client<'a>, WorkloadError> {
+        let mm = MmStruct::new();
+        let args = mm.mmap_anon(4096);
+        let ndev = run.gpus.len();
+        let mut c = Client {
+            index,
+            run,
+            rng: Rng(run.cfg.seed ^ (index as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d)),
+            mm,
+            args,
+            devs: Vec::new(),
+            home: index % ndev,
+            in_flight: VecDeque::new(),
+            pending_in: None,
+            userptr: None,
+            stats: Vec::new(),
+            hang: HangState::default(),
+            result: ClientResult::default(),
         };
-        let fence;
-        {
-            let Some(_enter) = dev.dev.enter() else {
-                break; // ENODEV: the device is gone
-            };
-            dev.dev.mmio_write(0, rng.next() as u32);
-            let seqno = dev.seqno.fetch_add(1, Ordering::Relaxed);
-            fence = DmaFence::init(Arc::new(GpuFenceOps), dev.context, seqno);
-            let f = fence.clone();
-            let signalled = Arc::new(AtomicBool::new(false));
-            let s = signalled.clone();
-            let job = DelayedWork::with_clock(
-                "(work_completion)(&(&job->work)->work)",
-                &dev.dev.clock(),
-                move || {
-                    if !s.swap(true, Ordering::AcqRel) {
-                        let _ = f.signal();
-                    }
-                },
-            );
-            dev.queue.queue_delayed_work(&job, cfg.gpu_time);
+        if index < ndev {
+            c.hang.device = Some(index);
+            c.hang.at = run.cfg.duration.mul_f64(0.2 + 0.05 * index as f64);
         }
-        let t0 = Instant::now();
-        fence
-            .wait(false)
-            .map_err(|e| WorkloadError::Invariant(format!("fence wait: {e}")))?;
-        latencies.push(t0.elapsed().as_micros() as u64);
-        counters.fences.fetch_add(1, Ordering::Relaxed);
-        // Results back to user memory (no lock held: R9), then the buffer goes to the cache.
-        if let Err(e) = file.mm().put_user(user + (off & !7), fence.seqno()) {
-            return Err(WorkloadError::Invariant(format!("put_user: {e}")));
+        ioctl::syscall(|| c.mm.copy_to_user(args, &[index as u8; ioctl::SUBMIT_ARGS_SIZE]))
+            .map_err(|e| broken(format!("client{index}: writing its arguments: {e}")))?;
+        for d in 0..ndev {
+            let on = c.open(d)?;
+            if let Some(o) = &on {
+                c.stats.push(o.ctx.retired.clone());
+            }
+            c.devs.push(on);
         }
-        {
-            let mut lru = cache.lru.lock();
-            if lru.len() < 256 {
-                lru.push(buf);
+        let len = 4 * mm::PAGE_SIZE;
+        let addr = c.mm.mmap_anon(len);
+        c.userptr = Some((Userptr::new(&c.mm, run.cfg.bugs, addr, len), len));
+        Ok(c)
+    }
+
+    /// Opens device `d`: a context, two private buffers, a scratch buffer, the shared
+    /// buffers' imports, and on the home device a mapping and the vgem buffers. `None` if the
+    /// device is gone.
+    fn open(&mut self, d: usize) -> Result<Option<OnDevice>, WorkloadError> {
+        let run = self.run;
+        let i = self.index;
+        let fail = |what: &str, e: Errno| broken(format!("client{i}: {what} on card{d}: {e}"));
+        let ctx = match Context::open(&run.gpus[d], self.mm.clone()) {
+            Ok(c) => c,
+            Err(Errno::Enodev) => return Ok(None),
+            Err(e) => return Err(fail("open", e)),
+        };
+        let create = |fill: u8| ioctl::gem_create(&ctx, BO_SIZE, fill);
+        let made = (|| -> KResult<_> { Ok(([create(1)?, create(2)?], create(3)?)) })();
+        let (private, scratch) = match made {
+            Ok(v) => v,
+            Err(Errno::Enodev) => return Ok(None),
+            Err(e) => return Err(fail("creating buffers", e)),
+        };
+        let mut shared = Vec::new();
+        for (k, s) in run.shared.iter().enumerate() {
+            match ioctl::prime_fd_to_handle(&ctx, &s.dmabuf) {
+                Ok(h) => shared.push((h, k)),
+                Err(Errno::Enodev) => return Ok(None),
+                Err(e) => return Err(fail("importing", e)),
             }
         }
-        counters.jobs.fetch_add(1, Ordering::Relaxed);
+        let mut on = OnDevice {
+            ctx,
+            private,
+            scratch,
+            shared,
+            vgem_buf: None,
+            vgem_plain: None,
+            vgem: None,
+            map: None,
+            last: None,
+        };
+        if d == self.home {
+            let r = (|| -> KResult<()> {
+                on.map = Some(ioctl::gem_mmap(&on.ctx, on.private[0])?);
+                let vb = ioctl::gem_create(&on.ctx, 4096, 4)?;
+                let obj = ioctl::lookup(&on.ctx, vb)?;
+                on.vgem_buf = Some((vb, ioctl::syscall(|| DmaBuf::export(&obj))?));
+                on.vgem_plain = Some(ioctl::gem_create(&on.ctx, 4096, 5)?);
+                on.vgem = Some(VgemFile::open(&run.gpus[d].dev)?);
+                Ok(())
+            })();
+            match r {
+                Ok(()) | Err(Errno::Enodev) => {}
+                Err(e) => return Err(fail("setting up", e)),
+            }
+        }
+        Ok(Some(on))
     }
-    file.close();
-    Ok(latencies)
+
+    /// Handles a failed call: `ENODEV` on an unplugged device is counted (and the device
+    /// forgotten), the expected errors listed in `ok` are ignored, anything else breaks the run.
+    fn check(&mut self, d: usize, what: &str, r: KResult, ok: &[Errno]) -> Result<(), WorkloadError> {
+        match r {
+            Ok(()) => Ok(()),
+            Err(Errno::Enodev) if self.run.gpus[d].dev.is_unplugged() => {
+                self.run.counters.enodev.fetch_add(1, Ordering::Relaxed);
+                self.forget(d);
+                Ok(())
+            }
+            Err(e) if ok.contains(&e) => Ok(()),
+            Err(e) => Err(broken(format!("client{}: {what} on card{d}: {e}", self.index))),
+        }
+    }
+
+    /// Stops using device `d` (it was unplugged): its file is closed when its last job retired.
+    fn forget(&mut self, d: usize) {
+        if let Some(on) = self.devs[d].take() {
+            drop(on.map);
+            if let Some(v) = on.vgem {
+                v.flush_unpins();
+            }
+            on.ctx.file.close();
+        }
+    }
+
+    /// A device to work on: usually home, sometimes another, never a gone one.
+    fn device(&mut self) -> Option<usize> {
+        let n = self.devs.len();
+        let want = if n > 1 && self.rng.chance(20) {
+            (self.home + 1 + self.rng.below(n - 1)) % n
+        } else {
+            self.home
+        };
+        (0..n).map(|k| (want + k) % n).find(|d| self.devs[*d].is_some())
+    }
+
+    fn run(mut self) -> Result<ClientResult, WorkloadError> {
+        let mut step = 0usize;
+        while !self.run.stopped() {
+            let op = if step < TOUR.len() {
+                TOUR[step]
+            } else {
+                pick(&mut self.rng)
+            };
+            step += 1;
+            let Some(d) = self.device() else {
+                break; // every device is gone
+            };
+            self.op(op, d)?;
+            while self.in_flight.len() > WINDOW {
+                self.retire_oldest()?;
+            }
+        }
+        while !self.in_flight.is_empty() {
+            self.retire_oldest()?;
+        }
+        self.finish()
+    }
+
+    fn op(&mut self, op: Op, d: usize) -> Result<(), WorkloadError> {
+        match op {
+            Op::Submit => self.submit(d),
+            Op::Fault => {
+                let off = self.rng.below(BO_SIZE);
+                let Some(map) = self.devs[self.home].as_ref().and_then(|o| o.map.as_ref()) else {
+                    return Ok(());
+                };
+                let r = ioctl::touch(map, off).map(|_| ());
+                self.check(self.home, "page fault", r, &[])
+            }
+            Op::SyncFile => self.sync_file(d),
+            Op::Madvise => {
+                let on = self.devs[d].as_ref().expect("picked a present device");
+                let (ctx, h, args) = (on.ctx.clone(), on.scratch, self.args);
+                let r = ioctl::gem_madvise(&ctx, h, Madv::DontNeed, args).and_then(|_| {
+                    if ioctl::gem_madvise(&ctx, h, Madv::WillNeed, args)? {
+                        return Ok(h);
+                    }
+                    // Purged meanwhile: a new scratch buffer.
+                    ioctl::gem_close(&ctx, h)?;
+                    ioctl::gem_create(&ctx, BO_SIZE, 3)
+                });
+                if let (Ok(n), Some(on)) = (&r, self.devs[d].as_mut()) {
+                    on.scratch = *n;
+                }
+                self.check(d, "madvise", r.map(|_| ()), &[])
+            }
+            Op::Copy => {
+                let on = self.devs[d].as_ref().expect("picked a present device");
+                let r = ioctl::gem_copy(&on.ctx, on.private[1], on.private[0], 4096);
+                self.check(d, "copy", r, &[])
+            }
+            Op::VmBind => {
+                let on = self.devs[d].as_ref().expect("picked a present device");
+                let r = ioctl::vm_bind(&on.ctx, 4096).map(|_| ());
+                self.check(d, "vm bind", r, &[])
+            }
+            Op::Status => {
+                let on = self.devs[d].as_ref().expect("picked a present device");
+                let Some(f) = on.last.clone() else { return Ok(()) };
+                let r = ioctl::fence_status(&on.ctx, &f).map(|_| ());
+                self.check(d, "fence status", r, &[])
+            }
+            Op::WaitIdle => {
+                let on = self.devs[d].as_ref().expect("picked a present device");
+                let Some(f) = on.last.clone() else { return Ok(()) };
+                let r = ioctl::wait_idle(&on.ctx, &f);
+                self.check(d, "wait idle", r, &[Errno::Etimedout])
+            }
+            Op::VgemRelease => self.vgem_release(),
+            Op::VgemArray => self.vgem_array(),
+            Op::Userptr => self.userptr(),
+        }
+    }
+
+    /// The submit ioctl with buffers and in-fences chosen at random.
+    fn submit(&mut self, d: usize) -> Result<(), WorkloadError> {
+        let elapsed = self.run.start.elapsed();
+        let hang = self.hang.device == Some(d) && !self.hang.submitted && elapsed >= self.hang.at;
+        let on = self.devs[d].as_ref().expect("picked a present device");
+        let mut bos = vec![SubmitBo {
+            handle: on.private[self.rng.below(2)],
+            write: true,
+        }];
+        if !hang && !on.shared.is_empty() && self.rng.chance(50) {
+            let (h, _) = on.shared[self.rng.below(on.shared.len())];
+            bos.push(SubmitBo {
+                handle: h,
+                write: self.rng.chance(30),
+            });
+        }
+        let mut in_fences = Vec::new();
+        if !hang {
+            for _ in 0..self.rng.below(3) {
+                let from = self.rng.below(self.run.gpus.len());
+                if let Some(f) = self.run.pick_board(from, &mut self.rng) {
+                    in_fences.push(f);
+                }
+            }
+            in_fences.extend(self.pending_in.take());
+        }
+        let cmd = if hang {
+            GpuCommand::hang()
+        } else {
+            GpuCommand::run(self.run.cfg.gpu_time)
+        };
+        self.submit_with(d, cmd, in_fences, bos, hang).map(|_| ())
+    }
+
+    /// Submits and tracks one job; returns it, or `None` if the call failed acceptably.
+    fn submit_with(
+        &mut self,
+        d: usize,
+        cmd: GpuCommand,
+        in_fences: Vec<Arc<DmaFence>>,
+        bos: Vec<SubmitBo>,
+        hang: bool,
+    ) -> Result<Option<Submitted>, WorkloadError> {
+        let on = self.devs[d].as_ref().expect("picked a present device");
+        let args = SubmitArgs {
+            cmd,
+            in_fences,
+            bos,
+            user_args: self.args,
+        };
+        let job = match ioctl::submit(&on.ctx, &args) {
+            Ok(j) => j,
+            Err(e) => {
+                // EDEADLK: a self-deadlock the validator refused (pin-with-resv-held).
+                self.check(d, "submit", Err(e), &[Errno::Edeadlk])?;
+                return Ok(None);
+            }
+        };
+        self.run.counters.submitted.fetch_add(1, Ordering::Relaxed);
+        self.run.publish(d, &job.finished);
+        if let Some(on) = self.devs[d].as_mut() {
+            on.last = Some(job.finished.clone());
+        }
+        if hang {
+            self.hang.submitted = true;
+        }
+        self.in_flight.push_back(InFlight {
+            job: job.clone(),
+            dev: d,
+            t0: Instant::now(),
+            hang,
+            after_hang: self.hang.retired && self.hang.device == Some(d),
+        });
+        Ok(Some(job))
+    }
+
+    /// Waits for the oldest job and checks it.
+    fn retire_oldest(&mut self) -> Result<(), WorkloadError> {
+        let Some(j) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let i = self.index;
+        let f = &j.job.finished;
+        if ioctl::fence_wait(f, WAIT_LIMIT).is_err() {
+            return Err(broken(format!(
+                "client{i}: a job on card{} did not complete within {} s",
+                j.dev,
+                WAIT_LIMIT.as_secs()
+            )));
+        }
+        let runs = match self.devs[j.dev].as_ref() {
+            Some(on) => ioctl::retire(&on.ctx, &j.job),
+            None => ioctl::callback_runs(&j.job),
+        };
+        if runs > 1 {
+            return Err(broken(format!(
+                "client{i}: a job's retire callback ran {runs} times"
+            )));
+        }
+        let done = f
+            .timestamp()
+            .ok_or_else(|| broken(format!("client{i}: a signalled fence has no timestamp")))?;
+        self.result
+            .latencies
+            .push(done.saturating_duration_since(j.t0).as_micros() as u64);
+        self.run.counters.jobs.fetch_add(1, Ordering::Relaxed);
+        self.run.counters.fences.fetch_add(1, Ordering::Relaxed);
+        let error = f.error();
+        if error.is_some() {
+            self.run.counters.jobs_failed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            for dep in &j.job.deps {
+                let before = dep.test_signaled_flag() && dep.timestamp().is_some_and(|t| t <= done);
+                if !before {
+                    return Err(broken(format!(
+                        "client{i}: a job on card{} completed before its dependency ({} {})",
+                        j.dev,
+                        dep.driver_name(),
+                        dep.timeline_name()
+                    )));
+                }
+            }
+        }
+        if j.hang {
+            if error.is_none() {
+                return Err(broken(format!(
+                    "client{i}: the hung job on card{} completed without an error",
+                    j.dev
+                )));
+            }
+            self.hang.retired = true;
+        } else if j.after_hang {
+            self.hang.later_retired += 1;
+            self.hang.recovered |= error.is_none();
+        }
+        Ok(())
+    }
+
+    /// EXPORT_SYNC_FILE, merge, poll, IMPORT_SYNC_FILE (DRM-RULES §3.2).
+    fn sync_file(&mut self, d: usize) -> Result<(), WorkloadError> {
+        let n = self.run.shared.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let a = &self.run.shared[self.rng.below(n)];
+        let b = &self.run.shared[self.rng.below(n)];
+        let write = self.rng.chance(50);
+        let own = self.devs[d]
+            .as_ref()
+            .and_then(|o| o.last.clone())
+            .unwrap_or_else(dma_fence_get_stub);
+        let r = (|| -> KResult<Arc<DmaFence>> {
+            let exported = ioctl::export_sync_file(&a.dmabuf, write)?;
+            let mine = SyncFile::create(own);
+            let merged = ioctl::sync_file_merge(&exported, &mine)?;
+            ioctl::sync_file_poll(&merged, Duration::from_micros(100));
+            ioctl::import_sync_file(&b.dmabuf, &mine, false)?;
+            Ok(merged.get_fence())
+        })();
+        match r {
+            Ok(f) => {
+                self.pending_in = Some(f);
+                Ok(())
+            }
+            Err(e) => Err(broken(format!("client{}: sync_file bridge: {e}", self.index))),
+        }
+    }
+
+    /// A vgem fence on the exported vgem buffer, signalled, then replaced by an
+    /// IMPORT_SYNC_FILE: its final put happens under that buffer's resv (S5's path).
+    fn vgem_release(&mut self) -> Result<(), WorkloadError> {
+        let h = self.home;
+        let Some(on) = self.devs[h].as_ref() else {
+            return Ok(());
+        };
+        let (Some(v), Some((handle, buf))) = (on.vgem.clone(), on.vgem_buf.clone()) else {
+            return Ok(());
+        };
+        let own = on.last.clone().unwrap_or_else(dma_fence_get_stub);
+        let ctx = on.ctx.clone();
+        let r = (|| -> KResult {
+            let obj = ioctl::lookup(&ctx, handle)?;
+            let id = ioctl::drm_ioctl(&ctx.file, |_| v.attach(&obj, true))?;
+            // Signalled through vgem's own node, which this device's unplug does not take
+            // away: a fence user space created is always signalled (R5), not left to its timer.
+            ioctl::syscall(|| {
+                v.signal(id)
+                    .or_else(|e| if e == Errno::Etimedout { Ok(()) } else { Err(e) })
+            })?;
+            ioctl::import_sync_file(&buf, &SyncFile::create(own), true)
+        })();
+        self.check(h, "vgem fence", r, &[Errno::Ebusy])
+    }
+
+    /// A vgem fence and two other in-fences waited for as one array; user space waits on the
+    /// array (enabling its signalling) while the vgem fence is pending, then signals it.
+    fn vgem_array(&mut self) -> Result<(), WorkloadError> {
+        let h = self.home;
+        let Some(on) = self.devs[h].as_ref() else {
+            return Ok(());
+        };
+        let (Some(v), Some(plain)) = (on.vgem.clone(), on.vgem_plain) else {
+            return Ok(());
+        };
+        let ctx = on.ctx.clone();
+        let own = on.last.clone().unwrap_or_else(dma_fence_get_stub);
+        let private = on.private[0];
+        let id = match ioctl::lookup(&ctx, plain)
+            .and_then(|obj| ioctl::drm_ioctl(&ctx.file, |_| v.attach(&obj, false)))
+        {
+            Ok(id) => id,
+            Err(e) => return self.check(h, "vgem attach", Err(e), &[Errno::Ebusy]),
+        };
+        let Some(vf) = v.fence(id) else {
+            return Err(broken(format!(
+                "client{}: an attached vgem fence is not in the table",
+                self.index
+            )));
+        };
+        let other = self
+            .run
+            .pick_board(h, &mut self.rng)
+            .unwrap_or_else(dma_fence_get_stub);
+        let bos = vec![SubmitBo {
+            handle: private,
+            write: true,
+        }];
+        let job = self.submit_with(
+            h,
+            GpuCommand::run(self.run.cfg.gpu_time),
+            vec![vf, own, other],
+            bos,
+            false,
+        )?;
+        if let Some(array) = job.as_ref().and_then(|j| j.deps.first()) {
+            // Pending until the vgem fence is signalled below: a timeout is expected.
+            let _ = ioctl::fence_wait(array, Duration::from_micros(100));
+        }
+        // Through vgem's own node, as above: also after this device's unplug.
+        let r = ioctl::syscall(|| v.signal(id));
+        self.check(h, "vgem signal", r, &[Errno::Etimedout])
+    }
+
+    /// Populates the userptr; now and then unmaps its range (the mmu notifier runs) and
+    /// rebinds it to a new one.
+    fn userptr(&mut self) -> Result<(), WorkloadError> {
+        let Some((u, len)) = self.userptr.clone() else {
+            return Ok(());
+        };
+        let r = ioctl::syscall(|| u.populate().map(|_| ()));
+        self.check(self.home, "userptr populate", r, &[Errno::Eagain])?;
+        if let Some(f) = self.devs[self.home].as_ref().and_then(|o| o.last.clone()) {
+            u.add_fence(f);
+        }
+        if self.rng.chance(50) {
+            let old = u.start();
+            let r = ioctl::syscall(|| self.mm.munmap(old));
+            self.check(self.home, "munmap", r, &[])?;
+            let addr = self.mm.mmap_anon(len);
+            u.rebind(addr, len);
+        }
+        Ok(())
+    }
+
+    /// Checks the hang's recovery, closes every file.
+    fn finish(mut self) -> Result<ClientResult, WorkloadError> {
+        let i = self.index;
+        if let Some(d) = self.hang.device {
+            if self.hang.retired
+                && self.hang.later_retired >= 3
+                && !self.hang.recovered
+                && !self.run.gpus[d].dev.is_unplugged()
+            {
+                return Err(broken(format!(
+                    "client{i}: after the TDR on card{d}, none of its {} later jobs there completed",
+                    self.hang.later_retired
+                )));
+            }
+        }
+        for d in 0..self.devs.len() {
+            self.forget(d);
+        }
+        self.result.callbacks = self
+            .stats
+            .iter()
+            .map(|s| s.callbacks.load(Ordering::Relaxed))
+            .sum();
+        Ok(std::mem::take(&mut self.result))
+    }
+}
+
+/// The main thread's in-flight probe on device 0 and the checks after its unplug.
+/// Returns how many jobs the probe submitted.
+fn unplug_device0(run: &Run) -> Result<u64, WorkloadError> {
+    let gpu = &run.gpus[0];
+    let mm = MmStruct::new();
+    let args = mm.mmap_anon(4096);
+    let probe = match Context::open(gpu, mm) {
+        Ok(c) => c,
+        Err(e) => return Err(broken(format!("unplug probe: open: {e}"))),
+    };
+    let fail = |what: &str, e: Errno| broken(format!("unplug probe: {what}: {e}"));
+    let bo = ioctl::gem_create(&probe, BO_SIZE, 9).map_err(|e| fail("create", e))?;
+    let submit = |cmd| {
+        let a = SubmitArgs {
+            cmd,
+            in_fences: Vec::new(),
+            bos: vec![SubmitBo {
+                handle: bo,
+                write: true,
+            }],
+            user_args: args,
+        };
+        ioctl::submit(&probe, &a)
+    };
+    // A job on the hardware when the device goes away, and one queued behind it; none if
+    // the validator refuses a self-deadlock in every submit (`pin-with-resv-held`).
+    let jobs = match submit(GpuCommand::hang()) {
+        Ok(stuck) => vec![
+            stuck,
+            submit(GpuCommand::run(run.cfg.gpu_time)).map_err(|e| fail("submit", e))?,
+        ],
+        Err(Errno::Edeadlk) => Vec::new(),
+        Err(e) => return Err(fail("submit", e)),
+    };
+    run.counters
+        .submitted
+        .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+    if let Some(stuck) = jobs.first() {
+        ioctl::fence_wait(&stuck.scheduled, WAIT_LIMIT)
+            .map_err(|e| fail("waiting for the probe to run", e))?;
+    }
+    // The bus's remove callback, on a thread of its own.
+    let removed = Arc::new(Completion::new("unplug_done"));
+    let (dev, r2) = (gpu.dev.clone(), removed.clone());
+    let unplugger = thread::Builder::new()
+        .name("unplug".into())
+        .spawn(move || {
+            dev.unplug();
+            r2.complete();
+        })
+        .map_err(|e| broken(format!("spawn unplug: {e}")))?;
+    if !removed.wait_for_completion_timeout(WATCHDOG) {
+        return Err(WorkloadError::Stuck(format!(
+            "unplug: drm_dev_unplug of card0 still running {} s later",
+            WATCHDOG.as_secs()
+        )));
+    }
+    let _ = unplugger.join();
+    for (what, job) in ["the running job", "the queued job"].into_iter().zip(&jobs) {
+        ioctl::fence_wait(&job.finished, WAIT_LIMIT)
+            .map_err(|_| broken(format!("after unplug: {what} on card0 never completed")))?;
+        if job.finished.error().is_none() {
+            return Err(broken(format!(
+                "after unplug: {what} on card0 completed without an error"
+            )));
+        }
+        run.counters.jobs.fetch_add(1, Ordering::Relaxed);
+        run.counters.jobs_failed.fetch_add(1, Ordering::Relaxed);
+        run.counters.fences.fetch_add(1, Ordering::Relaxed);
+        if ioctl::retire(&probe, job) != 1 {
+            return Err(broken(format!(
+                "after unplug: the retire callback of {what} did not run once"
+            )));
+        }
+    }
+    // ENODEV where the kernel returns it ...
+    if ioctl::gem_create(&probe, 4096, 0) != Err(Errno::Enodev) {
+        return Err(broken(
+            "after unplug: an ioctl on card0 did not return ENODEV".into(),
+        ));
+    }
+    if Context::open(gpu, MmStruct::new()).err() != Some(Errno::Enodev) {
+        return Err(broken("after unplug: opening card0 did not return ENODEV".into()));
+    }
+    run.counters.enodev.fetch_add(2, Ordering::Relaxed);
+    probe.file.close();
+    // ... and success where it keeps working: the dma-buf calls, and reading the buffers
+    // card0 exported through another device's import.
+    for s in run.shared.iter().filter(|s| s.exporter == 0) {
+        ioctl::export_sync_file(&s.dmabuf, true)
+            .map_err(|e| broken(format!("after unplug: EXPORT_SYNC_FILE on card0's buffer: {e}")))?;
+        let readers: Vec<_> = (1..run.gpus.len()).map(|d| &run.gpus[d].dev).collect();
+        let mut contents = vec![0u8; BO_SIZE];
+        let r = ioctl::syscall(|| match readers.first() {
+            Some(dev) => {
+                let obj = s.dmabuf.import(dev)?;
+                let map = obj.vmap()?;
+                let r = map.read(0, &mut contents);
+                obj.vunmap(map);
+                r
+            }
+            None => {
+                let map = s.dmabuf.vmap_unlocked()?;
+                let r = map.read(0, &mut contents);
+                s.dmabuf.vunmap_unlocked(map);
+                r
+            }
+        });
+        r.map_err(|e| broken(format!("after unplug: reading card0's shared buffer: {e}")))?;
+        if contents.iter().any(|b| *b != s.fill) {
+            return Err(broken(
+                "after unplug: card0's shared buffer lost its contents".into(),
+            ));
+        }
+    }
+    Ok(jobs.len() as u64)
 }
 
 /// Runs workloads.
@@ -370,61 +1140,93 @@ impl Workload {
     /// Runs `cfg` (see the module documentation), calling `progress` about ten times a second.
     ///
     /// # Errors
-    /// A [`WorkloadError`] if a client broke an invariant or a thread got stuck.
+    /// A [`WorkloadError`] if an invariant broke or a thread got stuck.
     pub fn run(cfg: &WorkloadConfig, mut progress: impl FnMut(&Progress)) -> Result<Summary, WorkloadError> {
+        dma_resv_lockdep();
         mm::prime();
         mm::start_kswapd();
         let faults0 = mm::faults();
         let passes0 = mm::reclaim_passes();
-        let cache = Arc::new(BufferCache {
-            lru: Mutex::with_class(Vec::new(), &GEM_LRU_MUTEX),
-        });
-        let shrinker = mm::register_shrinker(cache.clone());
+        let recovered0 = ioctl::recovered_deadlocks();
         let clock = Clock::real();
-        let devices: Vec<Arc<Device>> = (0..cfg.devices.max(1))
-            .map(|i| {
-                let dev = DrmDevice::with_clock(&format!("card{i}"), cfg.bugs, clock.clone());
-                let queue = Workqueue::alloc_ordered(&format!("card{i}-gpu"), WQ_MEM_RECLAIM);
-                Arc::new(Device {
-                    dev,
-                    queue,
-                    context: dma_fence_context_alloc(1),
-                    seqno: AtomicU64::new(1),
-                })
+        let ndev = cfg.devices.clamp(1, GPU_NAMES.len());
+        let timeout = tdr_timeout(cfg.duration);
+        let mut gpus = Vec::new();
+        for name in GPU_NAMES.iter().take(ndev) {
+            let dev = crate::drm_drv::DrmDevice::with_clock(&format!("card-{name}"), cfg.bugs, clock.clone());
+            let gpu = SimGpu::new(&dev, name, |a| {
+                a.timeout = Some(timeout);
+                a.credit_limit = 32;
             })
-            .collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(Counters::default());
+            .map_err(|e| broken(format!("probing {name}: {e}")))?;
+            gpus.push(Arc::new(gpu));
+        }
+        // Two shared buffers per device, filled, exported (the compositor's and a video
+        // decoder's, say).
+        let mut shared = Vec::new();
+        for (d, gpu) in gpus.iter().enumerate() {
+            for k in 0..2u8 {
+                let fill = 0x40 + (d as u8) * 2 + k;
+                let made = ioctl::syscall(|| {
+                    let obj = DrmGemShmemObject::create(&gpu.dev, BO_SIZE)?;
+                    let map = obj.vmap()?;
+                    let r = map.write(0, &vec![fill; BO_SIZE]);
+                    obj.vunmap(map);
+                    r?;
+                    DmaBuf::export(&obj)
+                });
+                let dmabuf = made.map_err(|e| broken(format!("exporting from card{d}: {e}")))?;
+                shared.push(Shared {
+                    dmabuf,
+                    fill,
+                    exporter: d,
+                });
+            }
+        }
+        let run = Arc::new(Run {
+            cfg: cfg.clone(),
+            boards: (0..ndev).map(|_| StdMutex::new(VecDeque::new())).collect(),
+            gpus,
+            shared,
+            stop: AtomicBool::new(false),
+            counters: Counters::default(),
+            start: Instant::now(),
+        });
         let nclients = cfg.clients.max(1);
         // Completed by the last client to return (the watchdog waits on it).
         let finished = Arc::new(Completion::new("clients_done"));
         let running = Arc::new(AtomicU64::new(nclients as u64));
         let done: Arc<Vec<AtomicBool>> = Arc::new((0..nclients).map(|_| AtomicBool::new(false)).collect());
-        let start = Instant::now();
         let handles: Vec<_> = (0..nclients)
             .map(|i| {
-                let (cfg, dev, cache) = (cfg.clone(), devices[i % devices.len()].clone(), cache.clone());
-                let (stop, counters) = (stop.clone(), counters.clone());
-                let (finished, running, done) = (finished.clone(), running.clone(), done.clone());
+                let (run, finished, running, done) =
+                    (run.clone(), finished.clone(), running.clone(), done.clone());
                 thread::Builder::new()
                     .name(format!("client{i}"))
                     .spawn(move || {
-                        let r = client(i, &cfg, &dev, &cache, &stop, &counters);
+                        let body = || Client::new(i, &run).and_then(Client::run);
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
+                            .unwrap_or_else(|_| Err(broken(format!("client{i} panicked"))));
+                        if r.is_err() {
+                            // A broken client ends the run for everyone.
+                            run.stop.store(true, Ordering::Relaxed);
+                        }
                         done[i].store(true, Ordering::Release);
                         if running.fetch_sub(1, Ordering::AcqRel) == 1 {
                             finished.complete();
                         }
                         r
                     })
-                    .map_err(|e| WorkloadError::Invariant(format!("spawn client: {e}")))
+                    .map_err(|e| broken(format!("spawn client: {e}")))
             })
             .collect::<Result<_, _>>()?;
         let tick = Duration::from_millis(100);
         let mut unplugged = false;
         let mut pressure_on = false;
+        let mut result = Ok(0);
         loop {
-            let elapsed = start.elapsed();
-            if elapsed >= cfg.duration {
+            let elapsed = run.start.elapsed();
+            if elapsed >= cfg.duration || run.stop.load(Ordering::Relaxed) {
                 break;
             }
             // Memory pressure through the middle of the run; unplug near its end.
@@ -438,30 +1240,35 @@ impl Workload {
                 pressure_on = false;
             }
             if cfg.unplug && !unplugged && elapsed >= cfg.duration.mul_f64(0.9) {
-                devices[0].dev.unplug();
                 unplugged = true;
+                result = unplug_device0(&run);
+                if result.is_err() {
+                    break;
+                }
             }
             progress(&Progress {
                 elapsed,
-                jobs: counters.jobs.load(Ordering::Relaxed),
-                fences: counters.fences.load(Ordering::Relaxed),
+                jobs: run.counters.jobs.load(Ordering::Relaxed),
+                fences: run.counters.fences.load(Ordering::Relaxed),
                 faults: mm::faults() - faults0,
                 reclaim_passes: mm::reclaim_passes() - passes0,
             });
-            // Sleeps until the next tick (the clients run to the deadline, or all stop early
-            // when their devices are gone).
-            if finished.wait_for_completion_timeout(tick.min(cfg.duration - elapsed)) {
+            // Sleeps until the next tick (the clients run to the deadline, or all stop early).
+            if finished.wait_for_completion_timeout(tick.min(cfg.duration.saturating_sub(elapsed))) {
                 finished.complete(); // keep it completed for the watchdog below
                 break;
             }
         }
-        if cfg.unplug && !unplugged {
-            devices[0].dev.unplug();
+        if result.is_ok() && cfg.unplug && !unplugged {
             unplugged = true;
+            result = unplug_device0(&run);
         }
-        stop.store(true, Ordering::Relaxed);
-        let elapsed = start.elapsed();
-        mm::set_memory_pressure(0);
+        if pressure_on {
+            mm::set_memory_pressure(0);
+            mm::shrink_all("drop_caches");
+        }
+        run.stop.store(true, Ordering::Relaxed);
+        let elapsed = run.start.elapsed();
         if !finished.wait_for_completion_timeout(WATCHDOG) {
             let stuck: Vec<String> = (0..nclients)
                 .filter(|i| !done[*i].load(Ordering::Acquire))
@@ -474,35 +1281,47 @@ impl Workload {
             )));
         }
         let mut latencies = Vec::new();
+        let mut callbacks = 0;
         for (i, h) in handles.into_iter().enumerate() {
             match h.join() {
-                Ok(Ok(l)) => latencies.extend(l),
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(WorkloadError::Invariant(format!("client{i} panicked"))),
+                Ok(Ok(r)) => {
+                    latencies.extend(r.latencies);
+                    callbacks += r.callbacks;
+                }
+                Ok(Err(e)) => result = result.and(Err(e)),
+                Err(_) => result = result.and(Err(broken(format!("client{i} panicked")))),
             }
         }
-        for d in &devices {
-            d.queue.destroy();
+        for gpu in &run.gpus {
+            gpu.fini();
         }
-        drop(shrinker);
+        let tdr = run.gpus.iter().map(|g| g.driver.resets()).sum();
+        drm_gem::flush_free_work();
         mm::stop_kswapd();
         latencies.sort_unstable();
-        let jobs = counters.jobs.load(Ordering::Relaxed);
-        let fences = counters.fences.load(Ordering::Relaxed);
-        if fences != jobs {
-            return Err(WorkloadError::Invariant(format!(
-                "{jobs} jobs but {fences} fences"
+        let c = &run.counters;
+        let submitted = c.submitted.load(Ordering::Relaxed);
+        let jobs = c.jobs.load(Ordering::Relaxed);
+        // The probe's two jobs are counted by the unplug, not by a client.
+        let probe = result?;
+        if jobs != submitted || callbacks + probe != submitted {
+            return Err(broken(format!(
+                "{submitted} jobs submitted, {jobs} retired, {} retire callbacks",
+                callbacks + probe
             )));
         }
         Ok(Summary {
             jobs,
+            jobs_failed: c.jobs_failed.load(Ordering::Relaxed),
             elapsed,
-            fences,
+            fences: c.fences.load(Ordering::Relaxed),
             fence_latencies_us: latencies,
             faults: mm::faults() - faults0,
             reclaim_passes: mm::reclaim_passes() - passes0,
-            tdr: 0,
+            tdr,
             unplugged,
+            enodev: c.enodev.load(Ordering::Relaxed),
+            recovered: ioctl::recovered_deadlocks() - recovered0,
             reports: 0,
             lockdep: lockdep::stats(),
         })
@@ -516,6 +1335,7 @@ mod tests {
     fn summary(lat: Vec<u64>) -> Summary {
         Summary {
             jobs: 10,
+            jobs_failed: 1,
             elapsed: Duration::from_secs(2),
             fences: 10,
             fence_latencies_us: lat,
@@ -523,6 +1343,8 @@ mod tests {
             reclaim_passes: 4,
             tdr: 0,
             unplugged: true,
+            enodev: 2,
+            recovered: 0,
             reports: 0,
             lockdep: lockdep::Stats::default(),
         }

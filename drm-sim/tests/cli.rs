@@ -77,3 +77,121 @@ fn a_short_run_ends_with_the_summary_line_and_exit_0() {
         "no progress bar when stderr is not a terminal"
     );
 }
+
+#[test]
+fn more_bad_values_exit_2_with_one_line() {
+    for args in [
+        &["--jobs", "0"][..],
+        &["--devices", "17"],
+        &["--gpu-time-us", "soon"],
+        &["--inject"],
+    ] {
+        let out = drm_sim(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
+}
+
+/// The promised keys of the summary line, each with a value of its kind.
+fn promised_keys(line: &str) {
+    let kv: std::collections::HashMap<&str, &str> = line
+        .strip_prefix("summary: ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .split(' ')
+        .map(|kv| kv.split_once('=').unwrap_or_else(|| panic!("{kv} in {line}")))
+        .collect();
+    for k in [
+        "jobs",
+        "fences",
+        "fence_p50_us",
+        "fence_p99_us",
+        "faults",
+        "reclaim_passes",
+        "tdr",
+        "reports",
+    ] {
+        let v = kv.get(k).unwrap_or_else(|| panic!("{k} missing: {line}"));
+        v.parse::<u64>()
+            .unwrap_or_else(|_| panic!("{k}={v} is not a count: {line}"));
+    }
+    let jps = kv
+        .get("jobs_per_s")
+        .unwrap_or_else(|| panic!("jobs_per_s missing: {line}"));
+    assert!(jps.parse::<f64>().is_ok_and(|v| v >= 0.0), "{line}");
+    assert!(
+        matches!(kv.get("unplugged"), Some(&"true") | Some(&"false")),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_summary_line_has_every_promised_key_and_a_job_budget_is_kept() {
+    let out = drm_sim(&[
+        "--quiet",
+        "--gpu-time-us",
+        "0",
+        "--jobs",
+        "200",
+        "--duration",
+        "20",
+        "--no-unplug",
+        "--clients",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap();
+    promised_keys(last);
+    let jobs: u64 = last
+        .split(' ')
+        .find_map(|kv| kv.strip_prefix("jobs="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((200..200 + 16).contains(&jobs), "{last}");
+}
+
+/// Built without the validator (`--no-default-features`), the binary runs the same workload,
+/// bugs included, and reports nothing: `reports=0` and exit status 0. With the validator off
+/// in this test build already, the binary under test is that build; otherwise it is built
+/// here, into its own target directory.
+#[test]
+fn without_default_features_an_injected_bug_goes_unreported() {
+    let bin = if lockdep::ENABLED {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let target = root.join("target").join("drm-sim-off");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(root)
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "drm-sim",
+                "--no-default-features",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "building drm-sim without default features");
+        target.join("debug").join("drm-sim")
+    } else {
+        env!("CARGO_BIN_EXE_drm-sim").into()
+    };
+    let out = Command::new(bin)
+        .args(["--duration", "0.5", "--quiet", "--inject", "alloc-in-run-job"])
+        .output()
+        .expect("run drm-sim");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let last = stdout.lines().last().unwrap();
+    promised_keys(last);
+    assert!(
+        last.contains(" reports=0 ") && last.contains(" lockdep_classes=0 "),
+        "{last}"
+    );
+    assert!(out.stderr.is_empty(), "nothing printed without the validator");
+}

@@ -553,6 +553,15 @@ impl<T: ?Sized> WwMutex<T> {
         }
         let mut registered: Option<Registered<'_>> = None;
         let mut o = self.queue.owner.lock();
+        // A lock this thread holds under its context, taken again without one: the held
+        // stack cannot always tell (see `refuse_owned_by_ctx`), the owner can.
+        #[cfg(feature = "check")]
+        if o.held && o.ctx != 0 && ctx.is_none() {
+            let owner = o.ctx;
+            drop(o);
+            validate::refuse_owned_by_ctx(&self.map, owner, Location::caller());
+            o = self.queue.owner.lock();
+        }
         #[cfg(feature = "check")]
         let mut first_wait = true;
         loop {

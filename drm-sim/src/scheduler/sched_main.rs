@@ -415,8 +415,12 @@ impl DrmGpuScheduler {
     }
 
     /// `drm_sched_run_job_work`: hand one ready job to the hardware.
-    #[lockdep::signalling(crate::dma_fence::DMA_FENCE_MAP)]
     fn run_job_work(&self) {
+        // A signalling section opened with the scope guard rather than `#[signalling]`: a
+        // fence wait reached from here (direct reclaim in `run_job` running a shrinker that
+        // waits) must be able to drop the section's hold as `__dma_fence_might_wait` does,
+        // or it reads as recursion on `dma_fence_map` on top of the real inversion.
+        let _signalling = dma_fence::signalling();
         if self.pause_submit.load(Ordering::Acquire) {
             return;
         }

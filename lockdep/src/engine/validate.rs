@@ -645,6 +645,29 @@ pub(crate) fn is_held(map: &DepMap) -> bool {
     held_mode(map.instance()).is_some()
 }
 
+/// Refuses to block on a ww mutex that this thread already holds under its acquire context
+/// `ctx` (the ww mutex knows its owner's context; the held stack may not know the instance,
+/// because locks taken under one context merge into a single entry of their class). The
+/// acquisition has been validated already — as recursive locking, the instance not being
+/// matched — so it is dropped again and the thread panics instead of hanging, as for any
+/// other re-taken lock. Returns if `ctx` is not this thread's.
+pub(crate) fn refuse_owned_by_ctx(map: &DepMap, ctx: usize, loc: &'static Location<'static>) {
+    if !held::with(|h| h.held().iter().any(|e| e.instance == ctx)) {
+        return;
+    }
+    release_instance(map, map.instance(), loc);
+    let name = super::state::lock().class_name(map.class(0)).to_string();
+    let msg = held::with(|h| {
+        format!(
+            "lockdep: thread {} re-acquired lock {name} that it already holds under its acquire context (at {loc}); this would deadlock now",
+            thread_desc(h.tid)
+        )
+    });
+    sink::flush(true);
+    sink::own_panic();
+    panic!("{msg}");
+}
+
 /// Whether this thread holds any lock of `class`.
 pub(crate) fn holds_class(class: u32) -> bool {
     held::with(|h| h.held().iter().any(|e| e.class == class))
