@@ -324,8 +324,11 @@ pub(crate) fn chain_key(
     }
 }
 
-/// The chain key of `e` over `prev`.
+/// The chain key of `e` over `prev`; `serialised`: its nest lock serialises it (see
+/// `validate::nest_state`). An acquisition its nest lock does not serialise is validated like
+/// a plain one (recursion, dependencies), so it is keyed like one: a chain validated while the
+/// nest lock serialised it skipped those checks and must not stand for it.
 #[inline(always)]
-pub(crate) fn entry_key(prev: u64, e: &Held) -> u64 {
-    chain_key(prev, e.class, e.read, e.trylock, e.nest != 0, e.sync, e.ctx)
+pub(crate) fn entry_key(prev: u64, e: &Held, serialised: bool) -> u64 {
+    chain_key(prev, e.class, e.read, e.trylock, serialised, e.sync, e.ctx)
 }

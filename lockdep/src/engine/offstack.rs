@@ -76,3 +76,8 @@ pub(crate) fn push_overflowed(instance: usize) {
 pub(crate) fn take_overflowed(instance: usize) -> bool {
     with(|o| take_last(&mut o.overflowed, |&i| i == instance).is_some())
 }
+
+/// Whether `instance` was taken while the stack was full (and not released since).
+pub(crate) fn is_overflowed(instance: usize) -> bool {
+    with(|o| o.overflowed.contains(&instance))
+}

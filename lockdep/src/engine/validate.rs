@@ -101,10 +101,10 @@ pub(crate) fn acquire_with(map: &DepMap, a: Acquire) {
     } else if a.nest != 0 {
         fast_acquire_nested(class, &a)
     } else {
-        fast_acquire(class, &a)
+        fast_acquire(class, &a, false)
     };
     if !done {
-        acquire_slow(class, a);
+        acquire_slow(class, a, map.kind.blocks());
     }
 }
 
@@ -116,15 +116,17 @@ fn fast_acquire_nested(class: u32, a: &Acquire) -> bool {
     // `held::busy`).
     let h = unsafe { &*held::stack() };
     let held = h.held();
-    if held.last().is_some_and(|top| top.class == class) || !held.iter().any(|e| e.instance == a.nest) {
+    if held.last().is_some_and(|top| top.class == class) {
         return false;
     }
-    fast_acquire(class, a)
+    let (held, serialises) = nest_state(held, class, a.read, a.nest, false);
+    held && fast_acquire(class, a, serialises)
 }
 
-/// The hot path: push the acquisition if its chain was validated before.
+/// The hot path: push the acquisition if its chain was validated before. `serialised`: its
+/// nest lock serialises it against a held lock of its class (see [`nest_state`]).
 #[inline(always)]
-fn fast_acquire(class: u32, a: &Acquire) -> bool {
+fn fast_acquire(class: u32, a: &Acquire, serialised: bool) -> bool {
     let h = held::stack();
     // SAFETY: this thread's stack; the borrow ends before anything else can reach it.
     let h = unsafe { &mut *h };
@@ -134,7 +136,7 @@ fn fast_acquire(class: u32, a: &Acquire) -> bool {
         return false;
     }
     let next = a.entry(class, h.ctx);
-    let key = entry_key(h.prev_key(d), &next);
+    let key = entry_key(h.prev_key(d), &next, serialised);
     if !(class == UNTRACKED || chain::contains(key)) {
         return false;
     }
@@ -148,7 +150,7 @@ fn fast_acquire(class: u32, a: &Acquire) -> bool {
 
 #[cold]
 #[inline(never)]
-fn acquire_slow(class: u32, a: Acquire) {
+fn acquire_slow(class: u32, a: Acquire, blocks: bool) {
     if held::busy() {
         return; // taken from inside the validator: untracked
     }
@@ -161,15 +163,12 @@ fn acquire_slow(class: u32, a: Acquire) {
         }
         refresh_keys(h);
         let d = h.depth;
-        if d >= MAX_LOCK_DEPTH
-            || a.nest != 0
-                && (d > 0 && h.entries[d - 1].class == class
-                    || !h.held().iter().any(|e| e.instance == a.nest))
-        {
+        let (nest_held, serialised) = nest_state(h.held(), class, a.read, a.nest, false);
+        if d >= MAX_LOCK_DEPTH || a.nest != 0 && (d > 0 && h.entries[d - 1].class == class || !nest_held) {
             return false;
         }
         let mut next = a.entry(class, h.ctx);
-        next.chain_key = entry_key(h.prev_key(d), &next);
+        next.chain_key = entry_key(h.prev_key(d), &next, serialised);
         if class != UNTRACKED && !chain::contains(next.chain_key) {
             return false;
         }
@@ -180,7 +179,7 @@ fn acquire_slow(class: u32, a: Acquire) {
     if pushed {
         return;
     }
-    let entry = held::guarded(|h| validate_acquisition(class, &a, h)).flatten();
+    let entry = held::guarded(|h| validate_acquisition(class, &a, blocks, h)).flatten();
     // Dispatch before the lock counts as held: with `Action::Panic` the panic unwinds out of
     // `lock()` and the lock was never taken.
     sink::flush(true);
@@ -198,8 +197,9 @@ fn acquire_slow(class: u32, a: Acquire) {
 
 /// Everything an acquisition checks beyond its chain, and the chain's validation if it is new.
 /// Returns the entry to push once the reports are dispatched (`None` if the acquisition is
-/// recorded otherwise: merged into the top entry, or beyond the stack's depth).
-fn validate_acquisition(class: u32, a: &Acquire, h: &mut HeldStack) -> Option<Held> {
+/// recorded otherwise: merged into the top entry, or beyond the stack's depth). `blocks`: the
+/// lock is a real one, which its holder waits for when it takes it again.
+fn validate_acquisition(class: u32, a: &Acquire, blocks: bool, h: &mut HeldStack) -> Option<Held> {
     if h.slow & UNREGISTERED != 0 {
         register(h);
     }
@@ -211,11 +211,20 @@ fn validate_acquisition(class: u32, a: &Acquire, h: &mut HeldStack) -> Option<He
     }
     // Checked on every acquisition, cached chain or not, merged or not: it depends on the
     // instances held.
-    if a.nest != 0 && !h.held().iter().any(|e| e.instance == a.nest) {
+    let (nest_held, serialised) = nest_state(h.held(), class, a.read, a.nest, true);
+    if a.nest != 0 && !nest_held {
         check::nest_lock_not_held(h, &next);
     }
-    // Many locks of one class under their nest lock share one entry.
-    if a.nest != 0 && d > 0 && h.entries[d - 1].class == class && class != UNTRACKED {
+    // Many locks of one class under their nest lock share one entry. A lock this thread already
+    // holds is not one more lock under the nest lock but a re-take, which waits for itself
+    // while holding everything below: it is validated as an acquisition of its own (recursion,
+    // dependencies), and `contended` then reports the re-take and takes the entry off again.
+    if a.nest != 0
+        && d > 0
+        && h.entries[d - 1].class == class
+        && class != UNTRACKED
+        && !(blocks && retakes(h, a))
+    {
         let top = &mut h.entries[d - 1];
         top.refs = top.refs.saturating_add(1);
         offstack::push_merged(a.instance, class);
@@ -226,11 +235,24 @@ fn validate_acquisition(class: u32, a: &Acquire, h: &mut HeldStack) -> Option<He
         check::max_depth(h, &next);
         return None;
     }
-    next.chain_key = entry_key(h.prev_key(d), &next);
+    next.chain_key = entry_key(h.prev_key(d), &next, serialised);
     if class != UNTRACKED && !chain::contains(next.chain_key) {
         check::validate_chain(h, d, &next);
     }
     Some(next)
+}
+
+/// Whether acquisition `a` takes a lock this thread already holds (own entry or merged) in a
+/// conflicting mode (a writer on either side), so that it would wait for itself. Only asked on
+/// the merge path: elsewhere a re-take is found where it would block (see [`lock_raw`]).
+fn retakes(h: &HeldStack, a: &Acquire) -> bool {
+    let conflicts = |e: &Held| e.read == WRITE || a.read == WRITE;
+    h.held().iter().any(|e| e.instance == a.instance && conflicts(e))
+        || offstack::merged_class(a.instance).is_some_and(|c| {
+            h.held()
+                .iter()
+                .any(|e| e.class == c && stands_for_merged(e) && conflicts(e))
+        })
 }
 
 /// Takes the plain lock behind `map` for an acquisition just recorded with [`acquire`]: tries
@@ -284,23 +306,45 @@ pub(crate) fn contended(map: &DepMap, instance: usize, read: u8, loc: &'static L
         if own + offstack::count(instance) < 2 {
             return None;
         }
-        // The first hold: its own entry, or the entry it is merged into.
+        // The acquisition just recorded, found the way `forget_hold` undoes it: taken beyond
+        // the stack's depth (no entry: its class is not known here), merged into the top entry
+        // (that entry's class), or its own entry (the newest one of the instance).
+        let merged_entry = |h: &HeldStack| {
+            offstack::merged_class(instance).and_then(|c| {
+                h.held()
+                    .iter()
+                    .rposition(|e| e.class == c && stands_for_merged(e))
+            })
+        };
+        let overflowed = offstack::is_overflowed(instance);
+        let merged_into_top = !overflowed
+            && h.held()
+                .last()
+                .is_some_and(|t| t.refs > 0 && offstack::merged_class(instance) == Some(t.class));
+        let newest_own = (!overflowed && !merged_into_top)
+            .then(|| h.held().iter().rposition(|e| e.instance == instance))
+            .flatten();
+        // The earlier hold: its own entry (other than the acquisition's), or the entry it is
+        // merged into.
         let prev = h
             .held()
             .iter()
-            .find(|e| e.instance == instance)
-            .or_else(|| {
-                offstack::merged_class(instance).and_then(|c| h.held().iter().rev().find(|e| e.class == c))
-            })
-            .copied()?;
+            .enumerate()
+            .find(|&(i, e)| e.instance == instance && Some(i) != newest_own)
+            .map(|(_, e)| *e)
+            .or_else(|| merged_entry(h).map(|i| h.entries[i]))?;
         if read == READ_RECURSIVE && prev.read != WRITE {
             return None; // read-after-read never waits (the try cannot have failed)
         }
-        let top = h.held().last().filter(|e| e.instance == instance).copied();
+        let class = if merged_into_top {
+            h.held().last().map_or(prev.class, |t| t.class)
+        } else {
+            newest_own.map_or(prev.class, |i| h.entries[i].class)
+        };
         let next = Held {
             instance,
             loc: Some(loc),
-            class: top.map_or(prev.class, |t| t.class),
+            class,
             read,
             ctx: h.ctx,
             ..Held::EMPTY
@@ -420,8 +464,41 @@ fn release_slow(map: &DepMap, instance: usize, loc: &'static Location<'static>) 
 const MERGED: usize = 1;
 
 /// Whether entry `e` stands for locks merged into it (listed in [`offstack`]).
-fn stands_for_merged(e: &Held) -> bool {
+pub(crate) fn stands_for_merged(e: &Held) -> bool {
     e.refs > 0 || e.instance == MERGED
+}
+
+/// How the nest lock `nest` of an acquisition of `class` in mode `read` stands among the locks
+/// held `below` it: (whether it is held, whether it serialises the acquisition). It serialises
+/// it when it sits below the first held lock of `class` the acquisition would be a recursion
+/// over (what `check::validate_chain` skips then), so the chain key carries that, not merely
+/// that a nest lock was named: the same classes with the nest lock above that lock, or not
+/// held at all, are validated in full and must not be taken from the cache.
+///
+/// With `merged`, a nest lock merged into the entry of its class is held there (the kernel's
+/// `match_held_lock` matches an entry with `references` by class); the merge lists are read
+/// only when some entry stands for merged locks. The hot paths pass false: a nest lock not
+/// found by its instance sends them to the slow path, which asks again with it.
+pub(crate) fn nest_state(below: &[Held], class: u32, read: u8, nest: usize, merged: bool) -> (bool, bool) {
+    if nest == 0 {
+        return (false, false);
+    }
+    let merged_into = if merged && below.iter().any(stands_for_merged) {
+        offstack::merged_class(nest)
+    } else {
+        None
+    };
+    let (mut held, mut serialises, mut decided) = (false, false, false);
+    for e in below {
+        if e.instance == nest || merged_into == Some(e.class) && stands_for_merged(e) {
+            held = true;
+        }
+        if !decided && e.class == class && !(read == READ_RECURSIVE && e.read != WRITE) {
+            serialises = held;
+            decided = true;
+        }
+    }
+    (held, serialises)
 }
 
 /// Removes entry `i`; the entries above it now sit on a different chain. Returns whether they
@@ -465,7 +542,11 @@ fn key_at(h: &HeldStack, j: usize) -> u64 {
     } else {
         h.entries[j - 1].chain_key
     };
-    entry_key(prev, e)
+    entry_key(
+        prev,
+        e,
+        nest_state(&h.entries[..j], e.class, e.read, e.nest, true).1,
+    )
 }
 
 /// Brings stale chain keys up to date (no validation needed, see [`remove`]).
@@ -486,7 +567,7 @@ fn revalidate_from(h: &mut HeldStack, i: usize) {
         let key = key_at(h, j);
         h.entries[j].chain_key = key;
         let e = h.entries[j];
-        if e.nest != 0 && !h.entries[..j].iter().any(|n| n.instance == e.nest) {
+        if e.nest != 0 && !nest_state(&h.entries[..j], e.class, e.read, e.nest, true).0 {
             // Its nest lock was released from under it.
             check::nest_lock_not_held(h, &e);
         }

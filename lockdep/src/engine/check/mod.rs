@@ -32,11 +32,13 @@ use super::chain;
 use super::held::{Held, HeldStack, CTX_IRQ_MASK};
 use super::held::{READ_RECURSIVE, WRITE};
 use super::map::UNTRACKED;
+use super::offstack;
 pub(crate) use super::report::{describe, report};
 use super::sink;
 use super::stack::TraceId;
 use super::state::{self, State};
 use super::usage;
+use super::validate::stands_for_merged;
 use crate::report::ReportKind;
 pub(crate) use capacity::{capacity, invalid_subclass, max_depth};
 use context::sleep_in_atomic;
@@ -86,8 +88,16 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
     let mut nest_held = false;
     let mut recursion = false;
     let mut cacheable = true;
+    // A nest lock merged into the entry of its class is held there (see `validate::nest_held`).
+    let nest_merged_into = if next.nest != 0 && held.iter().any(stands_for_merged) {
+        offstack::merged_class(next.nest)
+    } else {
+        None
+    };
     for prev in held {
-        if next.nest != 0 && prev.instance == next.nest {
+        if next.nest != 0
+            && (prev.instance == next.nest || nest_merged_into == Some(prev.class) && stands_for_merged(prev))
+        {
             nest_held = true;
         }
         if prev.class != next.class {
@@ -126,19 +136,37 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
     // that gap for `rwlock_t` readers and SRCU; recording the extra edges adds no false
     // report, since each is a lock actually held while another was taken.) A lock of the
     // class being acquired, just reported as recursion, adds no edge to itself: the walk goes
-    // on past it, so the acquisition's other dependencies are still recorded.
+    // on past it, so the acquisition's other dependencies are still recorded. Nor does a lock
+    // with a lock of its own class below it imply the dependencies of those below: that
+    // same-class step was a recursion (reported, or serialised by a nest lock), never recorded
+    // as a dependency, so `S(w); S(r); B` with only `S -(SN)-> B` recorded would lose the
+    // writer's `S -(EN)-> B`. The walk goes on past such a lock, and each lock below adds its
+    // own dependency in its own mode.
+    // Once the rest is implied, a reader of the class being taken recursively still adds its
+    // own self-dependency: no path through another lock implies that one.
     let mut trace: Option<TraceId> = None;
     let mut complete = true;
-    for prev in held.iter().rev() {
+    let mut implied = false;
+    for (i, prev) in held.iter().enumerate().rev() {
         if (prev.ctx ^ next.ctx) & CTX_IRQ_MASK != 0 {
             break;
         }
-        if prev.class == UNTRACKED || (recursion && prev.class == next.class) {
+        // A recursive reader over a reader of its own class is allowed, but still closes a
+        // cycle through other classes (`C(r) B C(rr)` with `B -(ER)-> C` and `C -(SN)-> B`),
+        // whether or not a writer of the class held elsewhere was just reported as recursion.
+        let allowed_recursion = prev.class == next.class && next.read == READ_RECURSIVE && prev.read != WRITE;
+        if prev.class == UNTRACKED
+            || implied && !allowed_recursion
+            || recursion && prev.class == next.class && !allowed_recursion
+        {
             continue;
         }
         complete &= add_dependency(&mut st, h, d, prev, next, &mut trace);
-        if !prev.trylock && prev.read != READ_RECURSIVE {
-            break;
+        let implies_below = !held[..i]
+            .iter()
+            .any(|e| e.class == prev.class && (e.ctx ^ prev.ctx) & CTX_IRQ_MASK == 0);
+        if !prev.trylock && prev.read != READ_RECURSIVE && implies_below {
+            implied = true;
         }
     }
     if complete && cacheable {
