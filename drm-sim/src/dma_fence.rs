@@ -439,24 +439,17 @@ pub fn signalling() -> DmaFenceSignalling {
 
 /// Records that this thread may wait for a fence here (`__dma_fence_might_wait`): a write
 /// acquire+release of `dma_fence_map`, so holding a lock that a signalling section takes
-/// closes a cycle (R1). A read hold of the map this thread took with
-/// [`dma_fence_begin_signalling`] is dropped around it and taken back (as a plain read
-/// acquisition, as the kernel does), so the wait itself does not count as recursion.
+/// closes a cycle (R1). This thread's read holds of the map (however the section was opened)
+/// are dropped around it and put back in place, so the wait itself does not count as
+/// recursion.
 #[doc(alias = "__dma_fence_might_wait")]
 #[track_caller]
 pub fn might_wait() {
-    let own = if lockdep::is_held(&DMA_FENCE_MAP) {
-        SECTIONS.with(|s| s.borrow_mut().pop())
-    } else {
-        None
-    };
-    let had = own.is_some();
-    drop(own);
-    DMA_FENCE_MAP.sync();
-    if had {
-        let g = DMA_FENCE_MAP.read();
-        SECTIONS.with(|s| s.borrow_mut().push(g));
-    }
+    // The kernel drops this thread's read hold of the map around the acquire, wherever the
+    // section was opened (`dma_fence_signalling()`, `#[lockdep::signalling]`, a nested
+    // scope), so a bare wait directly inside a section is no recursion; a lock taken inside
+    // the section and held across the wait still closes the R1 cycle.
+    DMA_FENCE_MAP.with_own_holds_released(|| DMA_FENCE_MAP.sync());
 }
 
 /// A held fence lock, taken with interrupts disabled unless made by
