@@ -93,8 +93,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-static GPU_LOCK: LockClass = LockClass::new("&gpu->lock");
-static VM_LOCK: LockClass = LockClass::new("&vm->lock");
 static FREED_WQ: LockClass = LockClass::new("&gpu->freed_wq");
 
 /// Size of the driver state a job carries to the hardware (what `alloc-in-run-job` allocates).
@@ -123,11 +121,17 @@ fn command(job: &DrmSchedJob) -> GpuCommand {
 }
 
 /// The simulated driver (`drm_sched_backend_ops` plus the driver's locks).
+#[lockdep::lock_class]
 pub struct SimDriver {
     dev: Arc<DrmDevice>,
     engine: Arc<GpuEngine>,
     bugs: Bugs,
+    /// The driver's ring lock, taken in `run_job` (the classes of the two driver locks are
+    /// declared on the fields, so every driver instance shares them).
+    #[lock_class(name = "&gpu->lock")]
     gpu_lock: Mutex<()>,
+    /// The VM lock, held around page-table allocations.
+    #[lock_class(name = "&vm->lock")]
     vm_lock: Mutex<()>,
     /// The VM's page-table buffer reservation (what `resv-in-run-job` locks).
     vm_resv: Arc<DmaResv>,
@@ -146,8 +150,8 @@ impl SimDriver {
             dev: dev.clone(),
             engine: engine.clone(),
             bugs: dev.bugs(),
-            gpu_lock: Mutex::with_class((), &GPU_LOCK),
-            vm_lock: Mutex::with_class((), &VM_LOCK),
+            gpu_lock: Mutex::with_class((), SimDriver::gpu_lock_class()),
+            vm_lock: Mutex::with_class((), SimDriver::vm_lock_class()),
             vm_resv: DmaResv::new(),
             resubmitting: AtomicBool::new(false),
             resets: AtomicU64::new(0),

@@ -537,7 +537,9 @@ impl DrmGpuScheduler {
 
     /// `drm_sched_job_timedout`: the TDR. The oldest pending job is taken off the list (so a
     /// concurrent free cannot release it) and handed to the driver; the timeout is re-armed
-    /// unless the device is gone.
+    /// unless the device is gone. It runs with `job_list_lock` dropped (R23): the driver's
+    /// handler sleeps and waits.
+    #[lockdep::must_not_hold(self.pending_list)]
     fn job_timedout(&self) {
         // The whole handler is needed for fences to signal: a signalling section, opened with
         // the scope guard so the fence waits in `stop` can drop it as the kernel's do.
