@@ -545,11 +545,18 @@ fn alloc_pages_slowpath(gfp: Gfp) {
     if !need_reclaim(ctx) || !ctx.contains(Gfp::FS) {
         return;
     }
-    let credit = PRESSURE_CREDIT.fetch_add(p, Ordering::Relaxed) + p;
-    if credit < 100 {
+    // One reclaim pass per 100 credits of pressure. The credit is taken in one atomic update
+    // so that two allocators racing past the threshold cannot both take the same 100 (which
+    // wrapped the counter below zero).
+    let prev = PRESSURE_CREDIT
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+            let n = c.saturating_add(p);
+            Some(if n >= 100 { n - 100 } else { n })
+        })
+        .unwrap_or_else(|c| c);
+    if prev.saturating_add(p) < 100 {
         return;
     }
-    PRESSURE_CREDIT.fetch_sub(100, Ordering::Relaxed);
     let _fs = fs_reclaim_acquire(gfp);
     shrink_slab(p, false);
 }
