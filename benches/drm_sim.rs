@@ -70,25 +70,7 @@ fn run_on() -> Duration {
 
 /// Builds the binary without the validator (once) and returns its path.
 fn off_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = root.join("target").join("drm-sim-off");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "-q",
-            "-p",
-            "drm-sim",
-            "--no-default-features",
-            "--target-dir",
-        ])
-        .arg(&target)
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building drm-sim without default features");
-    target.join("release").join("drm-sim")
+    drm_sim::testing::build_without_validator(true)
 }
 
 /// The value of `key` in a summary line.

@@ -51,3 +51,29 @@ pub fn expect(kinds: &[ReportKind]) -> Vec<ReportKind> {
         Vec::new()
     }
 }
+
+/// Builds the `drm-sim` binary without the validator (`--no-default-features`) into
+/// `<workspace>/target/drm-sim-off` and returns its path: the tests and the bench compare a
+/// run against it, and a feature is fixed at compile time, so it is a second build. `release`
+/// picks the profile. Cargo's own up-to-date check makes repeated calls cheap.
+///
+/// # Panics
+/// If cargo cannot be run or the build fails (a test or bench cannot go on without it).
+pub fn build_without_validator(release: bool) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("drm-sim lives in the workspace");
+    let target = root.join("target").join("drm-sim-off");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "-q", "-p", "drm-sim", "--no-default-features"]);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.arg("--target-dir").arg(&target).status().expect("run cargo");
+    assert!(status.success(), "building drm-sim without default features");
+    target
+        .join(if release { "release" } else { "debug" })
+        .join("drm-sim")
+}

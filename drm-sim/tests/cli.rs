@@ -160,24 +160,7 @@ fn the_summary_line_has_every_promised_key_and_a_job_budget_is_kept() {
 #[test]
 fn without_default_features_an_injected_bug_goes_unreported() {
     let bin = if lockdep::ENABLED {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let target = root.join("target").join("drm-sim-off");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(root)
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "drm-sim",
-                "--no-default-features",
-                "--target-dir",
-            ])
-            .arg(&target)
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building drm-sim without default features");
-        target.join("debug").join("drm-sim")
+        drm_sim::testing::build_without_validator(false)
     } else {
         env!("CARGO_BIN_EXE_drm-sim").into()
     };

@@ -55,6 +55,28 @@ fn class_heading(r: &Report, class: &str) -> String {
     format!("({class}){}", r.annotation(class).unwrap_or(""))
 }
 
+/// One end of a dependency as a report line shows it: mode, class, where it was taken.
+type End<'a> = (
+    super::LockMode,
+    &'a str,
+    Option<&'static std::panic::Location<'static>>,
+);
+
+/// The line under each `-> #N` heading: the lock taken, where, and the lock held below it.
+fn acquisition_line(f: &mut Formatter<'_>, to: End<'_>, from: End<'_>, thread: &impl Display) -> fmt::Result {
+    writeln!(
+        f,
+        "       {}({}) at {} while holding {}({}) taken at {}, by {}",
+        to.0.verb(),
+        to.1,
+        site(to.2),
+        from.0.verb(),
+        from.1,
+        site(from.2),
+        thread
+    )
+}
+
 fn site(l: Option<&'static std::panic::Location<'static>>) -> String {
     match l {
         Some(l) => format!("{}:{}:{}", l.file(), l.line(), l.column()),
@@ -146,32 +168,21 @@ fn circular(f: &mut Formatter<'_>, r: &Report) -> fmt::Result {
     for (i, d) in r.dependencies.iter().enumerate() {
         writeln!(f)?;
         writeln!(f, "-> #{} {}:", n - i, class_heading(r, &d.to))?;
-        let at = site;
-        writeln!(
+        acquisition_line(
             f,
-            "       {}({}) at {} while holding {}({}) taken at {}, by {}",
-            d.to_mode.verb(),
-            d.to,
-            at(d.to_location),
-            d.from_mode.verb(),
-            d.from,
-            at(d.from_location),
-            d.thread
+            (d.to_mode, &d.to, d.to_location),
+            (d.from_mode, &d.from, d.from_location),
+            &d.thread,
         )?;
         stack(f, &d.stack, "       ")?;
     }
     writeln!(f)?;
     writeln!(f, "-> #0 {}:", class_heading(r, &next.class))?;
-    writeln!(
+    acquisition_line(
         f,
-        "       {}({}) at {} while holding {}({}) taken at {}, by {}",
-        next.mode.verb(),
-        next.class,
-        site(next.location),
-        prev.mode.verb(),
-        prev.class,
-        site(prev.location),
-        r.thread
+        (next.mode, &next.class, next.location),
+        (prev.mode, &prev.class, prev.location),
+        &r.thread,
     )?;
     stack(f, &r.stack, "       ")?;
     writeln!(f)?;
