@@ -292,10 +292,15 @@ fn injected_pin_with_resv_held() {
         let hits = matching(&r, ReportKind::RecursiveLocking, &["reservation_ww_class_mutex"]);
         if bug {
             assert_eq!(res, Err(Errno::Edeadlk));
-            // The class-level recursion is reported when the acquisition is validated; the
-            // re-take of this very instance is caught where it would block (the panic that
-            // became EDEADLK above).
+            // The re-take of this very instance is caught where it would block (the panic that
+            // became EDEADLK above) and reported as a same-instance deadlock.
             assert!(!hits.is_empty(), "{:?}", describe(&r));
+            assert!(
+                hits.iter()
+                    .any(|h| h.details().iter().any(|d| d.contains("same lock instance"))),
+                "the re-take of this very resv is named as such: {:?}",
+                describe(&r)
+            );
             assert_eq!(obj.pin_count(), 0);
         } else {
             assert_eq!(res, Ok(()));
