@@ -117,7 +117,10 @@ pub use lockdep_macros::{lock_class, must_not_hold, requires_held, section, sign
 pub use lockmap::{LockMap, LockMapGuard, WaitType};
 #[cfg(feature = "json")]
 pub use report::REPORT_SCHEMA_VERSION;
-pub use report::{hint_for, register_hint, Dependency, Frame, HeldLock, LockMode, Report, ReportKind, Stack};
+pub use report::{
+    hint_for, register_hint, Assertion, AtomicReason, Dependency, Detail, Frame, HeldLock, Irq, IrqState,
+    LockMode, Report, ReportKind, Stack, Usage, WaitLimit,
+};
 pub use srcu::{Srcu, SrcuReadGuard};
 pub use sync::{
     Condvar, IrqSaveGuard, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, RwLock, RwLockReadGuard,

@@ -148,7 +148,7 @@ impl State {
         if self.classes.len() > MAX_CLASSES {
             if !self.exhausted.classes {
                 self.exhausted.classes = true;
-                super::check::capacity(self, ReportKind::ClassesExhausted);
+                super::check::report_capacity_once(self, ReportKind::ClassesExhausted);
             }
             return UNTRACKED;
         }

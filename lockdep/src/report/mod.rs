@@ -5,6 +5,7 @@
 //! and sinks can render it. Its [`Display`](std::fmt::Display) text opens with the kernel's
 //! headline for the kind ("WARNING: possible circular locking dependency detected", …).
 
+mod detail;
 mod hint;
 #[cfg(feature = "json")]
 pub(crate) mod json;
@@ -15,6 +16,7 @@ mod text;
 #[cfg(all(feature = "tracing", feature = "check"))]
 pub(crate) mod trace;
 
+pub use detail::{Assertion, AtomicReason, Detail, Irq, IrqState, Usage, WaitLimit};
 pub use hint::{hint_for, register_hint};
 #[cfg(feature = "json")]
 pub use json::REPORT_SCHEMA_VERSION;
@@ -293,7 +295,9 @@ pub struct Report {
     pub(crate) cycle: Vec<String>,
     pub(crate) held: Vec<HeldLock>,
     pub(crate) stack: Stack,
-    pub(crate) details: Vec<String>,
+    pub(crate) detail: Detail,
+    /// [`detail`](Self::detail) rendered as the text's lines, on first use.
+    pub(crate) lines: OnceLock<Vec<String>>,
     /// The kernel's `{usage}-{wait types}` annotation per class name, filled in when the
     /// report is dispatched.
     pub(crate) annotations: Vec<(String, String)>,
@@ -301,10 +305,10 @@ pub struct Report {
 
 impl Report {
     #[cfg_attr(not(feature = "check"), allow(dead_code))]
-    pub(crate) fn new(kind: ReportKind, thread: String) -> Report {
+    pub(crate) fn new(kind: ReportKind, thread: String, detail: Detail) -> Report {
         Report {
             kind,
-            headline: kind.headline().to_string(),
+            headline: detail.headline(kind, &thread),
             thread,
             acquiring: None,
             holding: None,
@@ -312,7 +316,8 @@ impl Report {
             cycle: Vec::new(),
             held: Vec::new(),
             stack: Stack::default(),
-            details: Vec::new(),
+            detail,
+            lines: OnceLock::new(),
             annotations: Vec::new(),
         }
     }
@@ -376,9 +381,13 @@ impl Report {
     pub fn stack(&self) -> &Stack {
         &self.stack
     }
-    /// Extra lines specific to the kind.
+    /// What the report found beyond its locks, dependencies and stacks, as data.
+    pub fn detail(&self) -> &Detail {
+        &self.detail
+    }
+    /// The lines of the text specific to the kind: [`detail`](Self::detail) in words.
     pub fn details(&self) -> &[String] {
-        &self.details
+        self.lines.get_or_init(|| text::detail_lines(self))
     }
     /// The kernel's annotation of a class of the report, `{+.+.}-{4:4}`: its irq usage (hard
     /// irq write and read, soft irq write and read; `.` neither, `+` taken with the irq enabled,

@@ -1,9 +1,9 @@
 //! The checks run on slow paths, one file per rule family, so a rule's code is found from
 //! its name: [`wait`] (wait contexts), [`context`] (atomic and panic contexts), [`irq`] (irq
 //! safety), [`recursion`], [`order`] (dependencies and cycles), [`rules`] (declared rules and
-//! protocol misuse), [`lifetime`] and [`capacity`]. The parts of a report every rule fills in
-//! the same way are built in [`super::report`]; this file keeps [`validate_chain`], the
-//! kernel's order of checks for a new chain.
+//! protocol misuse), [`lifetime`] and [`capacity`]. A rule finds a [`Violation`], plain data
+//! with no names or text; [`report_once`] de-duplicates and resolves it, and `report/` renders
+//! it. This file keeps [`validate_chain`], the kernel's order of checks for a new chain.
 //!
 //! * [`validate_chain`] — a chain of held classes never seen before, in the kernel's order:
 //!   wait context, sleeping in atomic context, irq usage (`mark_usage`), must-not-nest rules,
@@ -14,10 +14,10 @@
 //!   over it), and no report stops it: every dependency is recorded whatever was reported;
 //! * execution contexts: [`panic_op`], [`mark_held_enabled`] (interrupts re-enabled);
 //! * lifetime checks: [`bad_unlock`], [`held_lock_freed`], [`held_at_exit`];
-//! * capacity checks: [`max_depth`], [`capacity`], [`invalid_subclass`].
+//! * capacity checks: [`max_depth`], [`invalid_subclass`], [`report_capacity_once`].
 //!
-//! Every report is de-duplicated by its kind and class signature, then queued with
-//! [`sink::defer`]; the caller dispatches it once it has let go of the validator's state.
+//! Every violation is de-duplicated by its kind and key ([`Violation::key`]), then queued with
+//! `sink::defer`; the caller dispatches it once it has let go of the validator's state.
 
 mod capacity;
 mod context;
@@ -33,19 +33,19 @@ use super::held::{Held, HeldStack, CTX_IRQ_MASK};
 use super::held::{READ_RECURSIVE, WRITE};
 use super::map::UNTRACKED;
 use super::offstack;
-pub(crate) use super::report::{describe, report};
-use super::sink;
+pub(crate) use super::report::{report_capacity_once, report_once};
 use super::stack::TraceId;
 use super::state::{self, State};
 use super::usage;
 use super::validate::stands_for_merged;
+pub(crate) use super::violation::{Recursion, Violation};
 use crate::report::ReportKind;
-pub(crate) use capacity::{capacity, invalid_subclass, max_depth};
+pub(crate) use capacity::{invalid_subclass, max_depth};
 use context::sleep_in_atomic;
 pub(crate) use context::{mark_held_enabled, might_sleep, panic_op};
 pub(crate) use lifetime::{bad_unlock, held_at_exit, held_lock_freed, panic_while_holding};
 use order::add_dependency;
-use recursion::{is_self_deadlock, self_deadlock_report};
+use recursion::is_self_deadlock;
 pub(crate) use recursion::{nest_lock_not_held, self_deadlock};
 use rules::forbidden_nesting;
 pub(crate) use rules::{class_kind_mismatch, forbidden_op, misuse};
@@ -70,14 +70,20 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
         // `might_sleep()`.
         // A sleeping lock in atomic context gets both of the kernel's reports, lockdep's own
         // (the wait context) first, then the one `might_sleep()` prints.
-        wait_context(&mut st, h, d, next);
+        if let Some(v) = wait_context(&st, h, d, next) {
+            report_once(&mut st, h, d, &v);
+        }
         if st.classes[next.class as usize].kind.sleeps() {
-            sleep_in_atomic(&mut st, h, d, next);
+            if let Some(v) = sleep_in_atomic(&st, h, d, next) {
+                report_once(&mut st, h, d, &v);
+            }
         }
     }
     usage::mark_acquire(&mut st, h, d, next);
     // A declared rule holds for a trylock too: it is taken while the outer lock is held.
-    forbidden_nesting(&mut st, h, d, next);
+    for v in forbidden_nesting(&st, h, d, next) {
+        report_once(&mut st, h, d, &v);
+    }
     if next.trylock {
         // A trylock never waits: no recursion, no dependency into it.
         cache(&mut st, next.chain_key);
@@ -112,17 +118,20 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
             return;
         }
         recursion = true;
-        if is_self_deadlock(&st, prev, next) {
+        let how = if is_self_deadlock(&st, prev, next) {
             // Not cached: a later acquisition of another lock of this class over this one is
             // a different report (two instances), which a cached chain would skip.
             cacheable = false;
-            self_deadlock_report(&mut st, h, d, next, prev);
-        } else if st.first_time(ReportKind::RecursiveLocking, vec![prev.class, next.class]) {
-            let mut r = report(&st, ReportKind::RecursiveLocking, h, d);
-            r.acquiring = Some(describe(&st, next));
-            r.holding = Some(describe(&st, prev));
-            sink::defer(r);
-        }
+            Recursion::SameInstance
+        } else {
+            Recursion::Instances
+        };
+        let v = Violation::RecursiveLocking {
+            prev: *prev,
+            next: *next,
+            how,
+        };
+        report_once(&mut st, h, d, &v);
         break;
     }
 
@@ -180,7 +189,7 @@ pub(crate) fn cache(st: &mut State, key: u64) {
     if st.chains >= chain::MAX_CHAINS {
         if !st.exhausted.chains {
             st.exhausted.chains = true;
-            capacity(st, ReportKind::ChainsExhausted);
+            report_capacity_once(st, ReportKind::ChainsExhausted);
         }
     } else {
         st.chains += 1;

@@ -1,16 +1,13 @@
 //! Lock order: a new dependency from a held lock to the one being taken (the kernel's
-//! `check_prev_add`), the cycle search before it is recorded, and the circular-dependency
-//! report.
+//! `check_prev_add`) and the cycle search before it is recorded.
 
 use crate::engine::check::*;
 use crate::engine::graph::{dep_kind, Graph};
 use crate::engine::held::{Held, HeldStack};
-use crate::engine::sink;
 use crate::engine::stack::{capture_ips, TraceId, MAX_FRAMES, NO_TRACE};
-use crate::engine::state::{self, State};
+use crate::engine::state::State;
 use crate::engine::usage;
 use crate::engine::validate::thread_desc;
-use crate::report::{Dependency, LockMode, ReportKind, Stack};
 
 /// Checks and records the dependency `prev → next`. Returns false if it could not be
 /// recorded (the dependency table is full).
@@ -34,17 +31,22 @@ pub(crate) fn add_dependency(
     if st.graph.may_close_cycle(prev.class, next.class) {
         let path = st.graph.find_cycle(prev.class, prev.read, next.class, next.read);
         if let Some(path) = path {
-            if prev.class == next.class {
+            let (prev, next) = (*prev, *next);
+            let v = if prev.class == next.class {
                 // A path from a class back to itself: recursion through other locks.
-                if st.first_time(ReportKind::RecursiveLocking, vec![prev.class]) {
-                    let mut r = report(st, ReportKind::RecursiveLocking, h, d);
-                    r.acquiring = Some(describe(st, next));
-                    r.holding = Some(describe(st, prev));
-                    sink::defer(r);
+                Violation::RecursiveLocking {
+                    prev,
+                    next,
+                    how: Recursion::ThroughGraph,
                 }
             } else {
-                circular(st, h, d, prev, next, &path);
-            }
+                Violation::Circular {
+                    prev,
+                    next,
+                    path: &path,
+                }
+            };
+            report_once(st, h, d, &v);
             // The graph now holds a cycle on purpose: the topological order is gone.
             st.graph.give_up_order();
             reported = true;
@@ -53,7 +55,9 @@ pub(crate) fn add_dependency(
     // An irq-safe class connected to an irq-unsafe one through this edge (checked only when no
     // cycle was reported: one report per new dependency, as in the kernel).
     if !reported {
-        usage::check_irq_usage(st, h, d, prev, next);
+        if let Some(v) = usage::check_irq_usage(st, prev, next) {
+            report_once(st, h, d, &v);
+        }
     }
     // Recorded whatever was reported, so validation goes on with the complete picture: later
     // cycles and irq inversions through this dependency are still found (the kernel stops
@@ -80,7 +84,7 @@ pub(crate) fn record_edge(
     if st.graph.edge_count() >= crate::engine::graph::MAX_EDGES {
         if !st.exhausted.edges {
             st.exhausted.edges = true;
-            capacity(st, ReportKind::DependenciesExhausted);
+            report_capacity_once(st, ReportKind::DependenciesExhausted);
         }
         return false;
     }
@@ -92,7 +96,7 @@ pub(crate) fn record_edge(
             None => {
                 if !st.exhausted.stacks {
                     st.exhausted.stacks = true;
-                    capacity(st, ReportKind::StackTracesExhausted);
+                    report_capacity_once(st, ReportKind::StackTracesExhausted);
                 }
                 NO_TRACE
             }
@@ -104,43 +108,4 @@ pub(crate) fn record_edge(
     );
     st.graph.insert(edge);
     true
-}
-
-/// Reports `prev → next` closing the cycle `next → … → prev` (`path`, as edge ids).
-pub(crate) fn circular(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &Held, path: &[u32]) {
-    let mut classes: Vec<u32> = path.iter().map(|&e| st.graph.edges[e as usize].to).collect();
-    classes.push(next.class);
-    if !st.first_time(ReportKind::CircularDependency, state::class_set(classes)) {
-        return;
-    }
-    let mut r = report(st, ReportKind::CircularDependency, h, d);
-    r.acquiring = Some(describe(st, next));
-    r.holding = Some(describe(st, prev));
-    r.cycle.push(st.class_name(next.class).to_string());
-    for &e in path {
-        r.cycle
-            .push(st.class_name(st.graph.edges[e as usize].to).to_string());
-    }
-    r.cycle.push(st.class_name(next.class).to_string());
-    // Kernel order: the dependency into the held lock first (#N), down to the one out of the
-    // lock being acquired (#1).
-    for &e in path.iter().rev() {
-        let edge = &st.graph.edges[e as usize];
-        let thread = st
-            .thread_names
-            .get(&edge.tid)
-            .cloned()
-            .unwrap_or_else(|| format!("?/{}", edge.tid));
-        r.dependencies.push(Dependency {
-            from: st.class_name(edge.from).to_string(),
-            to: st.class_name(edge.to).to_string(),
-            from_mode: LockMode::from_read(edge.from_read),
-            to_mode: LockMode::from_read(edge.to_read),
-            from_location: edge.from_loc,
-            to_location: edge.to_loc,
-            thread,
-            stack: Stack::from_ips(st.stacks.get(edge.trace).to_vec()),
-        });
-    }
-    sink::defer(r);
 }
