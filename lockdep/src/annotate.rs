@@ -167,7 +167,7 @@ pub fn forbid_nesting(outer: &impl Lockable, inner: &impl Lockable, why: &'stati
                 st.rules.push((o, i, why));
                 // Chains validated before the rule existed must be validated again.
                 crate::engine::chain::clear();
-                st.chains = 0;
+                st.chains.clear();
             }
         });
     }

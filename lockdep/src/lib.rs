@@ -213,8 +213,8 @@ pub fn stats() -> Stats {
     }
 }
 
-/// Contention of one lock class (see [`lock_stats`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Contention and hold times of one lock class (see [`lock_stats`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LockStat {
     /// The class name, as reports print it.
     pub class: String,
@@ -224,11 +224,20 @@ pub struct LockStat {
     pub wait_total: std::time::Duration,
     /// The longest single wait.
     pub wait_max: std::time::Duration,
+    /// How many holds of a lock of the class ended (the kernel's `acquisitions`).
+    pub holds: u64,
+    /// Their total hold time (the kernel's `holdtime-total`).
+    pub hold_total: std::time::Duration,
+    /// The shortest hold (`holdtime-min`; zero before the first hold ends).
+    pub hold_min: std::time::Duration,
+    /// The longest hold (`holdtime-max`).
+    pub hold_max: std::time::Duration,
 }
 
-/// Per-class contention since the process started, most waited-for class first (the
-/// kernel's `/proc/lock_stat`, without hold times): only with the `lock-stat` feature, empty
-/// otherwise. A contended acquisition is counted under its lock's class (subclass 0).
+/// Per-class lock statistics since the process started, most waited-for class first, then
+/// longest held (the kernel's `/proc/lock_stat`): only with the `lock-stat` feature, empty
+/// otherwise. A contended acquisition is counted under its lock's class (subclass 0); a hold,
+/// from the moment the lock is obtained to its release, under the class it was taken as.
 pub fn lock_stats() -> Vec<LockStat> {
     #[cfg(feature = "lock-stat")]
     {

@@ -103,8 +103,14 @@ pub(crate) fn acquire_with(map: &DepMap, a: Acquire) {
     } else {
         fast_acquire(class, &a, false)
     };
+    #[cfg(feature = "lock-stat")]
+    let (instance, stamp) = (a.instance, !a.sync && !held::busy());
     if !done {
         acquire_slow(class, a, map.kind.blocks());
+    }
+    #[cfg(feature = "lock-stat")]
+    if stamp {
+        super::lock_stat::hold_starts(class, instance);
     }
 }
 
@@ -277,7 +283,7 @@ pub(crate) fn lock_raw<G>(
             let waiting = std::time::Instant::now();
             let guard = lock();
             #[cfg(feature = "lock-stat")]
-            super::lock_stat::record(map.class(0), waiting.elapsed());
+            super::lock_stat::record(map.class(0), map.instance(), waiting.elapsed());
             guard
         }
     }
@@ -410,6 +416,10 @@ pub(crate) fn release(map: &DepMap, loc: &'static Location<'static>) -> bool {
 /// [`release`] of the instance `instance` of `map`'s class.
 #[inline(always)]
 pub(crate) fn release_instance(map: &DepMap, instance: usize, loc: &'static Location<'static>) -> bool {
+    #[cfg(feature = "lock-stat")]
+    if !held::busy() {
+        super::lock_stat::hold_ends(instance);
+    }
     let done = held::with(|h| {
         let d = h.depth;
         if d > 0 && h.entries[d - 1].instance == instance && h.entries[d - 1].refs == 0 {

@@ -29,13 +29,13 @@ mod rules;
 mod wait;
 
 use super::chain;
-use super::held::{Held, HeldStack, CTX_IRQ_MASK};
+use super::held::{Held, HeldStack, CTX_HARDIRQ, CTX_IRQ_MASK, CTX_SOFTIRQ};
 use super::held::{READ_RECURSIVE, WRITE};
 use super::map::UNTRACKED;
 use super::offstack;
 pub(crate) use super::report::{report_capacity_once, report_once};
 use super::stack::TraceId;
-use super::state::{self, State};
+use super::state::{self, CachedChain, State};
 use super::usage;
 use super::validate::stands_for_merged;
 pub(crate) use super::violation::{Recursion, Violation};
@@ -86,7 +86,7 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
     }
     if next.trylock {
         // A trylock never waits: no recursion, no dependency into it.
-        cache(&mut st, next.chain_key);
+        cache(&mut st, held, next);
         return;
     }
 
@@ -114,7 +114,7 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
         }
         if nest_held {
             // Serialised by the nest lock: no recursion, and no new dependency either.
-            cache(&mut st, next.chain_key);
+            cache(&mut st, held, next);
             return;
         }
         recursion = true;
@@ -179,20 +179,35 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
         }
     }
     if complete && cacheable {
-        cache(&mut st, next.chain_key);
+        cache(&mut st, held, next);
     }
 }
 
-/// Inserts a validated chain in the cache, unless the cache is full (reported once; the chain
-/// is then validated again on each acquisition, with the same outcome).
-pub(crate) fn cache(st: &mut State, key: u64) {
-    if st.chains >= chain::MAX_CHAINS {
+/// Inserts a validated chain, `next` over `held`, in the cache, unless the cache is full
+/// (reported once; the chain is then validated again on each acquisition, with the same
+/// outcome). Its classes are kept for graph dumps: those of `next`'s irq context, from where
+/// the thread entered it (as the kernel's chain starts at an irq context change).
+pub(crate) fn cache(st: &mut State, held: &[Held], next: &Held) {
+    if st.chains.len() >= chain::MAX_CHAINS {
         if !st.exhausted.chains {
             st.exhausted.chains = true;
             report_capacity_once(st, ReportKind::ChainsExhausted);
         }
     } else {
-        st.chains += 1;
-        chain::insert(key);
+        let start = held
+            .iter()
+            .rposition(|e| (e.ctx ^ next.ctx) & CTX_IRQ_MASK != 0)
+            .map_or(0, |i| i + 1);
+        let classes = held[start..]
+            .iter()
+            .chain(std::iter::once(next))
+            .map(|e| e.class)
+            .filter(|&c| c != UNTRACKED)
+            .collect();
+        st.chains.push(CachedChain {
+            irq_context: (next.ctx & CTX_HARDIRQ != 0) as u8 | ((next.ctx & CTX_SOFTIRQ != 0) as u8) << 1,
+            classes,
+        });
+        chain::insert(next.chain_key);
     }
 }
