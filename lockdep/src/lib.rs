@@ -347,8 +347,9 @@ pub fn report_dir() -> Option<std::path::PathBuf> {
 
 /// Writes this process's dependency graph to `path` as JSON (the schema is
 /// `lockdep/schema/graph.schema.json`; version [`GRAPH_SCHEMA_VERSION`]): every class by name,
-/// every dependency with its read/write kinds, acquisition sites and first-seen stack, and the
-/// table statistics. The `lockdep` tool (`lockdep-cli`) merges such dumps from many processes
+/// every dependency with its read/write kinds, acquisition sites and first-seen stack, every
+/// cached lock chain with its irq context, the table statistics and, with the `lock-stat`
+/// feature, the [`lock_stats`]. The `lockdep` tool (`lockdep-cli`) merges such dumps from many processes
 /// and finds the cycles none of them saw alone.
 ///
 /// With `LOCKDEP_GRAPH_DUMP=DIR` in the environment every process writes its dump into `DIR`
