@@ -100,7 +100,7 @@ fn lock_uncounted() -> MappedMutexGuard<'static, State> {
 }
 
 impl State {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         super::graph_dump::register_at_exit();
         let mut classes = Vec::with_capacity(MAX_CLASSES + 1);
         classes.push(ClassInfo {

@@ -294,3 +294,119 @@ impl Violation<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(class: u32, instance: usize) -> Held {
+        Held {
+            class,
+            instance,
+            ..Held::EMPTY
+        }
+    }
+
+    /// One of two distinct call sites (`which` 0 or 1): each arm is a line of its own.
+    fn site(which: u8) -> Site {
+        #[track_caller]
+        fn here() -> Site {
+            Location::caller()
+        }
+        match which {
+            0 => here(),
+            _ => here(),
+        }
+    }
+
+    /// The three ways a class meets itself are three violations of one pair of classes: none
+    /// may silence another.
+    #[test]
+    fn recursions_of_one_pair_have_distinct_keys() {
+        let st = State::new();
+        let (prev, next) = (held(3, 0x10), held(3, 0x20));
+        let key = |how| Violation::RecursiveLocking { prev, next, how }.key(&st, &[]);
+        let keys = [
+            key(Recursion::Instances),
+            key(Recursion::SameInstance),
+            key(Recursion::ThroughGraph),
+        ];
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(keys[0], keys[2]);
+        assert_ne!(keys[1], keys[2]);
+    }
+
+    /// Locks held where none may be are one violation per set of classes, whatever the order
+    /// they were taken in.
+    #[test]
+    fn held_at_exit_is_keyed_by_the_set_of_held_classes() {
+        let st = State::new();
+        let v = Violation::LocksHeldAtExit { thread: "t/1" };
+        let ab = v.key(&st, &[held(1, 0x10), held(2, 0x20)]);
+        let ba = v.key(&st, &[held(2, 0x30), held(1, 0x40), held(2, 0x50)]);
+        assert_eq!(ab, ba);
+        assert_ne!(ab, v.key(&st, &[held(1, 0x10)]));
+    }
+
+    /// A wait context broken by a held lock and one broken by the thread's own irq context
+    /// are different violations, even for the same acquired class.
+    #[test]
+    fn wait_context_keys_tell_the_limit_apart() {
+        let st = State::new();
+        let next = held(5, 0x10);
+        let v = |strictest: Option<Held>, context: u8| Violation::InvalidWaitContext {
+            next,
+            strictest,
+            outer: 4,
+            inner: 4,
+            context,
+            allowed: 2,
+        };
+        let by_lock = v(Some(held(6, 0x20)), 5).key(&st, &[]);
+        let by_hardirq = v(None, 2).key(&st, &[]);
+        let by_softirq = v(None, 3).key(&st, &[]);
+        assert_ne!(by_lock, by_hardirq);
+        assert_ne!(by_hardirq, by_softirq);
+    }
+
+    /// Two protocol rules broken at one call site are two reports; the same rule at another
+    /// site is another one too.
+    #[test]
+    fn misuse_is_keyed_by_site_and_rule() {
+        let st = State::new();
+        let (here, there) = (site(0), site(1));
+        assert_ne!(here.line(), there.line());
+        let v = |rule, site| {
+            Violation::Misuse {
+                kind: ReportKind::WwMisuse,
+                rule,
+                site,
+            }
+            .key(&st, &[])
+        };
+        assert_ne!(
+            v("ww mutex locked after ww_acquire_done()", here),
+            v("-EDEADLK ignored", here)
+        );
+        assert_ne!(v("-EDEADLK ignored", here), v("-EDEADLK ignored", there));
+        assert_eq!(v("-EDEADLK ignored", here), v("-EDEADLK ignored", here));
+    }
+
+    #[test]
+    fn both_sleeping_findings_are_sleep_in_atomic_reports() {
+        let next = held(1, 0x10);
+        let lock = Violation::SleepInAtomic {
+            next,
+            reason: Atomic::IrqsOff,
+        };
+        let op = Violation::MightSleep {
+            operation: "might_sleep()",
+            site: site(0),
+            reason: Atomic::Spinlock(2),
+        };
+        assert_eq!(lock.kind(), ReportKind::SleepInAtomic);
+        assert_eq!(op.kind(), ReportKind::SleepInAtomic);
+        let st = State::new();
+        assert_ne!(lock.key(&st, &[]), op.key(&st, &[]));
+    }
+}
