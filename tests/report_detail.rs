@@ -4,7 +4,8 @@
 //! it, and the nearest legitimate pattern is checked to produce no report at all.
 
 use lockdep::{
-    Assertion, AtomicReason, Detail, Irq, LockClass, Mutex, Report, ReportKind, SpinLock, Usage, WaitLimit,
+    Assertion, AtomicReason, Detail, Irq, LockClass, Mutex, Report, ReportKind, SpinLock, Srcu, Usage,
+    WaitLimit, WwAcquireCtx, WwClass, WwMutex, WwRule,
 };
 use lockdep_suite::serial;
 
@@ -276,4 +277,49 @@ fn usages_are_named_as_the_kernel_names_them() {
         read: true,
     };
     assert_eq!(read.state_name(), "SOFTIRQ-READ");
+}
+
+#[test]
+fn a_ww_lock_after_done_names_the_broken_protocol_rule() {
+    static WW: WwClass = WwClass::wait_die("detail_ww");
+    let _s = serial();
+    let w = WwMutex::new((), &WW);
+    let fine = reports(|| {
+        let ctx = WwAcquireCtx::new(&WW);
+        drop(w.lock(&ctx));
+        ctx.done();
+    });
+    assert!(fine.is_empty(), "locking before done is the protocol: {fine:#?}");
+    let r = reports(|| {
+        let ctx = WwAcquireCtx::new(&WW);
+        ctx.done();
+        drop(w.lock(&ctx));
+    });
+    let r = only(ReportKind::WwMisuse, &r);
+    let Detail::WwMisuse { rule, site } = r.detail() else {
+        panic!("{:?}", r.detail());
+    };
+    assert_eq!(*rule, WwRule::LockedAfterDone);
+    assert_eq!(site.file(), file!());
+    assert_eq!(r.details(), [format!("{}, at {site}.", rule.text())]);
+}
+
+#[test]
+fn synchronising_srcu_inside_its_read_section_names_the_domain() {
+    static DOMAIN: Srcu = Srcu::new("detail_srcu");
+    let _s = serial();
+    let fine = reports(|| DOMAIN.synchronize());
+    assert!(fine.is_empty(), "{fine:#?}");
+    let r = reports(|| {
+        let _r = DOMAIN.read_lock();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| DOMAIN.synchronize()));
+    });
+    let r = only(ReportKind::SuspiciousRcuUsage, &r);
+    match r.detail() {
+        Detail::SuspiciousRcuUsage { domain, site } => {
+            assert_eq!(domain, "detail_srcu");
+            assert_eq!(site.file(), file!());
+        }
+        d => panic!("{d:?}"),
+    }
 }

@@ -119,7 +119,7 @@ pub use lockmap::{LockMap, LockMapGuard, WaitType};
 pub use report::REPORT_SCHEMA_VERSION;
 pub use report::{
     hint_for, register_hint, Assertion, AtomicReason, Dependency, Detail, Frame, HeldLock, Irq, IrqState,
-    LockMode, Report, ReportKind, Stack, Usage, WaitLimit,
+    LockMode, Report, ReportKind, Stack, Usage, WaitLimit, WwRule,
 };
 pub use srcu::{Srcu, SrcuReadGuard};
 pub use sync::{

@@ -8,7 +8,7 @@ use super::sink;
 use super::stack::{capture_ips, MAX_FRAMES};
 use super::state::State;
 use super::validate::thread_desc;
-use super::violation::{Atomic, Recursion, Violation};
+use super::violation::{Atomic, Protocol, Recursion, Violation};
 use crate::report::Irq;
 use crate::report::{
     AtomicReason, Dependency, Detail, HeldLock, IrqState, LockMode, Report, ReportKind, Stack, Usage,
@@ -257,8 +257,15 @@ fn resolve(st: &State, at: Option<(&HeldStack, usize)>, v: &Violation<'_>) -> Re
             }
         }
         Violation::HeldOnReturnToUser { site } => Detail::HeldOnReturnToUser { site },
-        Violation::Misuse { rule, site, .. } => Detail::Misuse {
-            rule: rule.to_string(),
+        Violation::Misuse {
+            protocol: Protocol::Ww(rule),
+            site,
+        } => Detail::WwMisuse { rule, site },
+        Violation::Misuse {
+            protocol: Protocol::SrcuSyncInReader { domain },
+            site,
+        } => Detail::SuspiciousRcuUsage {
+            domain: domain.to_string(),
             site,
         },
         Violation::ClassKindMismatch {

@@ -909,8 +909,8 @@ thread_local! {
 }
 
 /// Reports a misuse that is not a lock acquisition (ww protocol, assertions, rules).
-pub(crate) fn misuse(kind: crate::ReportKind, what: &str, loc: &'static Location<'static>) {
-    held::guarded(|h| check::misuse(h, kind, what, loc));
+pub(crate) fn misuse(protocol: check::Protocol<'_>, loc: &'static Location<'static>) {
+    held::guarded(|h| check::misuse(h, protocol, loc));
     sink::flush(true);
 }
 

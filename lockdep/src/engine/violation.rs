@@ -11,7 +11,7 @@
 use super::held::{Held, CTX_BH_OFF, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_SOFTIRQ};
 use super::map::LockKind;
 use super::state::{class_set, State};
-use crate::report::{Assertion, ReportKind};
+use crate::report::{Assertion, ReportKind, WwRule};
 use std::panic::Location;
 
 /// A call site, as `#[track_caller]` gives it.
@@ -168,10 +168,9 @@ pub(crate) enum Violation<'a> {
     HeldOnReturnToUser {
         site: Site,
     },
-    /// `kind`: [`ReportKind::WwMisuse`] or [`ReportKind::SuspiciousRcuUsage`].
+    /// A lock protocol broken where `site` says.
     Misuse {
-        kind: ReportKind,
-        rule: &'a str,
+        protocol: Protocol<'a>,
         site: Site,
     },
     ClassKindMismatch {
@@ -179,6 +178,15 @@ pub(crate) enum Violation<'a> {
         registered: LockKind,
         used: LockKind,
     },
+}
+
+/// A lock protocol the lock types check themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol<'a> {
+    /// The wound/wait protocol of ww mutexes.
+    Ww(WwRule),
+    /// `synchronize()` of the SRCU domain `domain` inside its own read section.
+    SrcuSyncInReader { domain: &'a str },
 }
 
 /// The last word of a same-instance self-deadlock's key. The two-instance "possible recursive
@@ -205,7 +213,15 @@ impl Violation<'_> {
             Violation::LocksHeldAtExit { .. } => ReportKind::LocksHeldAtExit,
             Violation::PanicWhileHolding { .. } => ReportKind::PanicWhileHolding,
             Violation::MaxLockDepth { .. } => ReportKind::MaxLockDepth,
-            Violation::Capacity(kind) | Violation::Misuse { kind, .. } => *kind,
+            Violation::Capacity(kind) => *kind,
+            Violation::Misuse {
+                protocol: Protocol::Ww(_),
+                ..
+            } => ReportKind::WwMisuse,
+            Violation::Misuse {
+                protocol: Protocol::SrcuSyncInReader { .. },
+                ..
+            } => ReportKind::SuspiciousRcuUsage,
             Violation::InvalidSubclass { .. } => ReportKind::InvalidSubclass,
             Violation::InvalidWaitContext { .. } => ReportKind::InvalidWaitContext,
             Violation::SleepInAtomic { .. } | Violation::MightSleep { .. } => ReportKind::SleepInAtomic,
@@ -284,11 +300,17 @@ impl Violation<'_> {
                 let [l, c] = site_key(site);
                 vec![held.class, NO_CLASS, l, c]
             }
-            // The rule's text length tells apart two rules broken at one site (a ww lock call
-            // checks several).
-            Violation::Misuse { rule, site, .. } => {
+            // The rule tells apart two rules broken at one site (a ww lock call checks several),
+            // the domain two domains synchronised from one (generic) site.
+            Violation::Misuse { protocol, site } => {
                 let [l, c] = site_key(site);
-                vec![l, c, rule.len() as u32]
+                match protocol {
+                    Protocol::Ww(rule) => vec![l, c, rule as u32],
+                    Protocol::SrcuSyncInReader { domain } => {
+                        let h = crate::report::fnv1a(domain.as_bytes());
+                        vec![l, c, h as u32, (h >> 32) as u32]
+                    }
+                }
             }
             Violation::ClassKindMismatch { class, .. } => vec![class],
         }
@@ -370,26 +392,23 @@ mod tests {
     }
 
     /// Two protocol rules broken at one call site are two reports; the same rule at another
-    /// site is another one too.
+    /// site is another one too, and so is one site synchronising two SRCU domains.
     #[test]
     fn misuse_is_keyed_by_site_and_rule() {
         let st = State::new();
         let (here, there) = (site(0), site(1));
         assert_ne!(here.line(), there.line());
-        let v = |rule, site| {
-            Violation::Misuse {
-                kind: ReportKind::WwMisuse,
-                rule,
-                site,
-            }
-            .key(&st, &[])
-        };
-        assert_ne!(
-            v("ww mutex locked after ww_acquire_done()", here),
-            v("-EDEADLK ignored", here)
-        );
-        assert_ne!(v("-EDEADLK ignored", here), v("-EDEADLK ignored", there));
-        assert_eq!(v("-EDEADLK ignored", here), v("-EDEADLK ignored", here));
+        let v = |protocol, site| Violation::Misuse { protocol, site }.key(&st, &[]);
+        let done = Protocol::Ww(WwRule::LockedAfterDone);
+        let ignored = Protocol::Ww(WwRule::DeadlkIgnoredRetake);
+        assert_ne!(v(done, here), v(ignored, here));
+        assert_ne!(v(ignored, here), v(ignored, there));
+        assert_eq!(v(ignored, here), v(ignored, here));
+        let srcu = |domain| Protocol::SrcuSyncInReader { domain };
+        assert_ne!(v(srcu("a"), here), v(srcu("b"), here));
+        let distinct: std::collections::HashSet<Vec<u32>> =
+            WwRule::ALL.iter().map(|&r| v(Protocol::Ww(r), here)).collect();
+        assert_eq!(distinct.len(), WwRule::ALL.len());
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub struct Usage {
 
 impl Usage {
     /// The kernel's bit layout: bit 0 read, bit 1 enabled, bit 2 soft irq.
+    #[cfg(feature = "check")]
     pub(crate) fn from_bit(bit: u8) -> Usage {
         Usage {
             irq: if bit & 4 != 0 { Irq::Soft } else { Irq::Hard },
@@ -128,6 +129,64 @@ impl Assertion {
             Assertion::HeldRead => "WARNING: lockdep_assert_held_read() failed: lock not held for reading",
             Assertion::NotHeld => "WARNING: lockdep_assert_not_held() failed: lock held",
             Assertion::NoneHeld => "WARNING: lockdep_assert_none_held() failed: locks held",
+        }
+    }
+}
+
+/// A rule of the wound/wait protocol (the kernel's `ww_mutex` debug checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WwRule {
+    /// `ww_acquire_done` called twice on one context.
+    DoneTwice,
+    /// The context ended (`ww_acquire_fini`) with locks still held.
+    FiniWithLocksHeld,
+    /// A ww mutex locked with a context of another ww class.
+    ContextOfOtherClass,
+    /// A ww mutex locked after `ww_acquire_done`.
+    LockedAfterDone,
+    /// `lock_slow` without a preceding `-EDEADLK`.
+    SlowWithoutDeadlk,
+    /// `lock_slow` on another lock than the contended one.
+    SlowOnOtherLock,
+    /// `lock_slow` with other locks of the context still held.
+    SlowWithLocksHeld,
+    /// After `-EDEADLK`, another ww mutex locked instead of backing off.
+    DeadlkIgnoredOtherLock,
+    /// After `-EDEADLK`, the contended lock re-taken without releasing the others.
+    DeadlkIgnoredRetake,
+}
+
+impl WwRule {
+    /// Every rule, in declaration order.
+    pub const ALL: [WwRule; 9] = [
+        WwRule::DoneTwice,
+        WwRule::FiniWithLocksHeld,
+        WwRule::ContextOfOtherClass,
+        WwRule::LockedAfterDone,
+        WwRule::SlowWithoutDeadlk,
+        WwRule::SlowOnOtherLock,
+        WwRule::SlowWithLocksHeld,
+        WwRule::DeadlkIgnoredOtherLock,
+        WwRule::DeadlkIgnoredRetake,
+    ];
+
+    /// The rule broken, as the report states it.
+    pub fn text(self) -> &'static str {
+        match self {
+            WwRule::DoneTwice => "ww_acquire_done() called twice on one acquire context",
+            WwRule::FiniWithLocksHeld => "acquire context finished (ww_acquire_fini) with locks still held",
+            WwRule::ContextOfOtherClass => "ww mutex locked with an acquire context of another ww class",
+            WwRule::LockedAfterDone => "ww mutex locked after ww_acquire_done()",
+            WwRule::SlowWithoutDeadlk => "ww_mutex_lock_slow() without a preceding -EDEADLK",
+            WwRule::SlowOnOtherLock => "ww_mutex_lock_slow() on a lock other than the contended one",
+            WwRule::SlowWithLocksHeld => "ww_mutex_lock_slow() with other locks of the context still held",
+            WwRule::DeadlkIgnoredOtherLock => {
+                "-EDEADLK ignored: another ww mutex locked instead of backing off"
+            }
+            WwRule::DeadlkIgnoredRetake => {
+                "-EDEADLK ignored: the contended lock re-taken without releasing the others"
+            }
         }
     }
 }
@@ -254,11 +313,18 @@ pub enum Detail {
         /// Where the thread returned.
         site: &'static Location<'static>,
     },
-    /// A protocol (ww mutex, SRCU) not followed.
-    Misuse {
-        /// What the protocol forbids, as the lock type states it.
-        rule: String,
-        /// Where it happened.
+    /// The wound/wait protocol of a ww mutex not followed.
+    WwMisuse {
+        /// Which rule of the protocol.
+        rule: WwRule,
+        /// Where it was broken.
+        site: &'static Location<'static>,
+    },
+    /// An SRCU domain synchronised inside one of its own read sections.
+    SuspiciousRcuUsage {
+        /// The domain's name.
+        domain: String,
+        /// Where `synchronize` was called.
         site: &'static Location<'static>,
     },
     /// A thread panicked with locks held.

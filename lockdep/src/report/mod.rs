@@ -11,12 +11,14 @@ mod hint;
 pub(crate) mod json;
 mod kind;
 mod signature;
+#[cfg(feature = "check")]
+pub(crate) use signature::fnv1a;
 mod text;
 // Only the validator emits events: with `tracing` but not `check` there are no reports.
 #[cfg(all(feature = "tracing", feature = "check"))]
 pub(crate) mod trace;
 
-pub use detail::{Assertion, AtomicReason, Detail, Irq, IrqState, Usage, WaitLimit};
+pub use detail::{Assertion, AtomicReason, Detail, Irq, IrqState, Usage, WaitLimit, WwRule};
 pub use hint::{hint_for, register_hint};
 #[cfg(feature = "json")]
 pub use json::REPORT_SCHEMA_VERSION;

@@ -41,7 +41,8 @@ fn is_site_kind(r: &Report) -> bool {
         r.detail,
         Detail::PanicContext
             | Detail::AssertionFailed { .. }
-            | Detail::Misuse { .. }
+            | Detail::WwMisuse { .. }
+            | Detail::SuspiciousRcuUsage { .. }
             | Detail::ClassKindMismatch { .. }
             | Detail::MightSleep { .. }
             | Detail::ForbiddenOperation { .. }

@@ -513,7 +513,10 @@ pub(crate) fn detail_lines(r: &Report) -> Vec<String> {
         Detail::HeldOnReturnToUser { site } => vec![format!(
             "{t} is leaving the kernel with locks still held! (at {site})"
         )],
-        Detail::Misuse { rule, site } => vec![format!("{rule}, at {site}.")],
+        Detail::WwMisuse { rule, site } => vec![format!("{}, at {site}.", rule.text())],
+        Detail::SuspiciousRcuUsage { domain, site } => vec![format!(
+            "Illegal synchronize_srcu() in same-type SRCU (or in RCU) read-side critical section ({domain}), at {site}."
+        )],
         Detail::PanicWhileHolding { message } => vec![
             format!("{t} panicked: {message}"),
             String::from(

@@ -38,7 +38,7 @@ use super::stack::TraceId;
 use super::state::{self, CachedChain, State};
 use super::usage;
 use super::validate::stands_for_merged;
-pub(crate) use super::violation::{Recursion, Violation};
+pub(crate) use super::violation::{Protocol, Recursion, Violation};
 use crate::report::ReportKind;
 pub(crate) use capacity::{invalid_subclass, max_depth};
 use context::sleep_in_atomic;

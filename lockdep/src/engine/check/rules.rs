@@ -45,10 +45,10 @@ pub(crate) fn forbidden_op(h: &HeldStack, class: u32, operation: &str, site: &'s
     report_once(&mut st, h, h.depth, &v);
 }
 
-/// A protocol misuse (`kind`: ww mutex or SRCU), `rule` naming what was broken.
-pub(crate) fn misuse(h: &HeldStack, kind: ReportKind, rule: &str, site: &'static Location<'static>) {
+/// A lock protocol (ww mutex, SRCU) broken at `site`.
+pub(crate) fn misuse(h: &HeldStack, protocol: Protocol<'_>, site: &'static Location<'static>) {
     let mut st = state::lock();
-    report_once(&mut st, h, h.depth, &Violation::Misuse { kind, rule, site });
+    report_once(&mut st, h, h.depth, &Violation::Misuse { protocol, site });
 }
 
 /// A named class used by a lock of another kind than the one that registered it (`id`): the
