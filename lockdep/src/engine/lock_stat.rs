@@ -113,8 +113,14 @@ pub(crate) fn hold_ends(instance: usize) {
         let ns = nanos(start.elapsed());
         slot.holds.fetch_add(1, Ordering::Relaxed);
         slot.hold_ns.fetch_add(ns, Ordering::Relaxed);
-        slot.min_hold_ns.fetch_min(ns, Ordering::Relaxed);
-        slot.max_hold_ns.fetch_max(ns, Ordering::Relaxed);
+        // A read first: a new extreme is rare, and a plain load does not take the cache line
+        // exclusively as a read-modify-write does.
+        if ns < slot.min_hold_ns.load(Ordering::Relaxed) {
+            slot.min_hold_ns.fetch_min(ns, Ordering::Relaxed);
+        }
+        if ns > slot.max_hold_ns.load(Ordering::Relaxed) {
+            slot.max_hold_ns.fetch_max(ns, Ordering::Relaxed);
+        }
     });
 }
 
