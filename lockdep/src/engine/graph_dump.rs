@@ -9,7 +9,9 @@
 //! nextest starts dump without any code of their own.
 //!
 //! Classes are named as reports name them (a call-site class by `file:line:col`), so the
-//! dumps of processes of one build agree. The data is copied under the validator's lock and
+//! dumps of processes of one build agree. Besides the dependencies a dump lists the cached
+//! lock chains (for `lockdep show`, as `/proc/lockdep_chains`) and, in a `lock-stat` build,
+//! the lock statistics (as `/proc/lock_stat`). The data is copied under the validator's lock and
 //! symbolised after it is released.
 
 use super::graph::{DEP_EN, DEP_ER, DEP_SN, DEP_SR};

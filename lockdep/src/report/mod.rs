@@ -1,8 +1,9 @@
 //! Reports: what the validator found, as a value ([`Report`]) and as kernel-style text.
 //!
 //! A report is plain data — kind, thread, the locks involved, the dependency chain with the
-//! stack where each dependency was first seen, the current stack — so tests can assert on it
-//! and sinks can render it. Its [`Display`](std::fmt::Display) text opens with the kernel's
+//! stack where each dependency was first seen, the current stack, and what the rule found as
+//! a typed [`Detail`] — so tests can assert on it and sinks can render it: the text, the JSON
+//! and the signature are all built here from those fields. Its [`Display`](std::fmt::Display) text opens with the kernel's
 //! headline for the kind ("WARNING: possible circular locking dependency detected", …).
 
 mod detail;
@@ -298,7 +299,9 @@ pub struct Report {
     pub(crate) held: Vec<HeldLock>,
     pub(crate) stack: Stack,
     pub(crate) detail: Detail,
-    /// [`detail`](Self::detail) rendered as the text's lines, on first use.
+    /// [`detail`](Self::detail) rendered as the text's lines, on first use. The lines use
+    /// nothing filled in after the report is built (the annotations), so rendering them early
+    /// (the signature of a suppression check) gives the same lines as rendering them late.
     pub(crate) lines: OnceLock<Vec<String>>,
     /// The kernel's `{usage}-{wait types}` annotation per class name, filled in when the
     /// report is dispatched.
