@@ -11,7 +11,9 @@
 //!   held lock to the new one (`check_prevs_add`), each new one searched for a cycle or else
 //!   for an irq-safe → irq-unsafe connection first. Unlike the kernel the walk for
 //!   dependencies goes on past recursive readers (a lock taken under one depends on the locks
-//!   over it), and no report stops it: every dependency is recorded whatever was reported;
+//!   over it), and no report stops it: every dependency is recorded whatever was reported; the
+//!   dependencies of the locks below the nearest one, implied through it and not recorded, are
+//!   still searched for the cycles they close;
 //! * execution contexts: [`panic_op`], [`mark_held_enabled`] (interrupts re-enabled);
 //! * lifetime checks: [`bad_unlock`], [`held_lock_freed`], [`held_at_exit`];
 //! * capacity checks: [`max_depth`], [`capacity`], [`invalid_subclass`].
@@ -44,7 +46,7 @@ pub(crate) use capacity::{capacity, invalid_subclass, max_depth};
 use context::sleep_in_atomic;
 pub(crate) use context::{mark_held_enabled, might_sleep, panic_op};
 pub(crate) use lifetime::{bad_unlock, held_at_exit, held_lock_freed, panic_while_holding};
-use order::add_dependency;
+use order::{add_dependency, check_implied};
 use recursion::{is_self_deadlock, self_deadlock_report};
 pub(crate) use recursion::{nest_lock_not_held, self_deadlock};
 use rules::forbidden_nesting;
@@ -144,6 +146,10 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
     // own dependency in its own mode.
     // Once the rest is implied, a reader of the class being taken recursively still adds its
     // own self-dependency: no path through another lock implies that one.
+    // An implied dependency is not recorded (the printed chains stay the kernel's), but it is
+    // still searched for the cycle it closes (`check_implied`): the one found from the nearest
+    // lock may be another, shorter cycle, and the one through a lock further down is a deadlock
+    // of its own that the kernel, stopping at the first report, never names.
     let mut trace: Option<TraceId> = None;
     let mut complete = true;
     let mut implied = false;
@@ -155,10 +161,11 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
         // cycle through other classes (`C(r) B C(rr)` with `B -(ER)-> C` and `C -(SN)-> B`),
         // whether or not a writer of the class held elsewhere was just reported as recursion.
         let allowed_recursion = prev.class == next.class && next.read == READ_RECURSIVE && prev.read != WRITE;
-        if prev.class == UNTRACKED
-            || implied && !allowed_recursion
-            || recursion && prev.class == next.class && !allowed_recursion
-        {
+        if prev.class == UNTRACKED || recursion && prev.class == next.class && !allowed_recursion {
+            continue;
+        }
+        if implied && !allowed_recursion {
+            check_implied(&mut st, h, d, prev, next);
             continue;
         }
         complete &= add_dependency(&mut st, h, d, prev, next, &mut trace);

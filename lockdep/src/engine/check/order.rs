@@ -25,7 +25,11 @@ pub(crate) fn add_dependency(
     let kind = dep_kind(prev.read, next.read);
     let existing = st.graph.find(prev.class, next.class);
     if let Some(e) = existing {
-        if st.graph.edges[e as usize].dep & kind != 0 {
+        // A dependency of a class on itself (a recursive read over a reader of its class)
+        // closes a cycle only with a path out of the class and back, which may have appeared
+        // since it was recorded: it is searched on every validation (the rest of such a cycle
+        // is often found first, from the edge that completed it, under a shorter cycle's name).
+        if st.graph.edges[e as usize].dep & kind != 0 && prev.class != next.class {
             return true; // validated when it was recorded
         }
     }
@@ -34,17 +38,10 @@ pub(crate) fn add_dependency(
     if st.graph.may_close_cycle(prev.class, next.class) {
         let path = st.graph.find_cycle(prev.class, prev.read, next.class, next.read);
         if let Some(path) = path {
-            if prev.class == next.class {
-                // A path from a class back to itself: recursion through other locks.
-                if st.first_time(ReportKind::RecursiveLocking, vec![prev.class]) {
-                    let mut r = report(st, ReportKind::RecursiveLocking, h, d);
-                    r.acquiring = Some(describe(st, next));
-                    r.holding = Some(describe(st, prev));
-                    sink::defer(r);
-                }
-            } else {
-                circular(st, h, d, prev, next, &path);
-            }
+            // Also when `prev` is of `next`'s class (a recursive read over a reader of it): the
+            // path out of the class and back is a cycle through other locks, which the kernel
+            // reports as circular too.
+            circular(st, h, d, prev, next, &path);
             // The graph now holds a cycle on purpose: the topological order is gone.
             st.graph.give_up_order();
             reported = true;
@@ -64,6 +61,29 @@ pub(crate) fn add_dependency(
             true
         }
         None => record_edge(st, h, prev, next, trace),
+    }
+}
+
+/// Searches for the cycle that the dependency `prev → next` would close, where `prev` is held
+/// below the nearest lock whose own dependency on `next` implies it (the kernel's
+/// `check_prevs_add` stops at that lock and never looks further). The dependency is not
+/// recorded — the graph has it as a path through the nearer lock — but a cycle through it is a
+/// deadlock of its own: with `r` read, `x`, `s` held, a writer of `r` closes `r → s → r` through
+/// `s` and `r → x → r` through `x`, two deadlocks, and a search from the nearest lock alone
+/// names only the first. While the graph keeps its topological order the search costs nothing:
+/// the path `prev ⇝ next` through the nearer lock puts `prev` before `next`.
+pub(crate) fn check_implied(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &Held) {
+    let kind = dep_kind(prev.read, next.read);
+    if let Some(e) = st.graph.find(prev.class, next.class) {
+        if st.graph.edges[e as usize].dep & kind != 0 {
+            return; // recorded directly, and searched then
+        }
+    }
+    if !st.graph.may_close_cycle(prev.class, next.class) {
+        return;
+    }
+    if let Some(path) = st.graph.find_cycle(prev.class, prev.read, next.class, next.read) {
+        circular(st, h, d, prev, next, &path);
     }
 }
 
@@ -110,6 +130,9 @@ pub(crate) fn record_edge(
 pub(crate) fn circular(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &Held, path: &[u32]) {
     let mut classes: Vec<u32> = path.iter().map(|&e| st.graph.edges[e as usize].to).collect();
     classes.push(next.class);
+    // A path from `next`'s class back to itself is the whole cycle: the closing step from
+    // `prev` (of the same class) adds no class to it.
+    let closes_on_itself = prev.class == next.class;
     if !st.first_time(ReportKind::CircularDependency, state::class_set(classes)) {
         return;
     }
@@ -121,7 +144,9 @@ pub(crate) fn circular(st: &mut State, h: &HeldStack, d: usize, prev: &Held, nex
         r.cycle
             .push(st.class_name(st.graph.edges[e as usize].to).to_string());
     }
-    r.cycle.push(st.class_name(next.class).to_string());
+    if !closes_on_itself {
+        r.cycle.push(st.class_name(next.class).to_string());
+    }
     // Kernel order: the dependency into the held lock first (#N), down to the one out of the
     // lock being acquired (#1).
     for &e in path.iter().rev() {
