@@ -403,3 +403,57 @@ fn a_recursive_read_with_only_a_weak_way_back_reports_nothing() {
     let (_, got) = recursive_read_over_a_walk_back(false);
     assert!(got.is_empty(), "{got:?}");
 }
+
+static TWICE_R: LockClass = LockClass::new("twice_r");
+static TWICE_S: LockClass = LockClass::new("twice_s");
+
+/// Holding `twice_r/1` (read) and two locks of `twice_s`, takes a writer of `twice_r`. The upper
+/// `twice_s` adds `twice_s -> twice_r` (closing `twice_r → twice_s → twice_r`); the lower one,
+/// the lock that implies the rest, finds that dependency already there — added a moment before
+/// by the same acquisition. `twice_r/1 -(SN)-> twice_r` is then implied through it and new all
+/// the same, and with `twice_r/1` taken under a reader of `twice_r` it closes
+/// `twice_r → twice_r/1 → twice_r`, another deadlock. `with_way_back`: whether that reader
+/// chain is built. Returns the reports of the last acquisition.
+fn writer_over_two_of_a_class(with_way_back: bool) -> Vec<(ReportKind, BTreeSet<String>)> {
+    let r = [(); 3].map(|_| lockdep::RwLock::with_class((), &TWICE_R));
+    let s = [(); 2].map(|_| Mutex::with_class((), &TWICE_S));
+    {
+        let _w = r[0].write();
+        let _s = s[0].lock();
+    }
+    if with_way_back {
+        let _a = r[0].read();
+        let _b = r[1].read_nested(1);
+    }
+    let _ = reports();
+    let _b = r[1].read_nested(1);
+    let _s0 = s[0].lock();
+    let _s1 = s[1].lock();
+    let _ = reports(); // the recursion of `twice_s`
+    let _w = r[2].write();
+    reports()
+}
+
+#[test]
+fn a_dependency_implied_through_one_added_by_the_same_acquisition_is_searched() {
+    let _s = serial();
+    let got: BTreeSet<_> = writer_over_two_of_a_class(true).into_iter().collect();
+    let want: BTreeSet<_> = [
+        (ReportKind::CircularDependency, set(&["twice_r", "twice_s"])),
+        (ReportKind::CircularDependency, set(&["twice_r", "twice_r/1"])),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(got, want);
+}
+
+/// The closest legitimate pattern: `twice_r/1` never taken under `twice_r`, so only the cycle
+/// through `twice_s` is reported.
+#[test]
+fn without_a_way_back_only_the_nearest_cycle_is_reported() {
+    let _s = serial();
+    assert_eq!(
+        writer_over_two_of_a_class(false),
+        vec![(ReportKind::CircularDependency, set(&["twice_r", "twice_s"]))]
+    );
+}

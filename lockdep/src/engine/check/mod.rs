@@ -31,6 +31,7 @@ mod rules;
 mod wait;
 
 use super::chain;
+use super::graph::dep_kind;
 use super::held::{Held, HeldStack, CTX_IRQ_MASK};
 use super::held::{READ_RECURSIVE, WRITE};
 use super::map::UNTRACKED;
@@ -146,13 +147,20 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
     // own dependency in its own mode.
     // Once the rest is implied, a reader of the class being taken recursively still adds its
     // own self-dependency: no path through another lock implies that one.
-    // An implied dependency is not recorded (the printed chains stay the kernel's), but it is
-    // still searched for the cycle it closes (`check_implied`): the one found from the nearest
-    // lock may be another, shorter cycle, and the one through a lock further down is a deadlock
-    // of its own that the kernel, stopping at the first report, never names.
+    // An implied dependency is not recorded (the printed chains stay the kernel's), but when
+    // the dependency implying it is new it is searched for the cycle it closes
+    // (`check_implied`): the one found from the nearest lock may be another, shorter cycle, and
+    // the one through a lock further down is a deadlock of its own that the kernel, stopping at
+    // the first report, never names.
     let mut trace: Option<TraceId> = None;
     let mut complete = true;
     let mut implied = false;
+    // Whether the dependency that implies the rest is new with this acquisition (see
+    // `check_implied`), and the (held class, kind) of the dependencies it added.
+    let mut implied_by_new = false;
+    let mut added: Vec<(u32, u8)> = Vec::new();
+    // The classes of the cycles this acquisition closed (see `check_implied`).
+    let mut on_cycle: Vec<u32> = Vec::new();
     for (i, prev) in held.iter().enumerate().rev() {
         if (prev.ctx ^ next.ctx) & CTX_IRQ_MASK != 0 {
             break;
@@ -165,15 +173,24 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
             continue;
         }
         if implied && !allowed_recursion {
-            check_implied(&mut st, h, d, prev, next);
+            if implied_by_new {
+                check_implied(&mut st, h, d, prev, next, &mut on_cycle);
+            }
             continue;
         }
-        complete &= add_dependency(&mut st, h, d, prev, next, &mut trace);
+        // New to the graph, or added by this very walk (from a lock of the same class above).
+        let dep = (prev.class, dep_kind(prev.read, next.read));
+        let new = added.contains(&dep) || !st.graph.has(prev.class, next.class, dep.1);
+        if new {
+            added.push(dep);
+        }
+        complete &= add_dependency(&mut st, h, d, prev, next, &mut trace, &mut on_cycle);
         let implies_below = !held[..i]
             .iter()
             .any(|e| e.class == prev.class && (e.ctx ^ prev.ctx) & CTX_IRQ_MASK == 0);
         if !prev.trylock && prev.read != READ_RECURSIVE && implies_below {
             implied = true;
+            implied_by_new = new;
         }
     }
     if complete && cacheable {
