@@ -407,6 +407,32 @@ pub(crate) fn release(map: &DepMap, loc: &'static Location<'static>) -> bool {
     release_instance(map, map.instance(), loc)
 }
 
+/// [`release`] of a lock with readers, in the mode the caller says it holds it in (`read`: 0
+/// write, else read), for a release without a guard (`force_unlock_read`/`_write`), which
+/// nothing else ties to the mode of the acquisition. A lock this thread holds only in the other
+/// mode is reported and left held: returns false, and the caller must not touch the plain lock
+/// (releasing a writer as a reader would corrupt it).
+pub(crate) fn release_as(map: &DepMap, read: u8, loc: &'static Location<'static>) -> bool {
+    let instance = map.instance();
+    let other_mode_only = held::with(|h| {
+        let mut own = h.held().iter().filter(|e| e.instance == instance).peekable();
+        own.peek().is_some() && !own.any(|e| (e.read == WRITE) == (read == WRITE))
+    });
+    if !other_mode_only {
+        return release(map, loc);
+    }
+    let class = map.class(0);
+    held::guarded(|h| {
+        if let Some(e) = h.held().iter().rev().find(|e| e.instance == instance) {
+            check::bad_unlock_mode(h, e.class, instance, read, loc);
+        } else {
+            check::bad_unlock(h, class, instance, loc);
+        }
+    });
+    sink::flush(true);
+    false
+}
+
 /// [`release`] of the instance `instance` of `map`'s class.
 #[inline(always)]
 pub(crate) fn release_instance(map: &DepMap, instance: usize, loc: &'static Location<'static>) -> bool {

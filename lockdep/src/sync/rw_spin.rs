@@ -328,14 +328,14 @@ impl<T: ?Sized> RwSpinLock<T> {
     }
 
     /// Releases a read lock without a guard. With `check`, releasing a lock this thread does
-    /// not hold is reported and the lock is left alone.
+    /// not hold, or holds only for writing, is reported and the lock is left alone.
     ///
     /// # Safety
     /// The current thread must hold a read lock through a forgotten guard.
     #[cfg_attr(feature = "check", track_caller)]
     pub unsafe fn force_unlock_read(&self) {
         #[cfg(feature = "check")]
-        if !validate::release(&self.map, Location::caller()) {
+        if !validate::release_as(&self.map, READ, Location::caller()) {
             return;
         }
         // SAFETY: forwarded to the caller: a read lock is held, so one reader may go.
@@ -343,14 +343,14 @@ impl<T: ?Sized> RwSpinLock<T> {
     }
 
     /// Releases the write lock without a guard. With `check`, releasing a lock this thread
-    /// does not hold is reported and the lock is left alone.
+    /// does not hold, or holds only for reading, is reported and the lock is left alone.
     ///
     /// # Safety
     /// The current thread must hold the write lock through a forgotten guard.
     #[cfg_attr(feature = "check", track_caller)]
     pub unsafe fn force_unlock_write(&self) {
         #[cfg(feature = "check")]
-        if !validate::release(&self.map, Location::caller()) {
+        if !validate::release_as(&self.map, WRITE, Location::caller()) {
             return;
         }
         // SAFETY: forwarded to the caller: the write lock is held and no guard will unlock it.

@@ -2,7 +2,7 @@
 //! panicking with locks held.
 
 use crate::engine::check::*;
-use crate::engine::held::{Held, HeldStack};
+use crate::engine::held::{Held, HeldStack, WRITE};
 use crate::engine::map::DepMap;
 use crate::engine::sink;
 use crate::engine::state::{self};
@@ -15,6 +15,36 @@ pub(crate) fn bad_unlock(
     instance: usize,
     loc: &'static std::panic::Location<'static>,
 ) {
+    unlock_imbalance(h, class, instance, WRITE, None, loc);
+}
+
+/// Releasing the instance `instance` of `class` in mode `read` (0 write, else read) while
+/// this thread holds it only in the other mode: the release is refused, which is a bad unlock
+/// balance too, said with the mode it is held in.
+pub(crate) fn bad_unlock_mode(
+    h: &HeldStack,
+    class: u32,
+    instance: usize,
+    read: u8,
+    loc: &'static std::panic::Location<'static>,
+) {
+    let (as_, held) = if read == WRITE {
+        ("writer", "reading")
+    } else {
+        ("reader", "writing")
+    };
+    let detail = format!("it is released as a {as_} but held for {held}; the lock is left held");
+    unlock_imbalance(h, class, instance, read, Some(detail), loc);
+}
+
+fn unlock_imbalance(
+    h: &HeldStack,
+    class: u32,
+    instance: usize,
+    read: u8,
+    detail: Option<String>,
+    loc: &'static std::panic::Location<'static>,
+) {
     let mut st = state::lock();
     if !st.first_time(ReportKind::BadUnlock, vec![class]) {
         return;
@@ -24,9 +54,11 @@ pub(crate) fn bad_unlock(
         instance,
         loc: Some(loc),
         class,
+        read,
         ..Held::EMPTY
     };
     r.acquiring = Some(describe(&st, &fake));
+    r.details.extend(detail);
     sink::defer(r);
 }
 

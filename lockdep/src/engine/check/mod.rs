@@ -46,7 +46,7 @@ use crate::report::ReportKind;
 pub(crate) use capacity::{capacity, invalid_subclass, max_depth};
 use context::sleep_in_atomic;
 pub(crate) use context::{mark_held_enabled, might_sleep, panic_op};
-pub(crate) use lifetime::{bad_unlock, held_at_exit, held_lock_freed, panic_while_holding};
+pub(crate) use lifetime::{bad_unlock, bad_unlock_mode, held_at_exit, held_lock_freed, panic_while_holding};
 use order::{add_dependency, check_implied};
 use recursion::{is_self_deadlock, self_deadlock_report};
 pub(crate) use recursion::{nest_lock_not_held, self_deadlock};
