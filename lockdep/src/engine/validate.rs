@@ -802,6 +802,43 @@ pub(crate) fn check_freed(map: &DepMap) {
     sink::flush(true);
 }
 
+/// Called when a lock is destroyed or consumed by value (`into_inner`), with whether its plain
+/// lock is still `locked`: [`check_freed`], for a lock that may have moved. A lock is known by
+/// its address, and one held through a forgotten guard is not borrowed any more, so it may be
+/// moved — into `into_inner` itself, whose `self` lives elsewhere than the lock did when it was
+/// taken. When the plain lock is still locked (a guard was forgotten: no live guard can exist
+/// here) and this thread holds nothing at the lock's address, the hold is looked for by class:
+/// if this thread holds exactly one lock of the lock's classes, that is taken for it, reported
+/// as a held lock freed and forgotten. (With several, which one moved cannot be told, and none
+/// is touched; a lock forgotten by another thread is that thread's, and the one entry found
+/// here may then be another lock of the class: a report about the class all the same.)
+pub(crate) fn check_consumed(map: &DepMap, locked: bool) {
+    let instance = map.instance();
+    let at_address = held::with(|h| h.held().iter().any(|e| e.instance == instance));
+    if at_address || !locked {
+        return check_freed(map);
+    }
+    // The lock's class for each subclass held, resolved out here: inside the guarded region
+    // a class cannot be registered.
+    let mut subclasses: Vec<u8> = held::with(|h| h.held().iter().map(|e| e.subclass).collect());
+    subclasses.sort_unstable();
+    subclasses.dedup();
+    let classes: Vec<(u8, u32)> = subclasses.iter().map(|&s| (s, map.class(s as u32))).collect();
+    let ours = |e: &Held| {
+        e.refs == 0 && e.class != UNTRACKED && classes.iter().any(|&(s, c)| s == e.subclass && c == e.class)
+    };
+    held::guarded(|h| {
+        let mut candidates = h.held().iter().enumerate().filter(|(_, e)| ours(e));
+        if let (Some((i, _)), None) = (candidates.next(), candidates.next()) {
+            check::held_lock_freed(h, map, i);
+            if remove(h, i) {
+                revalidate_from(h, i);
+            }
+        }
+    });
+    sink::flush(true);
+}
+
 /// Reports a subclass out of range (the lock is then validated as the last subclass).
 #[cold]
 pub(crate) fn invalid_subclass(subclass: u32) {

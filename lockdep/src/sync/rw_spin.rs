@@ -195,7 +195,7 @@ impl<T> RwSpinLock<T> {
         #[cfg(feature = "check")]
         {
             let this = std::mem::ManuallyDrop::new(self);
-            validate::check_freed(&this.map);
+            validate::check_consumed(&this.map, this.is_locked());
             // SAFETY: `this` is never used or dropped again, so the lock is moved out exactly
             // once; the validator record has no drop glue.
             unsafe { std::ptr::read(&this.inner) }.into_inner()
@@ -397,7 +397,7 @@ impl<T: ?Sized> RwSpinLock<T> {
 #[cfg(feature = "check")]
 impl<T: ?Sized> Drop for RwSpinLock<T> {
     fn drop(&mut self) {
-        validate::check_freed(&self.map);
+        validate::check_consumed(&self.map, self.is_locked());
     }
 }
 

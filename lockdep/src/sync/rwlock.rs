@@ -206,7 +206,7 @@ impl<T> RwLock<T> {
         #[cfg(feature = "check")]
         {
             let this = std::mem::ManuallyDrop::new(self);
-            validate::check_freed(&this.map);
+            validate::check_consumed(&this.map, this.is_locked());
             // SAFETY: `this` is never used or dropped again.
             unsafe { std::ptr::read(&this.inner) }.into_inner()
         }
@@ -364,7 +364,7 @@ crate::lockable::lockable_via_map!(RwLock);
 #[cfg(feature = "check")]
 impl<T: ?Sized> Drop for RwLock<T> {
     fn drop(&mut self) {
-        validate::check_freed(&self.map);
+        validate::check_consumed(&self.map, self.is_locked());
     }
 }
 
