@@ -96,7 +96,11 @@ fn resolve(st: &State, at: Option<(&HeldStack, usize)>, v: &Violation<'_>) -> Re
             r.cycle.push(name(next.class));
             r.cycle
                 .extend(path.iter().map(|&e| name(st.graph.edges[e as usize].to)));
-            r.cycle.push(name(next.class));
+            // A path from `next`'s class back to itself is the whole cycle: the closing step
+            // from `prev` (of the same class) adds no class to it.
+            if prev.class != next.class {
+                r.cycle.push(name(next.class));
+            }
             // Kernel order: the dependency into the held lock first (#N), down to the one out
             // of the lock being acquired (#1).
             r.dependencies = path.iter().rev().map(|&e| dependency(st, e)).collect();
@@ -111,16 +115,19 @@ fn resolve(st: &State, at: Option<(&HeldStack, usize)>, v: &Violation<'_>) -> Re
         Violation::BadUnlock {
             class,
             instance,
+            read,
+            held_in_other_mode,
             site,
         } => {
             let fake = Held {
                 instance,
                 loc: Some(site),
                 class,
+                read,
                 ..Held::EMPTY
             };
             r.acquiring = Some(describe(st, &fake));
-            Detail::BadUnlock
+            Detail::BadUnlock { held_in_other_mode }
         }
         Violation::HeldLockFreed { held, instance } => {
             r.holding = Some(describe(st, &held));

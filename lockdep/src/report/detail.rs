@@ -204,8 +204,13 @@ pub enum Detail {
         /// The very lock instance re-taken by its holder: a certain deadlock, not a possible one.
         same_instance: bool,
     },
-    /// A lock released that this thread does not hold.
-    BadUnlock,
+    /// A lock released that this thread does not hold (in the mode of the release: the
+    /// report's [`acquiring`](super::Report::acquiring) lock).
+    BadUnlock {
+        /// The thread holds it, but only in the other mode (for reading where it is released
+        /// as a writer, or the reverse): the release is refused and the lock left held.
+        held_in_other_mode: bool,
+    },
     /// A held lock destroyed.
     HeldLockFreed {
         /// The address of the lock being freed.

@@ -6,7 +6,7 @@
 //! and the current stack. Threads stand where the kernel prints tasks (`name/id`), and `T0`/`T1`
 //! where it prints CPUs.
 
-use super::{AtomicReason, Detail, HeldLock, Irq, Report, ReportKind, Stack, WaitLimit};
+use super::{AtomicReason, Detail, HeldLock, Irq, LockMode, Report, ReportKind, Stack, WaitLimit};
 use std::fmt::{self, Display, Formatter, Write};
 
 /// Printed once per report when no stack frame of the user's code has a source line: the
@@ -364,8 +364,21 @@ pub(crate) fn detail_lines(r: &Report) -> Vec<String> {
     let kind = |l: &Option<HeldLock>| l.as_ref().map_or("lock", |l| l.kind);
     let (acq, hold) = (&r.acquiring, &r.holding);
     let lines: Vec<String> = match &r.detail {
+        Detail::BadUnlock {
+            held_in_other_mode: true,
+        } => {
+            let (released_as, held_for) = match acq.as_ref().map(|a| a.mode) {
+                Some(LockMode::Write) | None => ("writer", "reading"),
+                Some(_) => ("reader", "writing"),
+            };
+            vec![format!(
+                "it is released as a {released_as} but held for {held_for}; the lock is left held"
+            )]
+        }
         Detail::CircularDependency
-        | Detail::BadUnlock
+        | Detail::BadUnlock {
+            held_in_other_mode: false,
+        }
         | Detail::LocksHeldAtExit
         | Detail::RecursiveLocking { same_instance: false } => Vec::new(),
         Detail::RecursiveLocking { same_instance: true } => vec![String::from(

@@ -2,7 +2,7 @@
 //! panicking with locks held.
 
 use crate::engine::check::*;
-use crate::engine::held::HeldStack;
+use crate::engine::held::{HeldStack, WRITE};
 use crate::engine::map::DepMap;
 use crate::engine::state;
 
@@ -13,10 +13,36 @@ pub(crate) fn bad_unlock(
     instance: usize,
     site: &'static std::panic::Location<'static>,
 ) {
+    unlock_imbalance(h, class, instance, WRITE, false, site);
+}
+
+/// Releasing the instance `instance` of `class` in mode `read` (0 write, else read) while
+/// this thread holds it only in the other mode: the release is refused, which is a bad unlock
+/// balance too, said with the mode it is held in.
+pub(crate) fn bad_unlock_mode(
+    h: &HeldStack,
+    class: u32,
+    instance: usize,
+    read: u8,
+    site: &'static std::panic::Location<'static>,
+) {
+    unlock_imbalance(h, class, instance, read, true, site);
+}
+
+fn unlock_imbalance(
+    h: &HeldStack,
+    class: u32,
+    instance: usize,
+    read: u8,
+    held_in_other_mode: bool,
+    site: &'static std::panic::Location<'static>,
+) {
     let mut st = state::lock();
     let v = Violation::BadUnlock {
         class,
         instance,
+        read,
+        held_in_other_mode,
         site,
     };
     report_once(&mut st, h, h.depth, &v);

@@ -11,9 +11,11 @@
 //!   held lock to the new one (`check_prevs_add`), each new one searched for a cycle or else
 //!   for an irq-safe → irq-unsafe connection first. Unlike the kernel the walk for
 //!   dependencies goes on past recursive readers (a lock taken under one depends on the locks
-//!   over it), and no report stops it: every dependency is recorded whatever was reported;
+//!   over it), and no report stops it: every dependency is recorded whatever was reported; the
+//!   dependencies of the locks below the nearest one, implied through it and not recorded, are
+//!   still searched for the cycles they close;
 //! * execution contexts: [`panic_op`], [`mark_held_enabled`] (interrupts re-enabled);
-//! * lifetime checks: [`bad_unlock`], [`held_lock_freed`], [`held_at_exit`];
+//! * lifetime checks: [`bad_unlock`], [`bad_unlock_mode`], [`held_lock_freed`], [`held_at_exit`];
 //! * capacity checks: [`max_depth`], [`invalid_subclass`], [`report_capacity_once`].
 //!
 //! Every violation is de-duplicated by its kind and key ([`Violation::key`]), then queued with
@@ -29,6 +31,7 @@ mod rules;
 mod wait;
 
 use super::chain;
+use super::graph::dep_kind;
 use super::held::{Held, HeldStack, CTX_HARDIRQ, CTX_IRQ_MASK, CTX_SOFTIRQ};
 use super::held::{READ_RECURSIVE, WRITE};
 use super::map::UNTRACKED;
@@ -43,8 +46,8 @@ use crate::report::ReportKind;
 pub(crate) use capacity::{invalid_subclass, max_depth};
 use context::sleep_in_atomic;
 pub(crate) use context::{mark_held_enabled, might_sleep, panic_op};
-pub(crate) use lifetime::{bad_unlock, held_at_exit, held_lock_freed, panic_while_holding};
-use order::add_dependency;
+pub(crate) use lifetime::{bad_unlock, bad_unlock_mode, held_at_exit, held_lock_freed, panic_while_holding};
+use order::{add_dependency, check_implied};
 use recursion::is_self_deadlock;
 pub(crate) use recursion::{nest_lock_not_held, self_deadlock};
 use rules::forbidden_nesting;
@@ -153,9 +156,20 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
     // own dependency in its own mode.
     // Once the rest is implied, a reader of the class being taken recursively still adds its
     // own self-dependency: no path through another lock implies that one.
+    // An implied dependency is not recorded (the printed chains stay the kernel's), but when
+    // the dependency implying it is new it is searched for the cycle it closes
+    // (`check_implied`): the one found from the nearest lock may be another, shorter cycle, and
+    // the one through a lock further down is a deadlock of its own that the kernel, stopping at
+    // the first report, never names.
     let mut trace: Option<TraceId> = None;
     let mut complete = true;
     let mut implied = false;
+    // Whether the dependency that implies the rest is new with this acquisition (see
+    // `check_implied`), and the (held class, kind) of the dependencies it added.
+    let mut implied_by_new = false;
+    let mut added: Vec<(u32, u8)> = Vec::new();
+    // The classes of the cycles this acquisition closed (see `check_implied`).
+    let mut on_cycle: Vec<u32> = Vec::new();
     for (i, prev) in held.iter().enumerate().rev() {
         if (prev.ctx ^ next.ctx) & CTX_IRQ_MASK != 0 {
             break;
@@ -164,18 +178,28 @@ pub(crate) fn validate_chain(h: &HeldStack, d: usize, next: &Held) {
         // cycle through other classes (`C(r) B C(rr)` with `B -(ER)-> C` and `C -(SN)-> B`),
         // whether or not a writer of the class held elsewhere was just reported as recursion.
         let allowed_recursion = prev.class == next.class && next.read == READ_RECURSIVE && prev.read != WRITE;
-        if prev.class == UNTRACKED
-            || implied && !allowed_recursion
-            || recursion && prev.class == next.class && !allowed_recursion
-        {
+        if prev.class == UNTRACKED || recursion && prev.class == next.class && !allowed_recursion {
             continue;
         }
-        complete &= add_dependency(&mut st, h, d, prev, next, &mut trace);
+        if implied && !allowed_recursion {
+            if implied_by_new {
+                check_implied(&mut st, h, d, prev, next, &mut on_cycle);
+            }
+            continue;
+        }
+        // New to the graph, or added by this very walk (from a lock of the same class above).
+        let dep = (prev.class, dep_kind(prev.read, next.read));
+        let new = added.contains(&dep) || !st.graph.has(prev.class, next.class, dep.1);
+        if new {
+            added.push(dep);
+        }
+        complete &= add_dependency(&mut st, h, d, prev, next, &mut trace, &mut on_cycle);
         let implies_below = !held[..i]
             .iter()
             .any(|e| e.class == prev.class && (e.ctx ^ prev.ctx) & CTX_IRQ_MASK == 0);
         if !prev.trylock && prev.read != READ_RECURSIVE && implies_below {
             implied = true;
+            implied_by_new = new;
         }
     }
     if complete && cacheable {

@@ -10,7 +10,8 @@ use crate::engine::usage;
 use crate::engine::validate::thread_desc;
 
 /// Checks and records the dependency `prev → next`. Returns false if it could not be
-/// recorded (the dependency table is full).
+/// recorded (the dependency table is full). The classes of a cycle it closes are added to
+/// `on_cycle` (see [`check_implied`]).
 pub(crate) fn add_dependency(
     st: &mut State,
     h: &HeldStack,
@@ -18,11 +19,16 @@ pub(crate) fn add_dependency(
     prev: &Held,
     next: &Held,
     trace: &mut Option<TraceId>,
+    on_cycle: &mut Vec<u32>,
 ) -> bool {
     let kind = dep_kind(prev.read, next.read);
     let existing = st.graph.find(prev.class, next.class);
     if let Some(e) = existing {
-        if st.graph.edges[e as usize].dep & kind != 0 {
+        // A dependency of a class on itself (a recursive read over a reader of its class)
+        // closes a cycle only with a path out of the class and back, which may have appeared
+        // since it was recorded: it is searched on every validation (the rest of such a cycle
+        // is often found first, from the edge that completed it, under a shorter cycle's name).
+        if st.graph.edges[e as usize].dep & kind != 0 && prev.class != next.class {
             return true; // validated when it was recorded
         }
     }
@@ -31,22 +37,16 @@ pub(crate) fn add_dependency(
     if st.graph.may_close_cycle(prev.class, next.class) {
         let path = st.graph.find_cycle(prev.class, prev.read, next.class, next.read);
         if let Some(path) = path {
-            let (prev, next) = (*prev, *next);
-            let v = if prev.class == next.class {
-                // A path from a class back to itself: recursion through other locks.
-                Violation::RecursiveLocking {
-                    prev,
-                    next,
-                    how: Recursion::ThroughGraph,
-                }
-            } else {
-                Violation::Circular {
-                    prev,
-                    next,
-                    path: &path,
-                }
+            // Also when `prev` is of `next`'s class (a recursive read over a reader of it): the
+            // path out of the class and back is a cycle through other locks, which the kernel
+            // reports as circular too.
+            let v = Violation::Circular {
+                prev: *prev,
+                next: *next,
+                path: &path,
             };
             report_once(st, h, d, &v);
+            note_classes(st, &path, on_cycle);
             // The graph now holds a cycle on purpose: the topological order is gone.
             st.graph.give_up_order();
             reported = true;
@@ -68,6 +68,58 @@ pub(crate) fn add_dependency(
             true
         }
         None => record_edge(st, h, prev, next, trace),
+    }
+}
+
+/// Searches for the cycle that the dependency `prev → next` would close, where `prev` is held
+/// below the nearest lock whose own dependency on `next` implies it (the kernel's
+/// `check_prevs_add` stops at that lock and never looks further). The dependency is not
+/// recorded — the graph has it as a path through the nearer lock — but a cycle through it is a
+/// deadlock of its own: with `r` read, `x`, `s` held, a writer of `r` closes `r → s → r` through
+/// `s` and `r → x → r` through `x`, two deadlocks, and a search from the nearest lock alone
+/// names only the first. Searched only when the nearer lock's dependency is new: through one
+/// recorded before, `prev ⇝ next` was there before too, and a cycle it closes was no new
+/// deadlock, reported when it formed (the kernel's single report then stays the only one).
+/// While the graph keeps its topological order the search costs nothing: the path
+/// `prev ⇝ next` through the nearer lock puts `prev` before `next`.
+///
+/// `on_cycle` holds the classes of the cycles this acquisition closed so far: a lock of one of
+/// them is on a cycle already named, and the cycle through its implied dependency (in the graph
+/// a path through the nearer lock) is that same cycle or a part of it, not another deadlock.
+pub(crate) fn check_implied(
+    st: &mut State,
+    h: &HeldStack,
+    d: usize,
+    prev: &Held,
+    next: &Held,
+    on_cycle: &mut Vec<u32>,
+) {
+    // Recorded directly, it was searched then; while the graph keeps its order, no path leads
+    // back.
+    if on_cycle.contains(&prev.class)
+        || st
+            .graph
+            .has(prev.class, next.class, dep_kind(prev.read, next.read))
+        || !st.graph.may_close_cycle(prev.class, next.class)
+    {
+        return;
+    }
+    if let Some(path) = st.graph.find_cycle(prev.class, prev.read, next.class, next.read) {
+        let v = Violation::Circular {
+            prev: *prev,
+            next: *next,
+            path: &path,
+        };
+        report_once(st, h, d, &v);
+        note_classes(st, &path, on_cycle);
+    }
+}
+
+/// Adds the classes of the cycle `path` closes to `on_cycle`.
+fn note_classes(st: &State, path: &[u32], on_cycle: &mut Vec<u32>) {
+    for &e in path {
+        let edge = &st.graph.edges[e as usize];
+        on_cycle.extend([edge.from, edge.to]);
     }
 }
 
