@@ -57,9 +57,13 @@ impl Condvar {
     pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
         #[cfg(feature = "check")]
         {
-            let token = crate::engine::validate::release_for_wait(guard.map);
+            let token = crate::engine::validate::release_for_wait(&guard.lock.map);
             self.inner.wait(&mut guard.inner);
-            crate::engine::validate::reacquire_after_wait(guard.map, token, std::panic::Location::caller());
+            crate::engine::validate::reacquire_after_wait(
+                &guard.lock.map,
+                token,
+                std::panic::Location::caller(),
+            );
         }
         #[cfg(not(feature = "check"))]
         self.inner.wait(guard)
@@ -74,9 +78,13 @@ impl Condvar {
     ) -> WaitTimeoutResult {
         #[cfg(feature = "check")]
         {
-            let token = crate::engine::validate::release_for_wait(guard.map);
+            let token = crate::engine::validate::release_for_wait(&guard.lock.map);
             let r = self.inner.wait_until(&mut guard.inner, deadline);
-            crate::engine::validate::reacquire_after_wait(guard.map, token, std::panic::Location::caller());
+            crate::engine::validate::reacquire_after_wait(
+                &guard.lock.map,
+                token,
+                std::panic::Location::caller(),
+            );
             r
         }
         #[cfg(not(feature = "check"))]

@@ -33,8 +33,13 @@
 //! `Send`; `parking_lot`'s are `Send` only with its `send_guard` feature): code that moves a
 //! guard to another thread builds only with `check` off.
 
+#[cfg(feature = "check")]
+#[macro_use]
+mod retake;
 #[macro_use]
 mod exclusive;
+#[macro_use]
+mod pl_mutex;
 #[macro_use]
 mod irqsave;
 mod condvar;
@@ -43,11 +48,20 @@ mod mutex;
 mod not_send;
 mod rw_spin;
 mod rwlock;
+mod rwlock_guards;
 mod spin;
+#[cfg(feature = "check")]
+mod timed;
 
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use irqsave::IrqSaveGuard;
-pub use mutex::{Mutex, MutexGuard};
+pub use mutex::{
+    const_fair_mutex, const_mutex, FairMutex, FairMutexGuard, MappedFairMutexGuard, MappedMutexGuard, Mutex,
+    MutexGuard,
+};
 pub use rw_spin::{RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard};
-pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use rwlock::{
+    const_rwlock, MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
+    RwLockUpgradableReadGuard, RwLockWriteGuard,
+};
 pub use spin::{RawSpinLock, RawSpinLockGuard, SpinLock, SpinLockGuard};
