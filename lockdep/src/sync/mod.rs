@@ -46,6 +46,7 @@ mod condvar;
 mod mutex;
 #[cfg(feature = "check")]
 mod not_send;
+mod reentrant;
 mod rw_spin;
 mod rwlock;
 mod rwlock_guards;
@@ -59,6 +60,7 @@ pub use mutex::{
     const_fair_mutex, const_mutex, FairMutex, FairMutexGuard, MappedFairMutexGuard, MappedMutexGuard, Mutex,
     MutexGuard,
 };
+pub use reentrant::{const_reentrant_mutex, MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard};
 pub use rw_spin::{RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard};
 pub use rwlock::{
     const_rwlock, MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
