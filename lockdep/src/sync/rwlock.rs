@@ -290,8 +290,13 @@ impl<T: ?Sized> RwLock<T> {
                 || self.inner.try_write(),
                 || {
                     if up {
-                        // Blocked by this thread's own upgradable read? That waits for ever.
+                        // Blocked by this thread's own upgradable read? That waits for ever:
+                        // `contended` reports it and panics, with the lock's record gone
+                        // first (it forgets only the companion's). Otherwise the record comes
+                        // back, on this slow path only.
+                        validate::release(&self.map, loc);
                         validate::contended(&self.up, self.up.instance(), WRITE, loc);
+                        validate::acquire(&self.map, subclass, WRITE, false, loc);
                     }
                     self.inner.write()
                 },
