@@ -128,6 +128,21 @@ pub use sync::{
 };
 pub use ww::{WwAcquireCtx, WwClass, WwError, WwMutex, WwMutexGuard};
 
+/// `parking_lot`'s raw lock types, so that types written with them (`lock_api::Mutex<RawMutex,
+/// T>`, `ArcMutexGuard<RawMutex, T>`) read as with `parking_lot`. They are the plain raw locks:
+/// a lock built on one directly through `lock_api` is not validated (see "Features from
+/// parking_lot").
+pub use parking_lot::{RawFairMutex, RawMutex, RawRwLock, RawThreadId};
+
+/// The `lock_api` crate this one's locks are built on (as `parking_lot` re-exports it).
+pub use lock_api;
+
+/// `parking_lot`'s detector of actual deadlocks (the `deadlock_detection` feature): our locks
+/// are `parking_lot` locks underneath, so `deadlock::check_deadlock()` finds threads blocked on
+/// them. The validator finds the orders that *can* deadlock; this finds the ones that did.
+#[cfg(feature = "deadlock_detection")]
+pub use parking_lot::deadlock;
+
 /// Whether this build validates (the `check` feature is on).
 pub const ENABLED: bool = cfg!(feature = "check");
 

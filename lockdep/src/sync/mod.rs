@@ -50,7 +50,11 @@ mod reentrant;
 mod rw_spin;
 mod rwlock;
 mod rwlock_guards;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod spin;
+#[cfg(all(feature = "check", feature = "owning_ref"))]
+mod stable_address;
 #[cfg(feature = "check")]
 mod timed;
 
