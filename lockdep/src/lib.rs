@@ -126,6 +126,8 @@ pub use sync::{
     ReentrantMutexGuard, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard, RwSpinLock,
     RwSpinLockReadGuard, RwSpinLockWriteGuard, SpinLock, SpinLockGuard, WaitTimeoutResult,
 };
+#[cfg(feature = "arc_lock")]
+pub use sync::{ArcMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard};
 pub use ww::{WwAcquireCtx, WwClass, WwError, WwMutex, WwMutexGuard};
 
 /// `parking_lot`'s raw lock types, so that types written with them (`lock_api::Mutex<RawMutex,

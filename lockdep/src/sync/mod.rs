@@ -42,6 +42,8 @@ mod exclusive;
 mod pl_mutex;
 #[macro_use]
 mod irqsave;
+#[cfg(feature = "arc_lock")]
+mod arc_guards;
 mod condvar;
 mod mutex;
 #[cfg(feature = "check")]
@@ -58,6 +60,8 @@ mod stable_address;
 #[cfg(feature = "check")]
 mod timed;
 
+#[cfg(feature = "arc_lock")]
+pub use arc_guards::{ArcMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use irqsave::IrqSaveGuard;
 pub use mutex::{

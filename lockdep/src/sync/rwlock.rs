@@ -80,6 +80,7 @@ pub use super::rwlock_guards::{
 /// assert_eq!(*l.read(), 6);
 /// ```
 #[doc(alias = "rw_semaphore")]
+#[cfg_attr(not(feature = "check"), repr(transparent))]
 pub struct RwLock<T: ?Sized> {
     #[cfg(feature = "check")]
     pub(crate) map: DepMap,

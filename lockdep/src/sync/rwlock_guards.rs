@@ -197,6 +197,15 @@ mod checked {
             s.lock
         }
 
+        /// Forgets the guard, keeping the lock and its records held (for an `Arc` guard to
+        /// take over); returns whether the writer holds the companion class.
+        #[cfg(feature = "arc_lock")]
+        #[inline]
+        pub(crate) fn into_held(s: Self) -> bool {
+            let s = ManuallyDrop::new(s);
+            s.up
+        }
+
         /// A guard for a part of the value; the lock stays write-held until it is dropped.
         #[inline]
         pub fn map<U: ?Sized, F>(s: Self, f: F) -> MappedRwLockWriteGuard<'a, U>
