@@ -72,7 +72,9 @@ macro_rules! arc_guard {
         }
 
         impl<T: ?Sized> $name<$raw, T> {
-            /// The lock this guard holds.
+            /// The lock this guard holds. With `check` off the guard is
+            /// `parking_lot`'s, whose function returns the plain lock inside this one: the same address
+            /// and every `parking_lot` method, but another type (so compare addresses, not references).
             #[inline]
             pub fn $accessor(s: &Self) -> &Arc<$lock<T>> {
                 &s.lock

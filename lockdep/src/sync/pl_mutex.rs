@@ -122,7 +122,9 @@ macro_rules! parking_lot_mutex_api {
                 (unsafe { std::ptr::read(&s.inner) }, s.lock)
             }
 
-            /// The lock this guard holds.
+            /// The lock this guard holds. With `check` off the guard is
+            /// `parking_lot`'s, whose function returns the plain lock inside this one: the same address
+            /// and every `parking_lot` method, but another type (so compare addresses, not references).
             #[inline]
             pub fn mutex(s: &Self) -> &'a $name<T> {
                 s.lock

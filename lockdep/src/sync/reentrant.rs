@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 /// let b = m.lock(); // the owner re-enters: no wait, no report
 /// assert_eq!(*a + *b, 2);
 /// ```
+#[cfg_attr(not(feature = "check"), repr(transparent))]
 pub struct ReentrantMutex<T: ?Sized> {
     #[cfg(feature = "check")]
     pub(crate) map: DepMap,
@@ -112,7 +113,9 @@ mod guards {
             }
         }
 
-        /// The lock this guard holds.
+        /// The lock this guard holds. With `check` off the guard is
+        /// `parking_lot`'s, whose function returns the plain lock inside this one: the same address
+        /// and every `parking_lot` method, but another type (so compare addresses, not references).
         #[inline]
         pub fn remutex(s: &Self) -> &'a ReentrantMutex<T> {
             s.lock

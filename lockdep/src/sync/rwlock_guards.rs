@@ -113,7 +113,9 @@ mod checked {
             (unsafe { std::ptr::read(&s.inner) }, s.lock)
         }
 
-        /// The lock this guard holds.
+        /// The lock this guard holds. With `check` off the guard is
+        /// `parking_lot`'s, whose function returns the plain lock inside this one: the same address
+        /// and every `parking_lot` method, but another type (so compare addresses, not references).
         #[inline]
         pub fn rwlock(s: &Self) -> &'a RwLock<T> {
             s.lock
@@ -191,7 +193,9 @@ mod checked {
             (unsafe { std::ptr::read(&s.inner) }, s.lock, s.up)
         }
 
-        /// The lock this guard holds.
+        /// The lock this guard holds. With `check` off the guard is
+        /// `parking_lot`'s, whose function returns the plain lock inside this one: the same address
+        /// and every `parking_lot` method, but another type (so compare addresses, not references).
         #[inline]
         pub fn rwlock(s: &Self) -> &'a RwLock<T> {
             s.lock
@@ -391,7 +395,9 @@ mod checked {
             (unsafe { std::ptr::read(&s.inner) }, s.lock)
         }
 
-        /// The lock this guard holds.
+        /// The lock this guard holds. With `check` off the guard is
+        /// `parking_lot`'s, whose function returns the plain lock inside this one: the same address
+        /// and every `parking_lot` method, but another type (so compare addresses, not references).
         #[inline]
         pub fn rwlock(s: &Self) -> &'a RwLock<T> {
             s.lock
