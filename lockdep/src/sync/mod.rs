@@ -17,6 +17,8 @@
 //! |---|---|---|---|
 //! | [`Mutex`] | `struct mutex` | parking the thread | in process context, with no spinning lock held |
 //! | [`RwLock`] | `rw_semaphore` | parking the thread | as a `Mutex` |
+//! | [`FairMutex`] | `struct mutex` | parking the thread (handed over fairly) | as a `Mutex` |
+//! | [`ReentrantMutex`] | `struct mutex`, re-entered by its owner | parking the thread | as a `Mutex` |
 //! | [`SpinLock`] | `spinlock_t` | spinning | anywhere but under a `RawSpinLock` |
 //! | [`RwSpinLock`] | `rwlock_t` | spinning | as a `SpinLock` |
 //! | [`RawSpinLock`] | `raw_spinlock_t` | spinning | anywhere, and `try_lock` in a panic handler |

@@ -15,31 +15,7 @@
 //!   kernel's `rw_semaphore` has none; its `rwlock_t` readers are). A cycle that only goes
 //!   through recursive readers is not a deadlock.
 //!
-//! # Upgradable reads
-//!
-//! The kernel has no upgradable reader, so it is modelled with what the kernel has. An
-//! [`upgradable_read`](RwLock::upgradable_read) excludes writers and other upgradable readers
-//! but not readers; and while one is held `parking_lot` lets no writer queue ahead of readers
-//! (a writer waits without blocking new readers), so a held upgradable read never makes a
-//! reader wait. Each lock therefore has a companion class, `<class>:upgradable`, for its single
-//! upgradable slot:
-//! * an upgradable read is an exclusive hold of the companion only. It is *not* a hold of the
-//!   lock: readers (on this thread or another) never wait for it, so `upgradable_read` then
-//!   `read` on one thread, or a cycle through a reader and an upgradable reader, is not reported;
-//! * taking it is first checked as a non-recursive read of the lock that is not kept (as
-//!   `LockMap::sync` checks a wait): it waits behind a writer, held or queued, like `read`;
-//! * once a lock has had an upgradable reader, each writer holds the companion too (taken
-//!   before the lock), so a writer waits for a held upgradable read and vice versa. Until then
-//!   writers skip it: a lock that is never read upgradably pays nothing, and one that is pays
-//!   one extra acquisition per write. Writes made before the lock's first upgradable read order
-//!   nothing against the companion;
-//! * [`upgrade`](RwLockUpgradableReadGuard::upgrade) waits for the readers to leave: a
-//!   blocking write acquisition of the lock on top of what the thread holds, so a lock taken
-//!   between `upgradable_read` and `upgrade` is ordered before a write of the lock (and a
-//!   reader that then wants that lock closes a cycle). `try_upgrade` is a trylock of it;
-//!   `downgrade` gives up the companion and holds a read (taken without waiting);
-//!   `downgrade_to_upgradable` gives up the write and keeps (or takes, without waiting) the
-//!   companion.
+//! Upgradable reads are modelled as the type's documentation describes.
 
 #[cfg(feature = "check")]
 use crate::engine::held::{READ, READ_RECURSIVE, WRITE};
@@ -68,6 +44,33 @@ pub use super::rwlock_guards::{
 /// * Its class is the creation site (or a [`LockClass`]), as for every lock of this crate.
 /// * The guards are `!Send` with `check`, even if `parking_lot`'s `send_guard` feature is on.
 /// * Without `check` it is the plain lock, with the plain guards.
+///
+/// # Upgradable reads
+///
+/// With `check` (without it they are `parking_lot`'s, unvalidated). The kernel has no
+/// upgradable reader, so it is modelled with what the kernel has. An
+/// [`upgradable_read`](RwLock::upgradable_read) excludes writers and other upgradable readers
+/// but not readers; and while one is held `parking_lot` lets no writer queue ahead of readers
+/// (a writer waits without blocking new readers), so a held upgradable read never makes a
+/// reader wait. Each lock therefore has a companion class, `<class>:upgradable`, for its single
+/// upgradable slot:
+/// * an upgradable read is an exclusive hold of the companion only. It is *not* a hold of the
+///   lock: readers (on this thread or another) never wait for it, so `upgradable_read` then
+///   `read` on one thread, or a cycle through a reader and an upgradable reader, is not reported;
+/// * taking it is first checked as a non-recursive read of the lock that is not kept (as
+///   `LockMap::sync` checks a wait): it waits behind a writer, held or queued, like `read`;
+/// * once a lock has had an upgradable reader, each writer holds the companion too (taken
+///   before the lock), so a writer waits for a held upgradable read and vice versa. Until then
+///   writers skip it: a lock that is never read upgradably pays nothing, and one that is pays
+///   one extra acquisition per write. Writes made before the lock's first upgradable read order
+///   nothing against the companion;
+/// * [`upgrade`](RwLockUpgradableReadGuard::upgrade) waits for the readers to leave: a
+///   blocking write acquisition of the lock on top of what the thread holds, so a lock taken
+///   between `upgradable_read` and `upgrade` is ordered before a write of the lock (and a
+///   reader that then wants that lock closes a cycle). `try_upgrade` is a trylock of it;
+///   `downgrade` gives up the companion and holds a read (taken without waiting);
+///   `downgrade_to_upgradable` gives up the write and keeps (or takes, without waiting) the
+///   companion.
 ///
 /// ```
 /// let l = lockdep::RwLock::new(5);
