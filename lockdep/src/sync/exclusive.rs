@@ -30,7 +30,8 @@ macro_rules! exclusive_lock {
         #[must_use = "if unused the lock is released at once"]
         pub struct $guard<'a, T: ?Sized + 'a> {
             pub(crate) inner: $plain_guard<'a, T>,
-            /// The lock, for its validator record (first field, so reaching it costs nothing).
+            /// The lock (for `mutex()`), and through it its validator record: an offset from this
+            /// reference, no extra load on release.
             pub(crate) lock: &'a $name<T>,
             pub(crate) _not_send: crate::sync::not_send::NotSend,
         }
