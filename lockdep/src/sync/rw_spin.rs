@@ -401,22 +401,4 @@ impl<T: ?Sized> Drop for RwSpinLock<T> {
     }
 }
 
-impl<T: Default> Default for RwSpinLock<T> {
-    #[cfg_attr(feature = "check", track_caller)]
-    fn default() -> Self {
-        Self::new(T::default())
-    }
-}
-
-impl<T> From<T> for RwSpinLock<T> {
-    #[cfg_attr(feature = "check", track_caller)]
-    fn from(value: T) -> Self {
-        Self::new(value)
-    }
-}
-
-impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for RwSpinLock<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
-    }
-}
+lock_std_traits!(RwSpinLock);

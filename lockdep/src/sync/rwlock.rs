@@ -620,25 +620,7 @@ impl<T: ?Sized> Drop for RwLock<T> {
     }
 }
 
-impl<T: Default> Default for RwLock<T> {
-    #[cfg_attr(feature = "check", track_caller)]
-    fn default() -> Self {
-        Self::new(T::default())
-    }
-}
-
-impl<T> From<T> for RwLock<T> {
-    #[cfg_attr(feature = "check", track_caller)]
-    fn from(value: T) -> Self {
-        Self::new(value)
-    }
-}
-
-impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for RwLock<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
-    }
-}
+lock_std_traits!(RwLock);
 
 /// A new [`RwLock`] (`parking_lot::const_rwlock`); `RwLock::new` is `const` too. Its class is
 /// the call site.
