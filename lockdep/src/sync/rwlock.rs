@@ -70,7 +70,10 @@ pub use super::rwlock_guards::{
 ///   reader that then wants that lock closes a cycle). `try_upgrade` is a trylock of it;
 ///   `downgrade` gives up the companion and holds a read (taken without waiting);
 ///   `downgrade_to_upgradable` gives up the write and keeps (or takes, without waiting) the
-///   companion.
+///   companion;
+/// * since an upgradable read is no hold of the lock itself, [`assert_held`](crate::assert_held)
+///   and [`assert_held_read`](crate::assert_held_read) on the lock do not count it;
+///   [`is_held_by_current_thread`](RwLock::is_held_by_current_thread) does.
 ///
 /// ```
 /// let l = lockdep::RwLock::new(5);
