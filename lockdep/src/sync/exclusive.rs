@@ -11,15 +11,15 @@ macro_rules! exclusive_lock {
         #[cfg(feature = "check")]
         $(#[$doc])*
         pub struct $name<T: ?Sized> {
-            map: crate::engine::DepMap,
-            inner: $plain,
+            pub(crate) map: crate::engine::DepMap,
+            pub(crate) inner: $plain,
         }
 
         #[cfg(not(feature = "check"))]
         $(#[$doc])*
         #[repr(transparent)]
         pub struct $name<T: ?Sized> {
-            inner: $plain,
+            pub(crate) inner: $plain,
         }
 
         /// The guard of a held lock; the lock is released when it is dropped.
@@ -30,7 +30,9 @@ macro_rules! exclusive_lock {
         #[must_use = "if unused the lock is released at once"]
         pub struct $guard<'a, T: ?Sized + 'a> {
             pub(crate) inner: $plain_guard<'a, T>,
-            pub(crate) map: &'a crate::engine::DepMap,
+            /// The lock (for `mutex()`), and through it its validator record: an offset from this
+            /// reference, no extra load on release.
+            pub(crate) lock: &'a $name<T>,
             pub(crate) _not_send: crate::sync::not_send::NotSend,
         }
 
@@ -114,7 +116,7 @@ macro_rules! exclusive_lock {
                     let inner = crate::engine::validate::lock_raw(&self.map, 0, || self.inner.try_lock(), || self.inner.lock());
                     $guard {
                         inner,
-                        map: &self.map,
+                        lock: self,
                         _not_send: crate::sync::not_send::NotSend::MARK,
                     }
                 }
@@ -142,7 +144,7 @@ macro_rules! exclusive_lock {
                     let inner = crate::engine::validate::lock_raw(&self.map, 0, || self.inner.try_lock(), || self.inner.lock());
                     $guard {
                         inner,
-                        map: &self.map,
+                        lock: self,
                         _not_send: crate::sync::not_send::NotSend::MARK,
                     }
                 }
@@ -166,7 +168,7 @@ macro_rules! exclusive_lock {
                     crate::engine::validate::acquire(&self.map, 0, 0, true, loc);
                     Some($guard {
                         inner,
-                        map: &self.map,
+                        lock: self,
                         _not_send: crate::sync::not_send::NotSend::MARK,
                     })
                 }
@@ -230,25 +232,7 @@ macro_rules! exclusive_lock {
             }
         }
 
-        impl<T: Default> Default for $name<T> {
-            #[cfg_attr(feature = "check", track_caller)]
-            fn default() -> Self {
-                Self::new(T::default())
-            }
-        }
-
-        impl<T> From<T> for $name<T> {
-            #[cfg_attr(feature = "check", track_caller)]
-            fn from(value: T) -> Self {
-                Self::new(value)
-            }
-        }
-
-        impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for $name<T> {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.inner.fmt(f)
-            }
-        }
+        lock_std_traits!($name);
 
         #[cfg(feature = "check")]
         impl<T: ?Sized> std::ops::Deref for $guard<'_, T> {
@@ -271,7 +255,7 @@ macro_rules! exclusive_lock {
         impl<T: ?Sized> Drop for $guard<'_, T> {
             #[inline]
             fn drop(&mut self) {
-                crate::engine::validate::release(self.map, std::panic::Location::caller());
+                crate::engine::validate::release(&self.lock.map, std::panic::Location::caller());
             }
         }
 
