@@ -26,6 +26,10 @@
 //! - [`irq_work`] — deferred work in hard-irq context (kernel/irq_work.c).
 //! - [`dma_resv`] — reservation objects: the ww lock and fences by usage (drivers/dma-buf/dma-resv.c).
 //! - [`drm_auth`] — the DRM master and `&dev->master_mutex` (drivers/gpu/drm/drm_auth.c).
+//! - [`drm_client`] — in-kernel clients, their mode sets under `&client->modeset_mutex`, the
+//!   display side of a GPU reset (drivers/gpu/drm/drm_client.c, drm_client_modeset.c).
+//! - [`drm_fb_helper`] — fbdev emulation: `pan_display` in the kernel's lock order
+//!   (drivers/gpu/drm/drm_fb_helper.c).
 //! - [`drm_exec`] — many resv locks as one ww transaction with back-off (drivers/gpu/drm/drm_exec.c).
 //! - [`drm_gem`] — GEM objects, per-file handles, the LRU, deferred free (drivers/gpu/drm/drm_gem.c).
 //! - [`drm_gem_shmem_helper`] — shmem pages, pins and vmaps under resv, the GEM shrinker
@@ -76,10 +80,12 @@ pub mod dma_resv;
 pub mod drm_atomic;
 pub mod drm_atomic_helper;
 pub mod drm_auth;
+pub mod drm_client;
 pub mod drm_connector;
 pub mod drm_crtc;
 pub mod drm_drv;
 pub mod drm_exec;
+pub mod drm_fb_helper;
 pub mod drm_framebuffer;
 pub mod drm_gem;
 pub mod drm_gem_shmem_helper;
