@@ -13,6 +13,8 @@
 //! - [`DrmFbHelper::new`] is probe (`drm_fbdev_client_setup` -> `initial_config`): it makes
 //!   the framebuffers, registers the framebuffer device (fbcon takes over the console,
 //!   allocating under `console_lock`) and sets the mode as fbcon's `fb_set_par` does.
+//! - After the display is torn down or its device unplugged, panning and mode restores fail
+//!   with `-ENODEV` (the fbdev device may outlive the DRM device; fbcon may still call in).
 //! - [`DrmFbHelper::set_suspend_unlocked`] suspends or resumes the fbdev console; it is what
 //!   a driver's system-suspend path calls, never its GPU reset (S6).
 //!
@@ -142,11 +144,12 @@ impl DrmFbHelper {
     /// `drm_client_modeset_commit` (`&client->modeset_mutex` and the modeset locks).
     ///
     /// # Errors
-    /// `Ebusy` while a file is master; what the commit returns.
+    /// `Ebusy` while a file is master; `Enodev` after unplug; what the commit returns.
     #[doc(alias = "drm_fb_helper_restore_fbdev_mode_unlocked")]
     #[track_caller]
     pub fn restore_fbdev_mode_unlocked(&self) -> KResult {
         let _helper = self.lock.lock();
+        self.check_present()?;
         let master = dev_master(self.display.mode_config().dev());
         let Some(_master) = master.internal_acquire() else {
             return Err(Errno::Ebusy);
@@ -160,7 +163,8 @@ impl DrmFbHelper {
     ///
     /// # Errors
     /// `Einval` for an offset other than `(0, 0)` and `(0, height)`; `Ebusy` while a file is
-    /// DRM master; what the commit returns.
+    /// DRM master; `Enodev` once the display is torn down or unplugged; what the commit
+    /// returns.
     #[doc(alias = "drm_fb_helper_pan_display")]
     #[track_caller]
     pub fn pan_display(&self, x: u32, y: u32) -> KResult {
@@ -174,6 +178,7 @@ impl DrmFbHelper {
     #[track_caller]
     fn pan_display_locked(&self, _console: &ConsoleGuard, y: u32) -> KResult {
         let mut helper = self.lock.lock();
+        self.check_present()?;
         let master = dev_master(self.display.mode_config().dev());
         let Some(_master) = master.internal_acquire() else {
             return Err(Errno::Ebusy);
@@ -209,6 +214,15 @@ impl DrmFbHelper {
         set(&mut modesets);
         let _mode_config = cfg.mutex().lock();
         with_modeset_locks(cfg, |ctx| self.client.modeset_commit_locked(&modesets, ctx))
+    }
+
+    /// `Enodev` once the display is torn down or its device unplugged: the fbdev device
+    /// outlives the DRM device (fbcon may still call in), but nothing reaches the hardware.
+    fn check_present(&self) -> KResult {
+        if self.display.is_finished() || self.display.dev().is_unplugged() {
+            return Err(Errno::Enodev);
+        }
+        Ok(())
     }
 
     /// Suspends or resumes the fbdev console (`drm_fb_helper_set_suspend_unlocked`):

@@ -81,6 +81,11 @@ fn panning_shows_each_half_of_the_virtual_screen_on_every_crtc() {
     assert!(drm_sim::console::is_suspended());
     helper.set_suspend_unlocked(false).unwrap();
     display.fini();
+    assert_eq!(
+        helper.pan_display(0, h),
+        Err(Errno::Enodev),
+        "the display is gone"
+    );
     let r = reports();
     assert!(r.is_empty(), "clean: {:?}", summaries(&r));
 }
