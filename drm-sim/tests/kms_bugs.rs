@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drm_sim::dma_resv::dma_resv_lockdep;
+use drm_sim::drm_atomic_helper;
 use drm_sim::drm_drv::DrmDevice;
+use drm_sim::drm_mode_config::{drmm_mode_config_init, register_kms_driver, DrmKmsFuncs};
+use drm_sim::drm_plane::DrmPlaneState;
 use drm_sim::hrtimer::set_cancel_tracking;
 use drm_sim::sim_display::SimDisplay;
 use drm_sim::testing::{assert_one_report, kinds, serial};
-use drm_sim::{mm, Bug, Bugs};
+use drm_sim::{mm, Bug, Bugs, KResult};
 use lockdep::ReportKind;
 
 /// A primed run (the boot-time orders the workload replays) with one display whose driver
@@ -102,4 +105,41 @@ fn spinlock_under_panic_lock_is_an_invalid_wait_context() {
         ReportKind::InvalidWaitContext,
         &["&crtc->commit_lock", "&dev->mode_config.panic_lock"],
     );
+}
+
+/// A driver whose plane update does what the tail may do: allocate without reclaim
+/// (`GFP_NOWAIT`) and only trylock a buffer's resv.
+struct NearMiss;
+
+impl DrmKmsFuncs for NearMiss {
+    fn enable_vblank(&self, _crtc: usize) -> KResult {
+        Err(drm_sim::Errno::Einval)
+    }
+    fn disable_vblank(&self, _crtc: usize) {}
+    fn atomic_update(&self, plane: &DrmPlaneState) {
+        drop(mm::kmalloc(64, mm::GFP_NOWAIT));
+        if let Some(fb) = &plane.fb {
+            drop(fb.obj().resv().trylock());
+        }
+    }
+}
+
+/// The closest legitimate patterns to the two commit-tail bugs stay silent: a non-reclaiming
+/// allocation and a resv trylock inside the signalling section.
+#[test]
+fn nowait_allocation_and_resv_trylock_in_the_tail_are_silent() {
+    let _s = serial();
+    dma_resv_lockdep();
+    mm::prime();
+    let dev = DrmDevice::new("near-miss", Bugs::NONE);
+    let cfg = drmm_mode_config_init(&dev, 1);
+    let driver = Arc::new(NearMiss);
+    register_kms_driver(&cfg, &driver, |_| {});
+    let fb = drm_sim::drm_framebuffer::DrmFramebuffer::create_dumb(&dev, 8, 8).unwrap();
+    drm_atomic_helper::page_flip(&cfg, 0, fb.clone(), false, false).unwrap();
+    drm_atomic_helper::page_flip(&cfg, 0, fb, true, false).unwrap();
+    drm_atomic_helper::wait_idle(&cfg);
+    drm_atomic_helper::shutdown(&cfg).unwrap();
+    assert_eq!(cfg.commits_done(), 3);
+    assert!(kinds().is_empty());
 }
