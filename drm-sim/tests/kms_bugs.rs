@@ -85,6 +85,35 @@ fn hrtimer_cancel_under_vblank_lock_is_a_cycle_through_the_timer() {
     );
 }
 
+/// The same bug met on the other disable path: the vblank disable timer (soft-irq context)
+/// after the last vblank reference went, with no teardown involved.
+#[test]
+fn hrtimer_cancel_under_vblank_lock_is_reported_from_the_disable_timer() {
+    let _s = serial();
+    let clock = drm_sim::clock::Clock::manual();
+    let dev = DrmDevice::with_clock(
+        "vkms",
+        Bugs::NONE.with(Bug::HrtimerCancelUnderVblankLock),
+        clock.clone(),
+    );
+    let period = Duration::from_millis(1);
+    let d = SimDisplay::with_period(&dev, 1, period).unwrap();
+    let cfg = d.mode_config().clone();
+    drm_sim::drm_vblank::vblank_on(&cfg, 0);
+    drm_sim::drm_vblank::vblank_get(&cfg, 0).unwrap();
+    clock.advance(period); // one vblank: the callback's order is known
+    drm_sim::drm_vblank::vblank_put(&cfg, 0);
+    assert!(kinds().is_empty());
+    clock.advance(drm_sim::drm_vblank::DEFAULT_OFFDELAY);
+    assert!(!cfg.vblank(0).unwrap().is_enabled());
+    assert_one_report(
+        ReportKind::CircularDependency,
+        &["&dev->vblank_time_lock", "(&vkms_out->vblank_hrtimer)"],
+    );
+    d.fini();
+    assert!(kinds().is_empty());
+}
+
 /// Kernel lockdep has no map for hrtimers and misses A1: with the stronger check off the
 /// same bug is silent.
 #[test]

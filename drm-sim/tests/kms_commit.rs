@@ -350,6 +350,41 @@ fn unplug_finishes_the_display() {
     assert!(kinds().is_empty());
 }
 
+/// Unplug while a thread keeps flipping (blocking and nonblocking, with out-fences): the
+/// flipper ends on ENODEV, every out-fence it got ends, nothing is left pinned or armed.
+#[test]
+fn unplug_while_flipping_finishes_every_flip() {
+    let _s = serial();
+    let (dev, d) = display(1);
+    let flipper = {
+        let d = d.clone();
+        thread::spawn(move || {
+            let fbs: Vec<_> = (0..2).map(|_| d.create_fb(8, 8).unwrap()).collect();
+            let mut outs = Vec::new();
+            for i in 0.. {
+                match d.page_flip(0, fbs[i % 2].clone(), i % 2 == 0, true) {
+                    Ok(out) => outs.push(out.unwrap()),
+                    Err(Errno::Ebusy) => thread::yield_now(),
+                    Err(Errno::Enodev) => break,
+                    Err(e) => panic!("flip: {e}"),
+                }
+            }
+            (fbs, outs)
+        })
+    };
+    thread::sleep(Duration::from_millis(30));
+    dev.unplug();
+    let (fbs, outs) = flipper.join().unwrap();
+    assert!(!outs.is_empty());
+    for o in &outs {
+        o.fence().wait_timeout(false, Duration::from_secs(5)).unwrap();
+    }
+    assert!(fbs.iter().all(|f| !f.is_pinned()));
+    assert!(!d.vblank_timer(0).unwrap().is_active());
+    assert_eq!(d.commits(), d.mode_config().commits_done());
+    assert!(kinds().is_empty());
+}
+
 /// Zero reports from two displays, four threads flipping blocking and nonblocking with
 /// out-fences and a poller on them, with the boot-time orders primed.
 #[test]
