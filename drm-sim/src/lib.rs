@@ -64,6 +64,8 @@
 //! - [`drm_atomic`], [`drm_atomic_helper`] — atomic updates; blocking and nonblocking commits,
 //!   their completions and the signalling commit tail (drivers/gpu/drm/drm_atomic.c,
 //!   drm_atomic_helper.c).
+//! - [`drm_simple_kms_helper`] — a tinydrm-style one-pipe display whose updates copy into a
+//!   panel inside `drm_dev_enter` (drivers/gpu/drm/drm_simple_kms_helper.c).
 //! - [`drm_vblank`] — vblank counting, references and events (drivers/gpu/drm/drm_vblank.c).
 //! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
@@ -93,6 +95,7 @@ pub mod drm_mode_config;
 pub mod drm_modeset_lock;
 pub mod drm_panic;
 pub mod drm_plane;
+pub mod drm_simple_kms_helper;
 pub mod drm_vblank;
 pub mod error;
 pub mod gpu;
