@@ -559,13 +559,37 @@ pub fn page_flip(
     nonblock: bool,
     out_fence: bool,
 ) -> KResult<Option<Arc<SyncFile>>> {
-    if cfg.dev().is_unplugged() {
+    page_flip_unless(cfg, plane, fb, nonblock, out_fence, || false)
+}
+
+/// [`page_flip`], refused with `Enodev` when the device is unplugged or `gone()` says the
+/// driver is being torn down. Both are checked again once the CRTC's lock is held, so a
+/// flip cannot slip in behind the teardown's shutdown commit (which takes the same lock)
+/// and leave a framebuffer pinned or a vblank timer running.
+///
+/// # Errors
+/// As [`page_flip`].
+#[track_caller]
+pub fn page_flip_unless(
+    cfg: &Arc<DrmModeConfig>,
+    plane: usize,
+    fb: Arc<DrmFramebuffer>,
+    nonblock: bool,
+    out_fence: bool,
+    gone: impl Fn() -> bool,
+) -> KResult<Option<Arc<SyncFile>>> {
+    let refused = || cfg.dev().is_unplugged() || gone();
+    if refused() {
         return Err(Errno::Enodev);
     }
     let crtc = cfg.planes().get(plane).ok_or(Errno::Einval)?.possible_crtc();
     with_modeset_ctx(|ctx| {
         let mut st = DrmAtomicState::new(cfg, ctx);
-        if !st.get_crtc_state(crtc)?.active {
+        let active = st.get_crtc_state(crtc)?.active;
+        if refused() {
+            return Err(Errno::Enodev);
+        }
+        if !active {
             st.allow_modeset(true);
             st.set_crtc_active(crtc, true)?;
         }
