@@ -185,15 +185,25 @@ impl std::fmt::Debug for CommitUpdate {
     }
 }
 
-/// Commits a checked update (`drm_atomic_helper_commit`): see the module documentation.
-/// Blocking: returns once the new state is on screen and the old one cleaned up.
-/// Nonblocking: returns after the swap; the commit worker finishes it.
+/// Checks and commits `state` (`drm_atomic_commit` → `drm_atomic_helper_commit`): see the
+/// module documentation. Blocking: returns once the new state is on screen and the old one
+/// cleaned up. Nonblocking: returns after the swap; the commit worker finishes it. The
+/// modeset locks stay in the caller's context.
 ///
 /// # Errors
-/// `Ebusy` (nonblocking over an unfinished commit), `prepare_fb`'s errors; nothing changed.
+/// `Einval` from the check; `Ebusy` (nonblocking over an unfinished commit);
+/// `prepare_fb`'s errors. On any error nothing changed and the out-fences were signalled
+/// with `ECANCELED`.
 #[doc(alias = "drm_atomic_helper_commit")]
 #[track_caller]
-pub fn commit(mut update: CommitUpdate, nonblock: bool) -> KResult {
+pub fn commit(mut state: DrmAtomicState<'_>, nonblock: bool) -> KResult {
+    state.check_only()?;
+    commit_checked(state.into_update(), nonblock)
+}
+
+/// The commit proper of a checked update (the body of `drm_atomic_helper_commit`).
+#[track_caller]
+fn commit_checked(mut update: CommitUpdate, nonblock: bool) -> KResult {
     setup_commit(&mut update, nonblock)?;
     prepare_planes(&mut update)?;
     if !nonblock {
