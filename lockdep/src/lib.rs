@@ -89,13 +89,16 @@
 
 mod annotate;
 mod class;
+mod class_macros;
 mod config;
 pub mod context;
 mod lockable;
 mod lockmap;
 pub mod report;
 mod srcu;
+pub mod stdsync;
 pub mod sync;
+mod with_class;
 pub mod ww;
 
 #[cfg(feature = "check")]
@@ -124,6 +127,7 @@ pub use sync::{
     RwLockWriteGuard, RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard, SpinLock, SpinLockGuard,
     WaitTimeoutResult,
 };
+pub use with_class::WithClass;
 pub use ww::{WwAcquireCtx, WwClass, WwError, WwMutex, WwMutexGuard};
 
 /// Whether this build validates (the `check` feature is on).

@@ -40,7 +40,7 @@ mod irqsave;
 mod condvar;
 mod mutex;
 #[cfg(feature = "check")]
-mod not_send;
+pub(crate) mod not_send;
 mod rw_spin;
 mod rwlock;
 mod spin;
