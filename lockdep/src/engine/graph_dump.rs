@@ -20,7 +20,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// The `version` of every graph dump.
-pub const GRAPH_SCHEMA_VERSION: u32 = 1;
+pub const GRAPH_SCHEMA_VERSION: u32 = crate::GRAPH_SCHEMA_VERSION;
 
 #[derive(Serialize)]
 struct Dump<'a> {
