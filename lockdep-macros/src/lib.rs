@@ -79,7 +79,9 @@ fn parse_name(args: TokenStream2, what: &str) -> syn::Result<LitStr> {
 /// class (`lockdep::WithClass::with_class(Default::default(), Self::<field>_class())`), and
 /// each other field by `Default::default()` at the field's own position, so a lock field left
 /// unmarked is a class of its own too, not one class with every other field of every struct
-/// the derive made.
+/// the derive made. The order matters: a `#[derive(Default)]` written *above* `#[lock_class]`
+/// is expanded before this attribute sees the struct, and its `Default` (one class for every
+/// lock field) is the one the struct gets.
 #[proc_macro_attribute]
 pub fn lock_class(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = TokenStream2::from(args);
