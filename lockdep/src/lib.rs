@@ -84,6 +84,60 @@
 //! *are* those plain guards, so they are `Send` exactly when the plain ones are. A program that
 //! sends a guard to another thread therefore builds with `check` off and fails to build with it
 //! on: release the lock and take it again on the other thread instead.
+//!
+//! # The parking_lot surface
+//!
+//! [`Mutex`], [`FairMutex`], [`RwLock`], [`ReentrantMutex`] and [`Condvar`] offer what
+//! `parking_lot`'s do, under the same names, with `check` on and off: what compiles one way
+//! compiles the other. With `check` off the guards *are* `parking_lot`'s (type aliases), so the
+//! cost is none. With it on, each function is validated as what it does to the lock:
+//!
+//! * `map`/`try_map`/`try_map_or_err` move the hold into the mapped guard;
+//! * `unlocked`/`unlocked_fair` take the hold off while the closure runs; leaving them, and
+//!   `bump`, re-take the lock on top of what the thread holds (waiting for it while holding the
+//!   locks taken since, which is what the thread does);
+//! * `leak` keeps the lock locked for ever and the validator forgets the hold;
+//! * timed acquisitions (`try_lock_for`, `try_read_until`, `try_upgrade_for`, ...) are
+//!   validated as blocking ones, and a report marks them `timed: the wait is bounded`
+//!   ([`HeldLock::is_timed`]);
+//! * upgradable reads: see [`sync::RwLock`]'s "Upgradable reads" (a companion class per lock;
+//!   readers never wait for an upgradable reader, writers and upgradable readers do);
+//! * [`ReentrantMutex`]: the owner's first lock of an instance is validated, re-entries are
+//!   counted, not validated.
+//!
+//! ## Features from parking_lot
+//!
+//! The crate has `parking_lot`'s feature names, so a crate that renames this one to
+//! `parking_lot` in its `Cargo.toml` keeps its feature list:
+//!
+//! | feature | with `check` off | with `check` on |
+//! |---|---|---|
+//! | `arc_lock` | `lock_arc`, `read_arc`, `write_arc`, `upgradable_read_arc` (+ `try_`/timed) and `lock_api`'s `Arc*Guard` types | the same names; the guards are this crate's, `!Send` |
+//! | `serde` | `Serialize` (the value, under the lock), `Deserialize` (a new lock) | the same; serializing takes the lock, validated |
+//! | `send_guard` | `parking_lot`'s guards are `Send` | **not modelled**: the guards stay `!Send` (held locks are per thread), so code that sends a guard builds only with `check` off |
+//! | `deadlock_detection` | `lockdep::deadlock` (`parking_lot`'s, which sees our locks) | the same |
+//! | `owning_ref` | `StableAddress` for the guards (`lock_api`'s) | the same, for this crate's guards |
+//! | `hardware-lock-elision`, `nightly` | passed to `parking_lot` | the same; no effect on validation |
+//!
+//! ## Not modelled, and why
+//!
+//! * `MutexGuard::mutex` (and `rwlock`, `remutex`, the `Arc` guards' `mutex`/`rwlock`) returns
+//!   this crate's lock with `check` on and the plain lock inside it with `check` off: a guard
+//!   is `parking_lot`'s then and cannot name our type. Method calls on the result compile both
+//!   ways; comparing it with a `&lockdep::Mutex` needs an address comparison.
+//! * [`RawMutex`], [`RawRwLock`], [`RawFairMutex`] and [`RawThreadId`] are `parking_lot`'s raw
+//!   locks, for naming types (`ArcMutexGuard<RawMutex, T>`). A lock built on them directly
+//!   (`lock_api::Mutex<RawMutex, T>`) is not validated: a validated `lock_api::RawMutex` cannot
+//!   be made, because `lock_api`'s raw trait has no caller location and no instance identity
+//!   to key a class on, so every lock of one raw type would be one class.
+//! * `raw()`, `make_guard_unchecked`, `from_raw`/`const_new`: not offered; they hand out the
+//!   plain lock behind the validator's back.
+//! * `Arc` guards of `FairMutex` and `ReentrantMutex`, and `with_upgraded`/timed upgrades on
+//!   `ArcRwLockUpgradableReadGuard`: not offered, with `check` on or off.
+//! * An upgradable read orders writers against the companion class only once the lock has
+//!   had an upgradable reader (before that a writer skips it, so locks that are never read
+//!   upgradably pay nothing): writes made before a lock's first upgradable read are not
+//!   ordered against its upgradable readers.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -123,12 +177,31 @@ pub use report::REPORT_SCHEMA_VERSION;
 pub use report::{hint_for, register_hint, Dependency, Frame, HeldLock, LockMode, Report, ReportKind, Stack};
 pub use srcu::{Srcu, SrcuReadGuard};
 pub use sync::{
-    Condvar, IrqSaveGuard, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, RwLock, RwLockReadGuard,
-    RwLockWriteGuard, RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard, SpinLock, SpinLockGuard,
-    WaitTimeoutResult,
+    const_fair_mutex, const_mutex, const_reentrant_mutex, const_rwlock, Condvar, FairMutex, FairMutexGuard,
+    IrqSaveGuard, MappedFairMutexGuard, MappedMutexGuard, MappedReentrantMutexGuard, MappedRwLockReadGuard,
+    MappedRwLockWriteGuard, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, ReentrantMutex,
+    ReentrantMutexGuard, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard, RwSpinLock,
+    RwSpinLockReadGuard, RwSpinLockWriteGuard, SpinLock, SpinLockGuard, WaitTimeoutResult,
 };
+#[cfg(feature = "arc_lock")]
+pub use sync::{ArcMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard};
 pub use with_class::WithClass;
 pub use ww::{WwAcquireCtx, WwClass, WwError, WwMutex, WwMutexGuard};
+
+/// `parking_lot`'s raw lock types, so that types written with them (`lock_api::Mutex<RawMutex,
+/// T>`, `ArcMutexGuard<RawMutex, T>`) read as with `parking_lot`. They are the plain raw locks:
+/// a lock built on one directly through `lock_api` is not validated (see "Features from
+/// parking_lot").
+pub use parking_lot::{RawFairMutex, RawMutex, RawRwLock, RawThreadId};
+
+/// The `lock_api` crate this one's locks are built on (as `parking_lot` re-exports it).
+pub use lock_api;
+
+/// `parking_lot`'s detector of actual deadlocks (the `deadlock_detection` feature): our locks
+/// are `parking_lot` locks underneath, so `deadlock::check_deadlock()` finds threads blocked on
+/// them. The validator finds the orders that *can* deadlock; this finds the ones that did.
+#[cfg(feature = "deadlock_detection")]
+pub use parking_lot::deadlock;
 
 /// Whether this build validates (the `check` feature is on).
 pub const ENABLED: bool = cfg!(feature = "check");

@@ -43,7 +43,15 @@ macro_rules! with_class_via_inherent {
     )*};
 }
 
-with_class_via_inherent!(Mutex, RwLock, SpinLock, RawSpinLock, RwSpinLock);
+with_class_via_inherent!(
+    Mutex,
+    FairMutex,
+    ReentrantMutex,
+    RwLock,
+    SpinLock,
+    RawSpinLock,
+    RwSpinLock
+);
 
 impl WithClass for crate::LockMap {
     type Value = ();

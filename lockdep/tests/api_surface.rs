@@ -6,7 +6,9 @@
 //! The patterns are correct ones, so the run ends with no report either way. Calls that only
 //! make sense in a violation (a `lock_slow` after `Deadlk`, say) are compiled but not run.
 //! [`every_public_name_is_used_here`] reads the crate's public names from its sources and
-//! fails when one is missing from this file, so a new item cannot be forgotten here.
+//! fails when one is missing from this file and from `parking_lot_surface.rs` (which uses the
+//! `parking_lot`-shaped API the same way, each function as `parking_lot` code writes it), so a
+//! new item cannot be forgotten.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -548,6 +550,23 @@ fn std_shaped() {
 
 static NAMED_ONCE: LockClass = LockClass::new("api_surface once");
 
+/// `parking_lot`'s raw locks, `lock_api` and the deadlock detector, re-exported as
+/// `parking_lot` has them (the raw locks are plain: a `lock_api` lock over one is not
+/// validated).
+fn parking_lot_reexports() {
+    use lockdep::lock_api::{GetThreadId, RawMutex as _};
+    let raw: lockdep::lock_api::Mutex<lockdep::RawFairMutex, u8> = lockdep::lock_api::Mutex::new(1);
+    assert_eq!(*raw.lock(), 1);
+    let plain = <lockdep::RawMutex as lockdep::lock_api::RawMutex>::INIT;
+    assert!(plain.try_lock());
+    // SAFETY: locked just above, by this thread.
+    unsafe { lockdep::lock_api::RawMutex::unlock(&plain) };
+    let _: Option<lockdep::RawRwLock> = None;
+    assert_ne!(lockdep::RawThreadId::INIT.nonzero_thread_id().get(), 0);
+    #[cfg(feature = "deadlock_detection")]
+    assert!(lockdep::deadlock::check_deadlock().is_empty());
+}
+
 #[test]
 fn every_public_item_compiles_and_runs_clean() {
     lockdep::set_action(lockdep::Action::Collect);
@@ -559,6 +578,7 @@ fn every_public_item_compiles_and_runs_clean() {
     contexts_and_annotations();
     macros();
     std_shaped();
+    parking_lot_reexports();
     let _module_path: Option<sync::WaitTimeoutResult> = None;
     let reports = lockdep::take_reports();
     let texts: Vec<String> = reports.iter().map(|r| r.to_string()).collect();
@@ -576,7 +596,7 @@ fn every_public_item_compiles_and_runs_clean() {
 #[test]
 fn every_public_name_is_used_here() {
     let src = |p: &str| std::fs::read_to_string(format!("{}/src/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let this = src("../tests/api_surface.rs");
+    let this = src("../tests/api_surface.rs") + &src("../tests/parking_lot_surface.rs");
     let mut names = Vec::new();
     let lib = src("lib.rs");
     for block in lib.split("pub use ").skip(1) {

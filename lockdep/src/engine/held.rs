@@ -65,6 +65,9 @@ pub(crate) struct Held {
     /// [`WRITE`], [`READ`] or [`READ_RECURSIVE`].
     pub read: u8,
     pub trylock: bool,
+    /// A timed acquisition (`try_lock_for` and kin): validated as a blocking one, but its wait
+    /// is bounded, which reports say. Not part of the chain key: the order is the same.
+    pub timed: bool,
     /// The subclass it was taken with (kept to re-take it, e.g. after a condvar wait).
     pub subclass: u8,
     /// The thread's context bits when it was acquired.
@@ -84,6 +87,7 @@ impl Held {
         refs: 0,
         read: WRITE,
         trylock: false,
+        timed: false,
         subclass: 0,
         ctx: 0,
         sync: false,

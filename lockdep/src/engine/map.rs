@@ -32,6 +32,12 @@ pub(crate) enum Key {
     WwAcquire(&'static crate::ww::WwClass),
     /// The mutex class of a ww class.
     WwMutex(&'static crate::ww::WwClass),
+    /// The companion "upgrade" class of the `RwLock`s created at this location: the
+    /// upgradable-read slot, held exclusively by an upgradable reader (and by a writer once the
+    /// lock has had one), see `sync::rwlock`.
+    UpgradeSite(&'static Location<'static>),
+    /// The companion "upgrade" class of the `RwLock`s of a named class.
+    UpgradeClass(&'static LockClass),
 }
 
 /// The kind of lock behind a map; it decides the default wait type and how reports name it.
@@ -151,6 +157,10 @@ impl DepMap {
             Key::Own(_) => self.instance(),
             Key::WwAcquire(c) => c as *const crate::ww::WwClass as usize,
             Key::WwMutex(c) => c as *const crate::ww::WwClass as usize + 1,
+            // One past the lock class's own key: inside the same object, so no other key has
+            // it.
+            Key::UpgradeSite(l) => l as *const Location<'static> as usize + 1,
+            Key::UpgradeClass(c) => c as *const LockClass as usize + 1,
         }
     }
 
@@ -162,6 +172,8 @@ impl DepMap {
             Key::Own(name) => name.to_string(),
             Key::WwMutex(c) => format!("{}_mutex", c.name()),
             Key::WwAcquire(c) => format!("{}_acquire", c.name()),
+            Key::UpgradeSite(loc) => format!("{}:{}:{}:upgradable", loc.file(), loc.line(), loc.column()),
+            Key::UpgradeClass(c) => format!("{}:upgradable", c.name()),
         }
     }
 

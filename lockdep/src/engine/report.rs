@@ -25,6 +25,7 @@ pub(crate) fn describe(st: &State, e: &Held) -> HeldLock {
         instance: e.instance,
         mode: LockMode::from_read(e.read),
         trylock: e.trylock,
+        timed: e.timed,
         location: e.loc,
     }
 }

@@ -32,6 +32,8 @@ pub(crate) struct Acquire {
     pub read: u8,
     /// A trylock that succeeded: it adds no dependency into the lock.
     pub trylock: bool,
+    /// A timed acquisition: blocking, with a bounded wait (see `Held::timed`).
+    pub timed: bool,
     /// The instance of the lock that serialises this class's nesting (0: none).
     pub nest: usize,
     pub loc: &'static Location<'static>,
@@ -54,6 +56,7 @@ impl Acquire {
             refs: 0,
             read: self.read,
             trylock: self.trylock,
+            timed: self.timed,
             subclass: self.subclass as u8,
             ctx,
             sync: self.sync,
@@ -74,6 +77,7 @@ impl Acquire {
             subclass,
             read,
             trylock,
+            timed: false,
             nest: 0,
             loc,
             sync: false,
@@ -580,10 +584,20 @@ fn revalidate_from(h: &mut HeldStack, i: usize) {
 /// Takes `map` off the stack for a condition-variable wait; returns what
 /// [`reacquire_after_wait`] needs to put it back the way it was taken.
 pub(crate) fn release_for_wait(map: &DepMap) -> WaitToken {
+    might_sleep("Condvar::wait", Location::caller());
+    release_to_retake(map)
+}
+
+/// Takes `map` off the stack for a stretch with the lock released (a guard's `unlocked`,
+/// `bump`), keeping how it was held so [`reacquire_after_wait`] takes it again the same way.
+/// Unlike [`release_for_wait`] it checks no sleep: the re-acquisition is validated as any
+/// acquisition of the lock, wait context included.
+pub(crate) fn release_to_retake(map: &DepMap) -> WaitToken {
     let instance = map.instance();
     let token = |e: &Held| WaitToken {
         subclass: e.subclass as u32,
         nest: e.nest,
+        read: e.read,
     };
     let own = held::with(|h| h.held().iter().rev().find(|e| e.instance == instance).map(token));
     let token = own
@@ -594,8 +608,11 @@ pub(crate) fn release_for_wait(map: &DepMap) -> WaitToken {
             })
             .flatten()
         })
-        .unwrap_or(WaitToken { subclass: 0, nest: 0 });
-    might_sleep("Condvar::wait", Location::caller());
+        .unwrap_or(WaitToken {
+            subclass: 0,
+            nest: 0,
+            read: WRITE,
+        });
     release(map, Location::caller());
     token
 }
@@ -605,12 +622,15 @@ pub(crate) fn release_for_wait(map: &DepMap) -> WaitToken {
 pub(crate) struct WaitToken {
     subclass: u32,
     nest: usize,
+    /// The mode it was held in (a reader's guard re-takes it for reading).
+    read: u8,
 }
 
-/// Puts `map` back on the stack after a condition-variable wait: a fresh acquisition on top
-/// of whatever the thread holds now, validated like any other.
+/// Puts `map` back on the stack after a condition-variable wait (or a guard's `unlocked`): a
+/// fresh acquisition, in the mode it was held in, on top of whatever the thread holds now,
+/// validated like any other.
 pub(crate) fn reacquire_after_wait(map: &DepMap, token: WaitToken, loc: &'static Location<'static>) {
-    let mut a = Acquire::of(map, token.subclass, WRITE, false, loc);
+    let mut a = Acquire::of(map, token.subclass, token.read, false, loc);
     a.nest = token.nest;
     acquire_with(map, a);
 }

@@ -71,6 +71,7 @@ pub struct HeldLock {
     pub(crate) instance: usize,
     pub(crate) mode: LockMode,
     pub(crate) trylock: bool,
+    pub(crate) timed: bool,
     pub(crate) location: Option<&'static Location<'static>>,
 }
 
@@ -95,6 +96,13 @@ impl HeldLock {
     /// Whether it was taken with a trylock.
     pub fn is_trylock(&self) -> bool {
         self.trylock
+    }
+    /// Whether it was taken with a timed acquisition (`try_lock_for`, `try_write_until`, ...):
+    /// validated as a blocking acquisition, but one whose wait is bounded. A cycle through it
+    /// does not hang for ever; each time it closes, its waiter stalls for the whole timeout and
+    /// then fails.
+    pub fn is_timed(&self) -> bool {
+        self.timed
     }
     /// Where it was acquired (or is being acquired or released).
     pub fn location(&self) -> Option<&'static Location<'static>> {

@@ -29,6 +29,9 @@ impl Display for HeldLock {
         if self.trylock {
             f.write_str(", trylock")?;
         }
+        if self.timed {
+            f.write_str(", timed: the wait is bounded")?;
+        }
         f.write_str("]")?;
         if let Some(l) = self.location {
             write!(f, ", at: {}:{}:{}", l.file(), l.line(), l.column())?;

@@ -57,9 +57,13 @@ impl Condvar {
     pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
         #[cfg(feature = "check")]
         {
-            let token = crate::engine::validate::release_for_wait(guard.map);
+            let token = crate::engine::validate::release_for_wait(&guard.lock.map);
             self.inner.wait(&mut guard.inner);
-            crate::engine::validate::reacquire_after_wait(guard.map, token, std::panic::Location::caller());
+            crate::engine::validate::reacquire_after_wait(
+                &guard.lock.map,
+                token,
+                std::panic::Location::caller(),
+            );
         }
         #[cfg(not(feature = "check"))]
         self.inner.wait(guard)
@@ -74,9 +78,13 @@ impl Condvar {
     ) -> WaitTimeoutResult {
         #[cfg(feature = "check")]
         {
-            let token = crate::engine::validate::release_for_wait(guard.map);
+            let token = crate::engine::validate::release_for_wait(&guard.lock.map);
             let r = self.inner.wait_until(&mut guard.inner, deadline);
-            crate::engine::validate::reacquire_after_wait(guard.map, token, std::panic::Location::caller());
+            crate::engine::validate::reacquire_after_wait(
+                &guard.lock.map,
+                token,
+                std::panic::Location::caller(),
+            );
             r
         }
         #[cfg(not(feature = "check"))]
@@ -103,6 +111,62 @@ impl Condvar {
         while condition(&mut **guard) {
             self.wait(guard);
         }
+    }
+
+    /// Waits while `condition` holds, giving up at `deadline`; the result says whether it
+    /// timed out (the condition may still hold then). `condition` runs with the mutex held,
+    /// and with `check` each wait releases and re-takes it as [`wait`](Self::wait) does.
+    #[cfg_attr(feature = "check", track_caller)]
+    pub fn wait_while_until<T: ?Sized, F: FnMut(&mut T) -> bool>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        mut condition: F,
+        deadline: Instant,
+    ) -> WaitTimeoutResult {
+        #[cfg(feature = "check")]
+        {
+            // The plain loop evaluates the condition with the mutex held and waits while it
+            // holds: the validator's record follows, going before each wait and coming back
+            // when the mutex does (before the next evaluation, or when the loop ends).
+            let loc = std::panic::Location::caller();
+            let map = &guard.lock.map;
+            let released = std::cell::Cell::new(None);
+            let r = self.inner.wait_while_until(
+                &mut guard.inner,
+                |data| {
+                    if let Some(token) = released.take() {
+                        crate::engine::validate::reacquire_after_wait(map, token, loc);
+                    }
+                    let wait = condition(data);
+                    if wait {
+                        released.set(Some(crate::engine::validate::release_for_wait(map)));
+                    }
+                    wait
+                },
+                deadline,
+            );
+            if let Some(token) = released.take() {
+                crate::engine::validate::reacquire_after_wait(map, token, loc);
+            }
+            r
+        }
+        #[cfg(not(feature = "check"))]
+        self.inner.wait_while_until(guard, &mut condition, deadline)
+    }
+
+    /// Like [`wait_while_until`](Self::wait_while_until), giving up after `timeout`.
+    #[cfg_attr(feature = "check", track_caller)]
+    pub fn wait_while_for<T: ?Sized, F: FnMut(&mut T) -> bool>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        condition: F,
+        timeout: Duration,
+    ) -> WaitTimeoutResult {
+        // A timeout too large for an `Instant` is as good as none.
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
+        self.wait_while_until(guard, condition, deadline)
     }
 }
 

@@ -11,15 +11,15 @@ macro_rules! exclusive_lock {
         #[cfg(feature = "check")]
         $(#[$doc])*
         pub struct $name<T: ?Sized> {
-            map: crate::engine::DepMap,
-            inner: $plain,
+            pub(crate) map: crate::engine::DepMap,
+            pub(crate) inner: $plain,
         }
 
         #[cfg(not(feature = "check"))]
         $(#[$doc])*
         #[repr(transparent)]
         pub struct $name<T: ?Sized> {
-            inner: $plain,
+            pub(crate) inner: $plain,
         }
 
         /// The guard of a held lock; the lock is released when it is dropped.
@@ -30,7 +30,8 @@ macro_rules! exclusive_lock {
         #[must_use = "if unused the lock is released at once"]
         pub struct $guard<'a, T: ?Sized + 'a> {
             pub(crate) inner: $plain_guard<'a, T>,
-            pub(crate) map: &'a crate::engine::DepMap,
+            /// The lock, for its validator record (first field, so reaching it costs nothing).
+            pub(crate) lock: &'a $name<T>,
             pub(crate) _not_send: crate::sync::not_send::NotSend,
         }
 
@@ -114,7 +115,7 @@ macro_rules! exclusive_lock {
                     let inner = crate::engine::validate::lock_raw(&self.map, 0, || self.inner.try_lock(), || self.inner.lock());
                     $guard {
                         inner,
-                        map: &self.map,
+                        lock: self,
                         _not_send: crate::sync::not_send::NotSend::MARK,
                     }
                 }
@@ -142,7 +143,7 @@ macro_rules! exclusive_lock {
                     let inner = crate::engine::validate::lock_raw(&self.map, 0, || self.inner.try_lock(), || self.inner.lock());
                     $guard {
                         inner,
-                        map: &self.map,
+                        lock: self,
                         _not_send: crate::sync::not_send::NotSend::MARK,
                     }
                 }
@@ -166,7 +167,7 @@ macro_rules! exclusive_lock {
                     crate::engine::validate::acquire(&self.map, 0, 0, true, loc);
                     Some($guard {
                         inner,
-                        map: &self.map,
+                        lock: self,
                         _not_send: crate::sync::not_send::NotSend::MARK,
                     })
                 }
@@ -271,7 +272,7 @@ macro_rules! exclusive_lock {
         impl<T: ?Sized> Drop for $guard<'_, T> {
             #[inline]
             fn drop(&mut self) {
-                crate::engine::validate::release(self.map, std::panic::Location::caller());
+                crate::engine::validate::release(&self.lock.map, std::panic::Location::caller());
             }
         }
 

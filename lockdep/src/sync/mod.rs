@@ -17,6 +17,8 @@
 //! |---|---|---|---|
 //! | [`Mutex`] | `struct mutex` | parking the thread | in process context, with no spinning lock held |
 //! | [`RwLock`] | `rw_semaphore` | parking the thread | as a `Mutex` |
+//! | [`FairMutex`] | `struct mutex` | parking the thread (handed over fairly) | as a `Mutex` |
+//! | [`ReentrantMutex`] | `struct mutex`, re-entered by its owner | parking the thread | as a `Mutex` |
 //! | [`SpinLock`] | `spinlock_t` | spinning | anywhere but under a `RawSpinLock` |
 //! | [`RwSpinLock`] | `rwlock_t` | spinning | as a `SpinLock` |
 //! | [`RawSpinLock`] | `raw_spinlock_t` | spinning | anywhere, and `try_lock` in a panic handler |
@@ -33,21 +35,45 @@
 //! `Send`; `parking_lot`'s are `Send` only with its `send_guard` feature): code that moves a
 //! guard to another thread builds only with `check` off.
 
+#[cfg(feature = "check")]
+#[macro_use]
+mod retake;
 #[macro_use]
 mod exclusive;
 #[macro_use]
+mod pl_mutex;
+#[macro_use]
 mod irqsave;
+#[cfg(feature = "arc_lock")]
+mod arc_guards;
 mod condvar;
 mod mutex;
 #[cfg(feature = "check")]
 pub(crate) mod not_send;
+mod reentrant;
 mod rw_spin;
 mod rwlock;
+mod rwlock_guards;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod spin;
+#[cfg(all(feature = "check", feature = "owning_ref"))]
+mod stable_address;
+#[cfg(feature = "check")]
+mod timed;
 
+#[cfg(feature = "arc_lock")]
+pub use arc_guards::{ArcMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use irqsave::IrqSaveGuard;
-pub use mutex::{Mutex, MutexGuard};
+pub use mutex::{
+    const_fair_mutex, const_mutex, FairMutex, FairMutexGuard, MappedFairMutexGuard, MappedMutexGuard, Mutex,
+    MutexGuard,
+};
+pub use reentrant::{const_reentrant_mutex, MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard};
 pub use rw_spin::{RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard};
-pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use rwlock::{
+    const_rwlock, MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
+    RwLockUpgradableReadGuard, RwLockWriteGuard,
+};
 pub use spin::{RawSpinLock, RawSpinLockGuard, SpinLock, SpinLockGuard};
