@@ -114,7 +114,7 @@
 //! |---|---|---|
 //! | `arc_lock` | `lock_arc`, `read_arc`, `write_arc`, `upgradable_read_arc` (+ `try_`/timed) and `lock_api`'s `Arc*Guard` types | the same names; the guards are this crate's, `!Send` |
 //! | `serde` | `Serialize` (the value, under the lock), `Deserialize` (a new lock) | the same; serializing takes the lock, validated |
-//! | `send_guard` | `parking_lot`'s guards are `Send` | **not modelled**: the guards stay `!Send` (held locks are per thread), so code that sends a guard builds only with `check` off |
+//! | `send_guard` | **not modelled**: accepted, not passed on; the guards stay `!Send` | the same: held locks are per thread, so a guard must stay on its thread (passing it on with `check` off only would build code there that fails with `check` on) |
 //! | `deadlock_detection` | `lockdep::deadlock` (`parking_lot`'s, which sees our locks) | the same |
 //! | `owning_ref` | `StableAddress` for the guards (`lock_api`'s) | the same, for this crate's guards |
 //! | `hardware-lock-elision`, `nightly` | passed to `parking_lot` | the same; no effect on validation |
