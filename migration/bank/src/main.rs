@@ -9,10 +9,15 @@
 //! package, which renames `lockdep` to `parking_lot` in its `Cargo.toml`) with the `check`
 //! feature, the audit's first account is reported as a circular dependency. Built against the
 //! real `parking_lot` (`migrated-bank-plain`, the same file) it runs and prints the same.
+//! It uses what a `parking_lot` program uses beyond `lock()`: `const_mutex`, upgradable reads,
+//! a condition variable, and an `Arc` guard (the `arc_lock` feature, kept across the rename).
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{const_mutex, ArcMutexGuard, Condvar, Mutex, RawMutex, RwLock, RwLockUpgradableReadGuard};
 use std::sync::Arc;
 use std::thread;
+
+/// Deposits made, by all tellers.
+static DEPOSITS: Mutex<u64> = const_mutex(0);
 
 struct Account {
     balance: Mutex<i64>,
@@ -20,7 +25,7 @@ struct Account {
 
 struct Bank {
     accounts: Vec<Account>,
-    ledger: Mutex<Vec<(usize, i64)>>,
+    ledger: Arc<Mutex<Vec<(usize, i64)>>>,
     /// Interest rate in basis points: read by every deposit, written once.
     rate_bp: RwLock<i64>,
     /// Tellers still working, and the condition the main thread waits on.
@@ -36,7 +41,7 @@ impl Bank {
                     balance: Mutex::new(0),
                 })
                 .collect(),
-            ledger: Mutex::new(Vec::new()),
+            ledger: Arc::new(Mutex::new(Vec::new())),
             rate_bp: RwLock::new(0),
             tellers: Mutex::new(tellers),
             all_done: Condvar::new(),
@@ -49,6 +54,16 @@ impl Bank {
         let mut balance = self.accounts[account].balance.lock();
         *balance += amount + bonus;
         self.ledger.lock().push((account, amount + bonus));
+        drop(balance);
+        *DEPOSITS.lock() += 1;
+    }
+
+    /// Sets the rate unless someone did (an upgradable read: readers go on meanwhile).
+    fn set_rate_once(&self, bp: i64) {
+        let rate = self.rate_bp.upgradable_read();
+        if *rate == 0 {
+            *RwLockUpgradableReadGuard::upgrade(rate) = bp;
+        }
     }
 
     fn teller_done(&self) {
@@ -68,7 +83,7 @@ impl Bank {
 
     /// Ledger, then each account: the planted inversion.
     fn audit(&self) -> bool {
-        let ledger = self.ledger.lock();
+        let ledger: ArcMutexGuard<RawMutex, Vec<(usize, i64)>> = self.ledger.lock_arc();
         self.accounts.iter().enumerate().all(|(i, account)| {
             let recorded: i64 = ledger.iter().filter(|(a, _)| *a == i).map(|(_, v)| v).sum();
             recorded == *account.balance.lock()
@@ -78,7 +93,8 @@ impl Bank {
 
 fn main() {
     let bank = Arc::new(Bank::new(4, 3));
-    *bank.rate_bp.write() = 100;
+    bank.set_rate_once(100);
+    bank.set_rate_once(200);
     let tellers: Vec<_> = (0..3)
         .map(|t| {
             let bank = Arc::clone(&bank);
@@ -101,6 +117,6 @@ fn main() {
     let total: i64 = bank.accounts.iter().map(|a| *a.balance.lock()).sum();
     println!(
         "audited: consistent={consistent} deposits={} total={total}",
-        bank.ledger.lock().len()
+        *DEPOSITS.lock()
     );
 }
