@@ -550,6 +550,34 @@ fn std_shaped() {
 
 static NAMED_ONCE: LockClass = LockClass::new("api_surface once");
 
+/// The auto traits std gives its types, which the validated ones must keep: the locks and
+/// cells `Send`, `Sync`, `UnwindSafe` and `RefUnwindSafe` (for data that is), the guards `Sync`
+/// (they are `!Send` both ways, as std's).
+#[test]
+fn stdsync_types_keep_std_auto_traits() {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn lock<T: Send + Sync + UnwindSafe + RefUnwindSafe>() {}
+    fn guard<T: Sync>() {}
+    lock::<stdsync::Mutex<u32>>();
+    lock::<stdsync::RwLock<u32>>();
+    lock::<stdsync::Condvar>();
+    lock::<stdsync::Once>();
+    lock::<stdsync::OnceLock<u32>>();
+    lock::<stdsync::LazyLock<u32>>();
+    guard::<stdsync::MutexGuard<'static, u32>>();
+    guard::<stdsync::RwLockReadGuard<'static, u32>>();
+    guard::<stdsync::RwLockWriteGuard<'static, u32>>();
+    // With `check` off they are the std types themselves.
+    #[cfg(not(feature = "check"))]
+    {
+        let _: std::sync::Mutex<u8> = stdsync::Mutex::new(0);
+        let _: std::sync::LazyLock<u8> = stdsync::LazyLock::new(|| 0);
+        let _: fn(&std::sync::Condvar) = |c: &stdsync::Condvar| c.notify_all();
+    }
+    // Unsized data and a trait object behind the lock, as with std.
+    let _: std::sync::Arc<stdsync::Mutex<dyn Send>> = std::sync::Arc::new(stdsync::Mutex::new(1u8));
+}
+
 /// `parking_lot`'s raw locks, `lock_api` and the deadlock detector, re-exported as
 /// `parking_lot` has them (the raw locks are plain: a `lock_api` lock over one is not
 /// validated).
