@@ -16,6 +16,12 @@
 //! Without the feature the lock types are the plain `parking_lot`/`spin` locks: same size,
 //! same code, no global state.
 //!
+//! Code written against `std::sync` imports [`stdsync`] instead (`use lockdep::stdsync as
+//! sync;`): std's types with std's signatures and poisoning, validated with `check` and the
+//! std types themselves without it; `Once`, `OnceLock` and `LazyLock` initialisations take
+//! part in the graph there. Code written against `parking_lot` renames the dependency (the
+//! README's "Migrating in one step").
+//!
 //! ```
 //! use lockdep::Mutex;
 //!
