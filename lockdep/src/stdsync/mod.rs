@@ -54,7 +54,10 @@
 //! `get_or_init` is reported as the cycle it is (`L` held, waiting for the initialisation,
 //! which waits for `L`), and an initialiser that reaches its own cell — which std leaves to
 //! deadlock or panic — is reported as the lock re-taken and then panics. An initialised cell
-//! is read without waiting, so reading one under a lock records nothing.
+//! is read without waiting, so reading one under a lock records nothing. Cells of one class
+//! initialised inside each other (per-object cells made at one site, one initialiser reaching
+//! another object's cell) are nested locks of one class, reported as possible recursive
+//! locking as for any lock: give the roles classes of their own (`WithClass`).
 //!
 //! That last rule is what a run can see: a static cell initialised once, first by a path that
 //! holds no lock, then read under `L` by another, records no `L → cell`, though a different
