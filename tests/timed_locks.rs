@@ -38,6 +38,16 @@ fn an_inversion_through_try_lock_for_is_reported_as_a_bounded_wait() {
         "{}",
         reports[0]
     );
+    // JSON: `timed` on the acquisition only, and the document stays valid.
+    let doc: serde_json::Value = serde_json::from_str(&reports[0].to_json()).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../lockdep/schema/report.schema.json")).unwrap();
+    assert_eq!(
+        lockdep_suite::schema::validate(&schema, &doc),
+        Vec::<String>::new()
+    );
+    let text = doc.to_string();
+    assert_eq!(text.matches("\"timed\":true").count(), 1, "{text}");
 }
 
 #[test]

@@ -307,3 +307,20 @@ fn check_off_guards_are_parking_lots() {
         std::mem::size_of::<parking_lot::FairMutex<u64>>()
     );
 }
+
+#[test]
+fn spin_guards_leak_both_ways() {
+    let s: &'static lockdep::SpinLock<i32> = Box::leak(Box::new(lockdep::SpinLock::new(1)));
+    *lockdep::SpinLockGuard::leak(s.lock()) += 1;
+    assert!(s.is_locked());
+    let r: &'static lockdep::RawSpinLock<i32> = Box::leak(Box::new(lockdep::RawSpinLock::new(1)));
+    *lockdep::RawSpinLockGuard::leak(r.lock()) += 1;
+    let rw: &'static lockdep::RwSpinLock<i32> = Box::leak(Box::new(lockdep::RwSpinLock::new(1)));
+    assert_eq!(*lockdep::RwSpinLockReadGuard::leak(rw.read()), 1);
+    let rw2: &'static lockdep::RwSpinLock<i32> = Box::leak(Box::new(lockdep::RwSpinLock::new(1)));
+    *lockdep::RwSpinLockWriteGuard::leak(rw2.write()) += 1;
+    assert!(
+        !lockdep::in_atomic(),
+        "leaked spinning locks are forgotten by the validator"
+    );
+}

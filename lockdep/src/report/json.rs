@@ -69,6 +69,9 @@ struct Lock<'a> {
     lock_kind: &'static str,
     mode: &'static str,
     trylock: bool,
+    /// Only on a timed acquisition, so the documents of every other stay as they were.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    timed: bool,
     instance: String,
     site: Option<Site<'static>>,
     annotation: Option<&'a str>,
@@ -121,6 +124,7 @@ impl Report {
             lock_kind: l.kind,
             mode: mode(l.mode),
             trylock: l.trylock,
+            timed: l.timed,
             instance: format!("{:#x}", l.instance),
             site: site(l.location),
             annotation: self.annotation(&l.class),

@@ -30,7 +30,8 @@ macro_rules! exclusive_lock {
         #[must_use = "if unused the lock is released at once"]
         pub struct $guard<'a, T: ?Sized + 'a> {
             pub(crate) inner: $plain_guard<'a, T>,
-            /// The lock, for its validator record (first field, so reaching it costs nothing).
+            /// The lock (for `mutex()`), and through it its validator record: an offset from this
+            /// reference, no extra load on release.
             pub(crate) lock: &'a $name<T>,
             pub(crate) _not_send: crate::sync::not_send::NotSend,
         }
@@ -231,25 +232,7 @@ macro_rules! exclusive_lock {
             }
         }
 
-        impl<T: Default> Default for $name<T> {
-            #[cfg_attr(feature = "check", track_caller)]
-            fn default() -> Self {
-                Self::new(T::default())
-            }
-        }
-
-        impl<T> From<T> for $name<T> {
-            #[cfg_attr(feature = "check", track_caller)]
-            fn from(value: T) -> Self {
-                Self::new(value)
-            }
-        }
-
-        impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for $name<T> {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.inner.fmt(f)
-            }
-        }
+        lock_std_traits!($name);
 
         #[cfg(feature = "check")]
         impl<T: ?Sized> std::ops::Deref for $guard<'_, T> {

@@ -38,6 +38,11 @@
 #[cfg(feature = "check")]
 #[macro_use]
 mod retake;
+#[cfg(feature = "check")]
+#[macro_use]
+mod map_fns;
+#[macro_use]
+mod std_traits;
 #[macro_use]
 mod exclusive;
 #[macro_use]

@@ -46,16 +46,7 @@ macro_rules! parking_lot_mutex_api {
             pub fn try_lock_for(&self, timeout: std::time::Duration) -> Option<$guard<'_, T>> {
                 #[cfg(feature = "check")]
                 {
-                    let loc = std::panic::Location::caller();
-                    let inner =
-                        crate::sync::timed::lock_timed(&self.map, crate::engine::held::WRITE, loc, || {
-                            self.inner.try_lock_for(timeout)
-                        })?;
-                    Some($guard {
-                        inner,
-                        lock: self,
-                        _not_send: crate::sync::not_send::NotSend::MARK,
-                    })
+                    self.timed(std::panic::Location::caller(), || self.inner.try_lock_for(timeout))
                 }
                 #[cfg(not(feature = "check"))]
                 {
@@ -70,21 +61,28 @@ macro_rules! parking_lot_mutex_api {
             pub fn try_lock_until(&self, deadline: std::time::Instant) -> Option<$guard<'_, T>> {
                 #[cfg(feature = "check")]
                 {
-                    let loc = std::panic::Location::caller();
-                    let inner =
-                        crate::sync::timed::lock_timed(&self.map, crate::engine::held::WRITE, loc, || {
-                            self.inner.try_lock_until(deadline)
-                        })?;
-                    Some($guard {
-                        inner,
-                        lock: self,
-                        _not_send: crate::sync::not_send::NotSend::MARK,
-                    })
+                    self.timed(std::panic::Location::caller(), || self.inner.try_lock_until(deadline))
                 }
                 #[cfg(not(feature = "check"))]
                 {
                     self.inner.try_lock_until(deadline)
                 }
+            }
+
+            /// A timed acquisition through `attempt`, the plain lock's (see `timed`).
+            #[cfg(feature = "check")]
+            #[inline]
+            fn timed<'a>(
+                &'a self,
+                loc: &'static std::panic::Location<'static>,
+                attempt: impl FnOnce() -> Option<$plain_guard<'a, T>>,
+            ) -> Option<$guard<'a, T>> {
+                let inner = crate::sync::timed::lock_timed(&self.map, crate::engine::held::WRITE, loc, attempt)?;
+                Some($guard {
+                    inner,
+                    lock: self,
+                    _not_send: crate::sync::not_send::NotSend::MARK,
+                })
             }
 
             /// A raw pointer to the value. Using it is up to the caller: the lock is not taken,
@@ -130,64 +128,21 @@ macro_rules! parking_lot_mutex_api {
                 s.lock
             }
 
-            /// A guard for a part of the value; the lock stays held until it is dropped.
             #[inline]
-            pub fn map<U: ?Sized, F>(s: Self, f: F) -> $mapped<'a, U>
-            where
-                F: FnOnce(&mut T) -> &mut U,
-            {
-                let (inner, lock) = Self::into_parts(s);
-                $mapped {
-                    inner: $plain_guard::map(inner, f),
-                    map: &lock.map,
+            fn from_parts(inner: $plain_guard<'a, T>, lock: &'a $name<T>) -> Self {
+                $guard {
+                    inner,
+                    lock,
                     _not_send: crate::sync::not_send::NotSend::MARK,
                 }
             }
 
-            /// Like [`map`](Self::map) when `f` may find no part: then the guard comes back.
             #[inline]
-            pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<$mapped<'a, U>, Self>
-            where
-                F: FnOnce(&mut T) -> Option<&mut U>,
-            {
-                let (inner, lock) = Self::into_parts(s);
-                match $plain_guard::try_map(inner, f) {
-                    Ok(inner) => Ok($mapped {
-                        inner,
-                        map: &lock.map,
-                        _not_send: crate::sync::not_send::NotSend::MARK,
-                    }),
-                    Err(inner) => Err($guard {
-                        inner,
-                        lock,
-                        _not_send: crate::sync::not_send::NotSend::MARK,
-                    }),
-                }
+            fn to_mapped(lock: &'a $name<T>) -> &'a crate::engine::DepMap {
+                &lock.map
             }
 
-            /// Like [`try_map`](Self::try_map), passing on `f`'s error with the guard.
-            #[inline]
-            pub fn try_map_or_err<U: ?Sized, F, E>(s: Self, f: F) -> Result<$mapped<'a, U>, (Self, E)>
-            where
-                F: FnOnce(&mut T) -> Result<&mut U, E>,
-            {
-                let (inner, lock) = Self::into_parts(s);
-                match $plain_guard::try_map_or_err(inner, f) {
-                    Ok(inner) => Ok($mapped {
-                        inner,
-                        map: &lock.map,
-                        _not_send: crate::sync::not_send::NotSend::MARK,
-                    }),
-                    Err((inner, e)) => Err((
-                        $guard {
-                            inner,
-                            lock,
-                            _not_send: crate::sync::not_send::NotSend::MARK,
-                        },
-                        e,
-                    )),
-                }
-            }
+            map_fns!($plain_guard, $mapped, [mut], try_map_or_err);
 
             retake_fns!($plain_guard, map, "lock");
 
@@ -212,64 +167,21 @@ macro_rules! parking_lot_mutex_api {
                 (unsafe { std::ptr::read(&s.inner) }, s.map)
             }
 
-            /// A guard for a part of this part.
             #[inline]
-            pub fn map<U: ?Sized, F>(s: Self, f: F) -> $mapped<'a, U>
-            where
-                F: FnOnce(&mut T) -> &mut U,
-            {
-                let (inner, map) = Self::into_parts(s);
+            fn from_parts(inner: $plain_mapped<'a, T>, map: &'a crate::engine::DepMap) -> Self {
                 $mapped {
-                    inner: $plain_mapped::map(inner, f),
+                    inner,
                     map,
                     _not_send: crate::sync::not_send::NotSend::MARK,
                 }
             }
 
-            /// Like [`map`](Self::map) when `f` may find no part: then the guard comes back.
             #[inline]
-            pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<$mapped<'a, U>, Self>
-            where
-                F: FnOnce(&mut T) -> Option<&mut U>,
-            {
-                let (inner, map) = Self::into_parts(s);
-                match $plain_mapped::try_map(inner, f) {
-                    Ok(inner) => Ok($mapped {
-                        inner,
-                        map,
-                        _not_send: crate::sync::not_send::NotSend::MARK,
-                    }),
-                    Err(inner) => Err($mapped {
-                        inner,
-                        map,
-                        _not_send: crate::sync::not_send::NotSend::MARK,
-                    }),
-                }
+            fn to_mapped(map: &'a crate::engine::DepMap) -> &'a crate::engine::DepMap {
+                map
             }
 
-            /// Like [`try_map`](Self::try_map), passing on `f`'s error with the guard.
-            #[inline]
-            pub fn try_map_or_err<U: ?Sized, F, E>(s: Self, f: F) -> Result<$mapped<'a, U>, (Self, E)>
-            where
-                F: FnOnce(&mut T) -> Result<&mut U, E>,
-            {
-                let (inner, map) = Self::into_parts(s);
-                match $plain_mapped::try_map_or_err(inner, f) {
-                    Ok(inner) => Ok($mapped {
-                        inner,
-                        map,
-                        _not_send: crate::sync::not_send::NotSend::MARK,
-                    }),
-                    Err((inner, e)) => Err((
-                        $mapped {
-                            inner,
-                            map,
-                            _not_send: crate::sync::not_send::NotSend::MARK,
-                        },
-                        e,
-                    )),
-                }
-            }
+            map_fns!($plain_mapped, $mapped, [mut], try_map_or_err);
 
             /// Releases the lock, handing it to a waiting thread if there is one.
             #[track_caller]

@@ -100,19 +100,6 @@ mod guards {
             (unsafe { ManuallyDrop::take(&mut s.inner) }, s.lock)
         }
 
-        #[inline]
-        fn mapped<U: ?Sized>(
-            inner: pl::MappedReentrantMutexGuard<'a, U>,
-            lock: &'a ReentrantMutex<T>,
-        ) -> MappedReentrantMutexGuard<'a, U> {
-            MappedReentrantMutexGuard {
-                inner: ManuallyDrop::new(inner),
-                map: &lock.map,
-                depth: &lock.depth,
-                _not_send: NotSend::MARK,
-            }
-        }
-
         /// The lock this guard holds. With `check` off the guard is
         /// `parking_lot`'s, whose function returns the plain lock inside this one: the same address
         /// and every `parking_lot` method, but another type (so compare addresses, not references).
@@ -121,55 +108,26 @@ mod guards {
             s.lock
         }
 
-        /// A guard for a part of the value.
         #[inline]
-        pub fn map<U: ?Sized, F>(s: Self, f: F) -> MappedReentrantMutexGuard<'a, U>
-        where
-            F: FnOnce(&T) -> &U,
-        {
-            let (inner, lock) = Self::into_parts(s);
-            Self::mapped(pl::ReentrantMutexGuard::map(inner, f), lock)
-        }
-
-        /// Like [`map`](Self::map) when `f` may find no part: then the guard comes back.
-        #[inline]
-        pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<MappedReentrantMutexGuard<'a, U>, Self>
-        where
-            F: FnOnce(&T) -> Option<&U>,
-        {
-            let (inner, lock) = Self::into_parts(s);
-            match pl::ReentrantMutexGuard::try_map(inner, f) {
-                Ok(inner) => Ok(Self::mapped(inner, lock)),
-                Err(inner) => Err(ReentrantMutexGuard {
-                    inner: ManuallyDrop::new(inner),
-                    lock,
-                    _not_send: NotSend::MARK,
-                }),
+        fn from_parts(inner: pl::ReentrantMutexGuard<'a, T>, lock: &'a ReentrantMutex<T>) -> Self {
+            ReentrantMutexGuard {
+                inner: ManuallyDrop::new(inner),
+                lock,
+                _not_send: NotSend::MARK,
             }
         }
 
-        /// Like [`try_map`](Self::try_map), passing on `f`'s error with the guard.
         #[inline]
-        pub fn try_map_or_err<U: ?Sized, F, E>(
-            s: Self,
-            f: F,
-        ) -> Result<MappedReentrantMutexGuard<'a, U>, (Self, E)>
-        where
-            F: FnOnce(&T) -> Result<&U, E>,
-        {
-            let (inner, lock) = Self::into_parts(s);
-            match pl::ReentrantMutexGuard::try_map_or_err(inner, f) {
-                Ok(inner) => Ok(Self::mapped(inner, lock)),
-                Err((inner, e)) => Err((
-                    ReentrantMutexGuard {
-                        inner: ManuallyDrop::new(inner),
-                        lock,
-                        _not_send: NotSend::MARK,
-                    },
-                    e,
-                )),
-            }
+        fn to_mapped(lock: &'a ReentrantMutex<T>) -> (&'a DepMap, &'a AtomicUsize) {
+            (&lock.map, &lock.depth)
         }
+
+        map_fns!(
+            pl::ReentrantMutexGuard,
+            MappedReentrantMutexGuard,
+            [],
+            try_map_or_err
+        );
 
         /// Releases this guard's level of the lock while `f` runs and takes it again after.
         /// Only when it is the owner's sole guard is the lock really released, and only then
@@ -223,17 +181,21 @@ mod guards {
 
     impl<'a, T: ?Sized + 'a> MappedReentrantMutexGuard<'a, T> {
         #[inline]
-        fn into_parts(s: Self) -> (pl::MappedReentrantMutexGuard<'a, T>, &'a DepMap, &'a AtomicUsize) {
+        fn into_parts(
+            s: Self,
+        ) -> (
+            pl::MappedReentrantMutexGuard<'a, T>,
+            (&'a DepMap, &'a AtomicUsize),
+        ) {
             let mut s = ManuallyDrop::new(s);
             // SAFETY: `s` is never used or dropped again, so the plain guard moves out once.
-            (unsafe { ManuallyDrop::take(&mut s.inner) }, s.map, s.depth)
+            (unsafe { ManuallyDrop::take(&mut s.inner) }, (s.map, s.depth))
         }
 
         #[inline]
         fn from_parts(
             inner: pl::MappedReentrantMutexGuard<'a, T>,
-            map: &'a DepMap,
-            depth: &'a AtomicUsize,
+            (map, depth): (&'a DepMap, &'a AtomicUsize),
         ) -> Self {
             MappedReentrantMutexGuard {
                 inner: ManuallyDrop::new(inner),
@@ -243,49 +205,22 @@ mod guards {
             }
         }
 
-        /// A guard for a part of this part.
         #[inline]
-        pub fn map<U: ?Sized, F>(s: Self, f: F) -> MappedReentrantMutexGuard<'a, U>
-        where
-            F: FnOnce(&T) -> &U,
-        {
-            let (inner, map, depth) = Self::into_parts(s);
-            MappedReentrantMutexGuard::from_parts(pl::MappedReentrantMutexGuard::map(inner, f), map, depth)
+        fn to_mapped(parts: (&'a DepMap, &'a AtomicUsize)) -> (&'a DepMap, &'a AtomicUsize) {
+            parts
         }
 
-        /// Like [`map`](Self::map) when `f` may find no part: then the guard comes back.
-        #[inline]
-        pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<MappedReentrantMutexGuard<'a, U>, Self>
-        where
-            F: FnOnce(&T) -> Option<&U>,
-        {
-            let (inner, map, depth) = Self::into_parts(s);
-            match pl::MappedReentrantMutexGuard::try_map(inner, f) {
-                Ok(inner) => Ok(MappedReentrantMutexGuard::from_parts(inner, map, depth)),
-                Err(inner) => Err(Self::from_parts(inner, map, depth)),
-            }
-        }
-
-        /// Like [`try_map`](Self::try_map), passing on `f`'s error with the guard.
-        #[inline]
-        pub fn try_map_or_err<U: ?Sized, F, E>(
-            s: Self,
-            f: F,
-        ) -> Result<MappedReentrantMutexGuard<'a, U>, (Self, E)>
-        where
-            F: FnOnce(&T) -> Result<&U, E>,
-        {
-            let (inner, map, depth) = Self::into_parts(s);
-            match pl::MappedReentrantMutexGuard::try_map_or_err(inner, f) {
-                Ok(inner) => Ok(MappedReentrantMutexGuard::from_parts(inner, map, depth)),
-                Err((inner, e)) => Err((Self::from_parts(inner, map, depth), e)),
-            }
-        }
+        map_fns!(
+            pl::MappedReentrantMutexGuard,
+            MappedReentrantMutexGuard,
+            [],
+            try_map_or_err
+        );
 
         /// Drops this guard, handing the lock to a waiting thread if it was the last.
         #[track_caller]
         pub fn unlock_fair(s: Self) {
-            let (inner, map, depth) = Self::into_parts(s);
+            let (inner, (map, depth)) = Self::into_parts(s);
             leave(map, depth, Location::caller());
             pl::MappedReentrantMutexGuard::unlock_fair(inner);
         }
@@ -596,25 +531,7 @@ impl<T: ?Sized> Drop for ReentrantMutex<T> {
     }
 }
 
-impl<T: Default> Default for ReentrantMutex<T> {
-    #[cfg_attr(feature = "check", track_caller)]
-    fn default() -> Self {
-        Self::new(T::default())
-    }
-}
-
-impl<T> From<T> for ReentrantMutex<T> {
-    #[cfg_attr(feature = "check", track_caller)]
-    fn from(value: T) -> Self {
-        Self::new(value)
-    }
-}
-
-impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for ReentrantMutex<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
-    }
-}
+lock_std_traits!(ReentrantMutex);
 
 /// A new [`ReentrantMutex`] (`parking_lot::const_reentrant_mutex`). Its class is the call site.
 #[cfg_attr(feature = "check", track_caller)]

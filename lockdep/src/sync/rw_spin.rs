@@ -132,6 +132,30 @@ mod guards {
         }
     }
 
+    impl<'a, T: ?Sized> RwSpinLockReadGuard<'a, T> {
+        /// Keeps the read lock held for ever and returns the value with the guard's lifetime
+        /// (`spin`'s `leak`); the validator forgets the hold.
+        #[track_caller]
+        pub fn leak(this: Self) -> &'a T {
+            let this = std::mem::ManuallyDrop::new(this);
+            validate::release(this.map, Location::caller());
+            // SAFETY: `this` is never used or dropped again, so the plain guard moves out once.
+            spin::rwlock::RwLockReadGuard::leak(unsafe { std::ptr::read(&this.inner) })
+        }
+    }
+
+    impl<'a, T: ?Sized> RwSpinLockWriteGuard<'a, T> {
+        /// Keeps the write lock held for ever and returns the value with the guard's lifetime
+        /// (`spin`'s `leak`); the validator forgets the hold.
+        #[track_caller]
+        pub fn leak(this: Self) -> &'a mut T {
+            let this = std::mem::ManuallyDrop::new(this);
+            validate::release(this.map, Location::caller());
+            // SAFETY: `this` is never used or dropped again, so the plain guard moves out once.
+            spin::rwlock::RwLockWriteGuard::leak(unsafe { std::ptr::read(&this.inner) })
+        }
+    }
+
     impl<T: ?Sized + std::fmt::Display> std::fmt::Display for RwSpinLockReadGuard<'_, T> {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             (**self).fmt(f)
@@ -401,22 +425,4 @@ impl<T: ?Sized> Drop for RwSpinLock<T> {
     }
 }
 
-impl<T: Default> Default for RwSpinLock<T> {
-    #[cfg_attr(feature = "check", track_caller)]
-    fn default() -> Self {
-        Self::new(T::default())
-    }
-}
-
-impl<T> From<T> for RwSpinLock<T> {
-    #[cfg_attr(feature = "check", track_caller)]
-    fn from(value: T) -> Self {
-        Self::new(value)
-    }
-}
-
-impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for RwSpinLock<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
-    }
-}
+lock_std_traits!(RwSpinLock);

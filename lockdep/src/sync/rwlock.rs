@@ -70,7 +70,10 @@ pub use super::rwlock_guards::{
 ///   reader that then wants that lock closes a cycle). `try_upgrade` is a trylock of it;
 ///   `downgrade` gives up the companion and holds a read (taken without waiting);
 ///   `downgrade_to_upgradable` gives up the write and keeps (or takes, without waiting) the
-///   companion.
+///   companion;
+/// * since an upgradable read is no hold of the lock itself, [`assert_held`](crate::assert_held)
+///   and [`assert_held_read`](crate::assert_held_read) on the lock do not count it;
+///   [`is_held_by_current_thread`](RwLock::is_held_by_current_thread) does.
 ///
 /// ```
 /// let l = lockdep::RwLock::new(5);
@@ -620,25 +623,7 @@ impl<T: ?Sized> Drop for RwLock<T> {
     }
 }
 
-impl<T: Default> Default for RwLock<T> {
-    #[cfg_attr(feature = "check", track_caller)]
-    fn default() -> Self {
-        Self::new(T::default())
-    }
-}
-
-impl<T> From<T> for RwLock<T> {
-    #[cfg_attr(feature = "check", track_caller)]
-    fn from(value: T) -> Self {
-        Self::new(value)
-    }
-}
-
-impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for RwLock<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
-    }
-}
+lock_std_traits!(RwLock);
 
 /// A new [`RwLock`] (`parking_lot::const_rwlock`); `RwLock::new` is `const` too. Its class is
 /// the call site.

@@ -121,56 +121,17 @@ mod checked {
             s.lock
         }
 
-        /// A guard for a part of the value; the lock stays read-held until it is dropped.
         #[inline]
-        pub fn map<U: ?Sized, F>(s: Self, f: F) -> MappedRwLockReadGuard<'a, U>
-        where
-            F: FnOnce(&T) -> &U,
-        {
-            let (inner, lock) = Self::into_parts(s);
-            MappedRwLockReadGuard {
-                inner: pl::RwLockReadGuard::map(inner, f),
-                map: &lock.map,
-                _not_send: NotSend::MARK,
-            }
+        fn from_parts(inner: pl::RwLockReadGuard<'a, T>, lock: &'a RwLock<T>) -> Self {
+            Self::new(inner, lock)
         }
 
-        /// Like [`map`](Self::map) when `f` may find no part: then the guard comes back.
         #[inline]
-        pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<MappedRwLockReadGuard<'a, U>, Self>
-        where
-            F: FnOnce(&T) -> Option<&U>,
-        {
-            let (inner, lock) = Self::into_parts(s);
-            match pl::RwLockReadGuard::try_map(inner, f) {
-                Ok(inner) => Ok(MappedRwLockReadGuard {
-                    inner,
-                    map: &lock.map,
-                    _not_send: NotSend::MARK,
-                }),
-                Err(inner) => Err(Self::new(inner, lock)),
-            }
+        fn to_mapped(lock: &'a RwLock<T>) -> &'a DepMap {
+            &lock.map
         }
 
-        /// Like [`try_map`](Self::try_map), passing on `f`'s error with the guard.
-        #[inline]
-        pub fn try_map_or_err<U: ?Sized, F, E>(
-            s: Self,
-            f: F,
-        ) -> Result<MappedRwLockReadGuard<'a, U>, (Self, E)>
-        where
-            F: FnOnce(&T) -> Result<&U, E>,
-        {
-            let (inner, lock) = Self::into_parts(s);
-            match pl::RwLockReadGuard::try_map_or_err(inner, f) {
-                Ok(inner) => Ok(MappedRwLockReadGuard {
-                    inner,
-                    map: &lock.map,
-                    _not_send: NotSend::MARK,
-                }),
-                Err((inner, e)) => Err((Self::new(inner, lock), e)),
-            }
-        }
+        map_fns!(pl::RwLockReadGuard, MappedRwLockReadGuard, [], try_map_or_err);
 
         retake_fns!(pl::RwLockReadGuard, map, "read lock");
     }
@@ -187,10 +148,10 @@ mod checked {
         }
 
         #[inline]
-        fn into_parts(s: Self) -> (pl::RwLockWriteGuard<'a, T>, &'a RwLock<T>, bool) {
+        fn into_parts(s: Self) -> (pl::RwLockWriteGuard<'a, T>, (&'a RwLock<T>, bool)) {
             let s = ManuallyDrop::new(s);
             // SAFETY: `s` is never used or dropped again, so the plain guard moves out once.
-            (unsafe { std::ptr::read(&s.inner) }, s.lock, s.up)
+            (unsafe { std::ptr::read(&s.inner) }, (s.lock, s.up))
         }
 
         /// The lock this guard holds. With `check` off the guard is
@@ -210,59 +171,17 @@ mod checked {
             s.up
         }
 
-        /// A guard for a part of the value; the lock stays write-held until it is dropped.
         #[inline]
-        pub fn map<U: ?Sized, F>(s: Self, f: F) -> MappedRwLockWriteGuard<'a, U>
-        where
-            F: FnOnce(&mut T) -> &mut U,
-        {
-            let (inner, lock, up) = Self::into_parts(s);
-            MappedRwLockWriteGuard {
-                inner: pl::RwLockWriteGuard::map(inner, f),
-                map: &lock.map,
-                up: up.then_some(&lock.up),
-                _not_send: NotSend::MARK,
-            }
+        fn from_parts(inner: pl::RwLockWriteGuard<'a, T>, (lock, up): (&'a RwLock<T>, bool)) -> Self {
+            Self::new(inner, lock, up)
         }
 
-        /// Like [`map`](Self::map) when `f` may find no part: then the guard comes back.
         #[inline]
-        pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<MappedRwLockWriteGuard<'a, U>, Self>
-        where
-            F: FnOnce(&mut T) -> Option<&mut U>,
-        {
-            let (inner, lock, up) = Self::into_parts(s);
-            match pl::RwLockWriteGuard::try_map(inner, f) {
-                Ok(inner) => Ok(MappedRwLockWriteGuard {
-                    inner,
-                    map: &lock.map,
-                    up: up.then_some(&lock.up),
-                    _not_send: NotSend::MARK,
-                }),
-                Err(inner) => Err(Self::new(inner, lock, up)),
-            }
+        fn to_mapped((lock, up): (&'a RwLock<T>, bool)) -> (&'a DepMap, Option<&'a DepMap>) {
+            (&lock.map, up.then_some(&lock.up))
         }
 
-        /// Like [`try_map`](Self::try_map), passing on `f`'s error with the guard.
-        #[inline]
-        pub fn try_map_or_err<U: ?Sized, F, E>(
-            s: Self,
-            f: F,
-        ) -> Result<MappedRwLockWriteGuard<'a, U>, (Self, E)>
-        where
-            F: FnOnce(&mut T) -> Result<&mut U, E>,
-        {
-            let (inner, lock, up) = Self::into_parts(s);
-            match pl::RwLockWriteGuard::try_map_or_err(inner, f) {
-                Ok(inner) => Ok(MappedRwLockWriteGuard {
-                    inner,
-                    map: &lock.map,
-                    up: up.then_some(&lock.up),
-                    _not_send: NotSend::MARK,
-                }),
-                Err((inner, e)) => Err((Self::new(inner, lock, up), e)),
-            }
-        }
+        map_fns!(pl::RwLockWriteGuard, MappedRwLockWriteGuard, [mut], try_map_or_err);
 
         /// Releases the write lock while `f` runs and takes it again afterwards (also if `f`
         /// panics); the re-acquisition is validated on top of what the thread then holds.
@@ -307,7 +226,7 @@ mod checked {
         #[track_caller]
         #[inline]
         pub fn unlock_fair(s: Self) {
-            let (inner, lock, up) = Self::into_parts(s);
+            let (inner, (lock, up)) = Self::into_parts(s);
             let loc = Location::caller();
             validate::release(&lock.map, loc);
             if up {
@@ -328,7 +247,7 @@ mod checked {
         /// between (the kernel's `downgrade_write`); a companion the writer held is released.
         #[track_caller]
         pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
-            let (inner, lock, up) = Self::into_parts(s);
+            let (inner, (lock, up)) = Self::into_parts(s);
             validate::downgrade(&lock.map);
             if up {
                 validate::release(&lock.up, Location::caller());
@@ -341,7 +260,7 @@ mod checked {
         /// writer excluded every other holder of it).
         #[track_caller]
         pub fn downgrade_to_upgradable(s: Self) -> RwLockUpgradableReadGuard<'a, T> {
-            let (inner, lock, up) = Self::into_parts(s);
+            let (inner, (lock, up)) = Self::into_parts(s);
             let loc = Location::caller();
             validate::release(&lock.map, loc);
             if !up {
@@ -568,45 +487,17 @@ mod checked {
             }
         }
 
-        /// A guard for a part of this part.
         #[inline]
-        pub fn map<U: ?Sized, F>(s: Self, f: F) -> MappedRwLockReadGuard<'a, U>
-        where
-            F: FnOnce(&T) -> &U,
-        {
-            let (inner, map) = Self::into_parts(s);
-            MappedRwLockReadGuard::from_parts(pl::MappedRwLockReadGuard::map(inner, f), map)
+        fn to_mapped(map: &'a DepMap) -> &'a DepMap {
+            map
         }
 
-        /// Like [`map`](Self::map) when `f` may find no part: then the guard comes back.
-        #[inline]
-        pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<MappedRwLockReadGuard<'a, U>, Self>
-        where
-            F: FnOnce(&T) -> Option<&U>,
-        {
-            let (inner, map) = Self::into_parts(s);
-            match pl::MappedRwLockReadGuard::try_map(inner, f) {
-                Ok(inner) => Ok(MappedRwLockReadGuard::from_parts(inner, map)),
-                Err(inner) => Err(Self::from_parts(inner, map)),
-            }
-        }
-
-        /// Like [`try_map`](Self::try_map), passing on `f`'s error with the guard (the name
-        /// `parking_lot` gives it on this guard).
-        #[inline]
-        pub fn try_map_or_else<U: ?Sized, F, E>(
-            s: Self,
-            f: F,
-        ) -> Result<MappedRwLockReadGuard<'a, U>, (Self, E)>
-        where
-            F: FnOnce(&T) -> Result<&U, E>,
-        {
-            let (inner, map) = Self::into_parts(s);
-            match pl::MappedRwLockReadGuard::try_map_or_else(inner, f) {
-                Ok(inner) => Ok(MappedRwLockReadGuard::from_parts(inner, map)),
-                Err((inner, e)) => Err((Self::from_parts(inner, map), e)),
-            }
-        }
+        map_fns!(
+            pl::MappedRwLockReadGuard,
+            MappedRwLockReadGuard,
+            [],
+            try_map_or_else
+        );
 
         /// Releases the read lock, handing it to a waiting thread if there is one.
         #[track_caller]
@@ -620,17 +511,21 @@ mod checked {
 
     impl<'a, T: ?Sized + 'a> MappedRwLockWriteGuard<'a, T> {
         #[inline]
-        fn into_parts(s: Self) -> (pl::MappedRwLockWriteGuard<'a, T>, &'a DepMap, Option<&'a DepMap>) {
+        fn into_parts(
+            s: Self,
+        ) -> (
+            pl::MappedRwLockWriteGuard<'a, T>,
+            (&'a DepMap, Option<&'a DepMap>),
+        ) {
             let s = ManuallyDrop::new(s);
             // SAFETY: `s` is never used or dropped again, so the plain guard moves out once.
-            (unsafe { std::ptr::read(&s.inner) }, s.map, s.up)
+            (unsafe { std::ptr::read(&s.inner) }, (s.map, s.up))
         }
 
         #[inline]
         fn from_parts(
             inner: pl::MappedRwLockWriteGuard<'a, T>,
-            map: &'a DepMap,
-            up: Option<&'a DepMap>,
+            (map, up): (&'a DepMap, Option<&'a DepMap>),
         ) -> Self {
             MappedRwLockWriteGuard {
                 inner,
@@ -640,50 +535,18 @@ mod checked {
             }
         }
 
-        /// A guard for a part of this part.
         #[inline]
-        pub fn map<U: ?Sized, F>(s: Self, f: F) -> MappedRwLockWriteGuard<'a, U>
-        where
-            F: FnOnce(&mut T) -> &mut U,
-        {
-            let (inner, map, up) = Self::into_parts(s);
-            MappedRwLockWriteGuard::from_parts(pl::MappedRwLockWriteGuard::map(inner, f), map, up)
+        fn to_mapped(parts: (&'a DepMap, Option<&'a DepMap>)) -> (&'a DepMap, Option<&'a DepMap>) {
+            parts
         }
 
-        /// Like [`map`](Self::map) when `f` may find no part: then the guard comes back.
-        #[inline]
-        pub fn try_map<U: ?Sized, F>(s: Self, f: F) -> Result<MappedRwLockWriteGuard<'a, U>, Self>
-        where
-            F: FnOnce(&mut T) -> Option<&mut U>,
-        {
-            let (inner, map, up) = Self::into_parts(s);
-            match pl::MappedRwLockWriteGuard::try_map(inner, f) {
-                Ok(inner) => Ok(MappedRwLockWriteGuard::from_parts(inner, map, up)),
-                Err(inner) => Err(Self::from_parts(inner, map, up)),
-            }
-        }
-
-        /// Like [`try_map`](Self::try_map), passing on `f`'s error with the guard.
-        #[inline]
-        pub fn try_map_or_err<U: ?Sized, F, E>(
-            s: Self,
-            f: F,
-        ) -> Result<MappedRwLockWriteGuard<'a, U>, (Self, E)>
-        where
-            F: FnOnce(&mut T) -> Result<&mut U, E>,
-        {
-            let (inner, map, up) = Self::into_parts(s);
-            match pl::MappedRwLockWriteGuard::try_map_or_err(inner, f) {
-                Ok(inner) => Ok(MappedRwLockWriteGuard::from_parts(inner, map, up)),
-                Err((inner, e)) => Err((Self::from_parts(inner, map, up), e)),
-            }
-        }
+        map_fns!(pl::MappedRwLockWriteGuard, MappedRwLockWriteGuard, [mut], try_map_or_err);
 
         /// Releases the write lock, handing it to a waiting thread if there is one.
         #[track_caller]
         #[inline]
         pub fn unlock_fair(s: Self) {
-            let (inner, map, up) = Self::into_parts(s);
+            let (inner, (map, up)) = Self::into_parts(s);
             let loc = Location::caller();
             validate::release(map, loc);
             if let Some(up) = up {

@@ -55,3 +55,26 @@ impl<T: ?Sized> RawSpinLock<T> {
         lock_irqsave, lock, RawSpinLockGuard
     }
 }
+
+/// `leak` on a spinning lock's guard with `check` (with it off the guard is `spin`'s, which
+/// has it): the lock stays locked for ever and the validator forgets the hold, as for
+/// `MutexGuard::leak`. The thread is not in an atomic section afterwards as far as the
+/// validator knows: no thread can take the lock again, so it orders and forbids nothing.
+macro_rules! spin_leak {
+    ($($guard:ident),*) => {$(
+        #[cfg(feature = "check")]
+        impl<'a, T: ?Sized> $guard<'a, T> {
+            /// Keeps the lock locked for ever and returns the value with the guard's lifetime.
+            #[track_caller]
+            pub fn leak(this: Self) -> &'a mut T {
+                let this = std::mem::ManuallyDrop::new(this);
+                crate::engine::validate::release(&this.lock.map, std::panic::Location::caller());
+                // SAFETY: `this` is never used or dropped again, so the plain guard moves out
+                // once.
+                PlainGuard::leak(unsafe { std::ptr::read(&this.inner) })
+            }
+        }
+    )*};
+}
+
+spin_leak!(SpinLockGuard, RawSpinLockGuard);
