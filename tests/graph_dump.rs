@@ -148,3 +148,93 @@ fn graph_dump_variable_writes_one_dump_per_process_at_exit() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+static CHAIN_A: LockClass = LockClass::new("chain_a");
+static CHAIN_B: LockClass = LockClass::new("chain_b");
+static CHAIN_IRQ: LockClass = LockClass::new("chain_irq");
+static HELD_20MS: LockClass = LockClass::new("dump_held_20ms");
+
+fn dump_now(name: &str) -> Value {
+    let dir = fresh_dir(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("graph.json");
+    lockdep::dump_graph(&path).unwrap();
+    let dump: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        lockdep_suite::schema::validate(&schema(), &dump),
+        Vec::<String>::new()
+    );
+    dump
+}
+
+fn chains(dump: &Value) -> Vec<(u64, Vec<String>)> {
+    dump["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let classes = c["classes"].as_array().unwrap();
+            (
+                c["irq_context"].as_u64().unwrap(),
+                classes.iter().map(|n| n.as_str().unwrap().to_string()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// The cached chains, like `/proc/lockdep_chains`: the classes held in one irq context, the
+/// acquired one last. A lock taken in an irq handler over a process-context lock starts a
+/// chain of its own in irq context 1.
+#[test]
+fn dump_carries_the_cached_chains_with_their_irq_context() {
+    let _s = serial();
+    let (a, b) = (Mutex::with_class((), &CHAIN_A), Mutex::with_class((), &CHAIN_B));
+    let irq = lockdep::SpinLock::with_class((), &CHAIN_IRQ);
+    {
+        let _a = a.lock();
+        let _b = b.lock();
+    }
+    {
+        let _off = lockdep::irqs_disabled();
+        let _a = a.lock();
+        let _irq = lockdep::irq_context();
+        drop(irq.lock());
+    }
+    let dump = dump_now("chains");
+    let c = chains(&dump);
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert!(c.contains(&(0, s(&["chain_a"]))), "{c:?}");
+    assert!(c.contains(&(0, s(&["chain_a", "chain_b"]))), "{c:?}");
+    assert!(
+        c.contains(&(1, s(&["chain_irq"]))),
+        "the irq's chain starts in the irq: {c:?}"
+    );
+    assert!(
+        !c.iter().any(|(_, v)| v == &s(&["chain_a", "chain_irq"])),
+        "{c:?}"
+    );
+    assert_eq!(dump["stats"]["chains"], c.len());
+    assert!(c.iter().all(|(_, v)| !v.is_empty()));
+}
+
+/// With the `lock-stat` feature (on in this suite) the dump carries each class's hold times.
+#[test]
+fn dump_carries_lock_stats_with_hold_times() {
+    let _s = serial();
+    let m = Mutex::with_class((), &HELD_20MS);
+    {
+        let _m = m.lock();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let dump = dump_now("lock-stats");
+    let stats = dump["lock_stats"].as_array().expect("lock_stats with lock-stat");
+    let s = stats
+        .iter()
+        .find(|s| s["class"] == "dump_held_20ms")
+        .expect("the held class");
+    assert!(s["holds"].as_u64().unwrap() >= 1, "{s:#}");
+    assert!(s["hold_max_ns"].as_u64().unwrap() >= 20_000_000, "{s:#}");
+    assert!(s["hold_total_ns"].as_u64().unwrap() >= s["hold_max_ns"].as_u64().unwrap());
+    assert!(s["hold_min_ns"].as_u64().unwrap() <= s["hold_max_ns"].as_u64().unwrap());
+}

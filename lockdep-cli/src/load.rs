@@ -6,8 +6,10 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// The graph dump version this tool reads.
-pub const GRAPH_VERSION: u64 = 1;
+/// The newest graph dump version this tool reads.
+pub const GRAPH_VERSION: u64 = 2;
+/// The oldest one: version 1 lacks only the chain list and the lock statistics.
+pub const OLDEST_GRAPH_VERSION: u64 = 1;
 /// The report version this tool reads.
 pub const REPORT_VERSION: u64 = 1;
 
@@ -152,6 +154,28 @@ pub struct Stats {
     pub slow_paths: u64,
 }
 
+/// A cached lock chain (version 2): its classes in one irq context, the acquired one last.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Chain {
+    pub irq_context: u8,
+    pub classes: Vec<String>,
+}
+
+/// One class's lock statistics (version 2, `lock-stat` builds only), in nanoseconds.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockStat {
+    pub class: String,
+    pub contentions: u64,
+    pub wait_total_ns: u64,
+    pub wait_max_ns: u64,
+    pub holds: u64,
+    pub hold_total_ns: u64,
+    pub hold_min_ns: u64,
+    pub hold_max_ns: u64,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dump {
@@ -160,7 +184,11 @@ pub struct Dump {
     pub process: Process,
     pub classes: Vec<Class>,
     pub dependencies: Vec<Dependency>,
+    /// `None` in a version-1 dump, which records chains only as a count.
+    pub chains: Option<Vec<Chain>>,
     pub stats: Stats,
+    /// Only in dumps of a build with the `lock-stat` feature.
+    pub lock_stats: Option<Vec<LockStat>>,
 }
 
 /// One dump and where it came from.
@@ -199,19 +227,24 @@ fn parse_dump(path: &Path, v: serde_json::Value) -> Result<Dump, Error> {
         }
         None => return Err(err(path, "not a lockdep graph dump (no \"format\" field)")),
     }
-    match v.get("version").and_then(|x| x.as_u64()) {
-        Some(GRAPH_VERSION) => {}
+    let version = match v.get("version").and_then(|x| x.as_u64()) {
+        Some(n @ OLDEST_GRAPH_VERSION..=GRAPH_VERSION) => n,
         Some(n) => {
             return Err(err(
                 path,
                 format_args!(
-                    "graph dump version {n} is not supported (this tool reads version {GRAPH_VERSION})"
+                    "graph dump version {n} is not supported (this tool reads versions {OLDEST_GRAPH_VERSION} to {GRAPH_VERSION})"
                 ),
             ))
         }
         None => return Err(err(path, "graph dump without a numeric \"version\"")),
+    };
+    let dump: Dump =
+        serde_json::from_value(v).map_err(|e| err(path, format_args!("invalid graph dump: {e}")))?;
+    if version >= 2 && dump.chains.is_none() {
+        return Err(err(path, "invalid graph dump: missing field `chains`"));
     }
-    serde_json::from_value(v).map_err(|e| err(path, format_args!("invalid graph dump: {e}")))
+    Ok(dump)
 }
 
 /// Expands directories into their `*.json` files, sorted; a directory with none is an error.

@@ -49,17 +49,22 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
-    /// Counters of each dump and of their union, like /proc/lockdep_stats.
+    /// Counters of each dump and of their union, like /proc/lockdep_stats, and the lock
+    /// statistics of a lock-stat build, like /proc/lock_stat.
     Stats {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         #[arg(long, value_name = "FILE")]
         suppressions: Option<PathBuf>,
     },
-    /// Every class with its dependencies, like /proc/lockdep.
+    /// Every class with its dependencies, like /proc/lockdep, then the cached lock chains,
+    /// like /proc/lockdep_chains, and the lock statistics of a lock-stat build.
     Show {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
+        /// Print only the lock chains.
+        #[arg(long)]
+        chains: bool,
     },
     /// One self-contained HTML page showing a report directory.
     Html {
@@ -143,9 +148,13 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             out(&stats::stats(&dumps, &m, suppressed, found.len()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Show { inputs } => {
+        Command::Show { inputs, chains } => {
             let m = graph::Merged::new(load::dumps(&inputs)?);
-            out(&stats::show(&m))?;
+            out(&if chains {
+                stats::show_chains(&m)
+            } else {
+                stats::show(&m)
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Html { dir, output } => {

@@ -71,7 +71,7 @@ fn every_graph_subcommand_rejects_every_bad_dump() {
         );
         assert_bad(
             &[cmd, &future],
-            "graph dump version 99 is not supported (this tool reads version 1)",
+            "graph dump version 99 is not supported (this tool reads versions 1 to 2)",
         );
         assert_bad(&[cmd, &no_version], "graph dump without a numeric \"version\"");
         assert_bad(&[cmd, &broken], "invalid graph dump: missing field");

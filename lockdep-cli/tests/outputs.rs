@@ -217,3 +217,114 @@ fn html_page_shows_each_report_and_opens_in_a_browser() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+static CHAIN_OUTER: LockClass = LockClass::new("chain_outer");
+static CHAIN_INNER: LockClass = LockClass::new("chain_inner");
+static CHAIN_IRQ: LockClass = LockClass::new("chain_in_irq");
+
+/// A real dump of this process: `chain_outer` held 30 ms with `chain_inner` taken under it,
+/// and a spinlock taken in a simulated hard irq.
+fn chained_dump(dir: &std::path::Path) -> String {
+    let (outer, inner) = (
+        Mutex::with_class((), &CHAIN_OUTER),
+        Mutex::with_class((), &CHAIN_INNER),
+    );
+    let irq = lockdep::SpinLock::with_class((), &CHAIN_IRQ);
+    {
+        let _o = outer.lock();
+        drop(inner.lock());
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    {
+        let _irq = lockdep::irq_context();
+        drop(irq.lock());
+    }
+    let path = dir.join("chained.json");
+    lockdep::dump_graph(&path).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn show_lists_the_lock_chains_like_proc_lockdep_chains() {
+    let dir = common::fresh_dir("chains");
+    let dump = chained_dump(&dir);
+    let show = common::lockdep(&["show", &dump]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    let chains_at = show.stdout.find("all lock chains:\n").expect("a chain section");
+    let chains = &show.stdout[chains_at..];
+    assert!(
+        chains.contains("irq_context: 0\n chain_outer\n chain_inner\n\n"),
+        "{chains}"
+    );
+    assert!(chains.contains("irq_context: 0\n chain_outer\n\n"), "{chains}");
+    assert!(chains.contains("irq_context: 1\n chain_in_irq\n\n"), "{chains}");
+    assert!(
+        show.stdout[..chains_at].contains(": chain_outer [mutex]\n -> [EN] chain_inner\n"),
+        "{}",
+        show.stdout
+    );
+    // Only the chains with --chains.
+    let only = common::lockdep(&["show", "--chains", &dump]);
+    assert_eq!(only.code, 0, "{}", only.stderr);
+    assert!(only.stdout.starts_with("all lock chains:\n"), "{}", only.stdout);
+    assert!(!only.stdout.contains("all lock classes"), "{}", only.stdout);
+    assert!(only.stdout.contains(" chain_in_irq\n"), "{}", only.stdout);
+    // The same chain in two dumps is listed once.
+    let twice = common::lockdep(&["show", "--chains", &dump, &dump]);
+    assert_eq!(
+        twice.stdout.matches("irq_context: 1\n chain_in_irq\n").count(),
+        1,
+        "{}",
+        twice.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `stats` and `show` of a dump from a `lock-stat` build print `/proc/lock_stat`'s columns,
+/// in microseconds: a lock held 30 ms shows a hold time of at least 30000 us.
+#[test]
+fn stats_print_hold_times_of_a_lock_stat_build() {
+    let dir = common::fresh_dir("holdtime");
+    let dump = chained_dump(&dir);
+    for cmd in ["stats", "show"] {
+        let run = common::lockdep(&[cmd, &dump]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let header = run
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("class name"))
+            .unwrap_or_else(|| panic!("{cmd}: no lock_stat table in {}", run.stdout));
+        let columns: Vec<&str> = header.split_whitespace().skip(2).collect();
+        assert_eq!(
+            columns,
+            [
+                "contentions",
+                "waittime-max",
+                "waittime-total",
+                "waittime-avg",
+                "acquisitions",
+                "holdtime-min",
+                "holdtime-max",
+                "holdtime-total",
+                "holdtime-avg"
+            ]
+        );
+        let row: Vec<&str> = run
+            .stdout
+            .lines()
+            .find(|l| {
+                l.split_whitespace().next() == Some("chain_outer") && l.split_whitespace().count() == 10
+            })
+            .unwrap_or_else(|| panic!("{cmd}: no chain_outer row in {}", run.stdout))
+            .split_whitespace()
+            .collect();
+        let hold_max: f64 = row[7].parse().unwrap();
+        assert!(hold_max >= 30_000.0, "{cmd}: held 30 ms: {row:?}");
+        assert!(row[5].parse::<u64>().unwrap() >= 1, "{row:?}");
+    }
+    // A hand-made (version 1) dump has no statistics: no table.
+    let plain = cyclic_dump(&dir);
+    let run = common::lockdep(&["stats", &plain]);
+    assert!(!run.stdout.contains("holdtime-max"), "{}", run.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+}

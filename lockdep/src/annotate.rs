@@ -5,34 +5,26 @@
 //! like any other (dispatched by the configured action), not a bare panic.
 
 #[cfg(feature = "check")]
-use crate::engine::{check, held, sink, state, validate};
+use crate::engine::check::{self, report_once, Violation};
 #[cfg(feature = "check")]
-use crate::ReportKind;
+use crate::engine::{held, sink, state, validate};
+#[cfg(feature = "check")]
+use crate::report::Assertion;
 use crate::{LockMode, Lockable};
 #[cfg(feature = "check")]
 use std::panic::Location;
 
 #[cfg(feature = "check")]
-fn assertion(headline: &str, lock: Option<&dyn Lockable>, loc: &'static Location<'static>) {
-    let class = lock.map(|l| l.lock_ref().map.class(0));
+fn assertion(assertion: Assertion, lock: Option<&dyn Lockable>, site: &'static Location<'static>) {
+    let lock = lock.map(|l| (l.lock_ref().instance, l.lock_ref().map.class(0)));
     held::guarded(|h| {
         let mut st = state::lock();
-        let sig = vec![class.unwrap_or(u32::MAX), loc.line(), loc.column()];
-        if !st.first_time(ReportKind::AssertionFailed, sig) {
-            return;
-        }
-        let mut r = check::report(&st, ReportKind::AssertionFailed, h, h.depth);
-        r.headline = headline.to_string();
-        if let (Some(l), Some(c)) = (lock, class) {
-            r.details.push(format!(
-                "lock: {:#x} ({}), asserted at {loc}",
-                l.lock_ref().instance,
-                st.class_name(c)
-            ));
-        } else {
-            r.details.push(format!("asserted at {loc}"));
-        }
-        sink::defer(r);
+        let v = Violation::AssertionFailed {
+            assertion,
+            lock,
+            site,
+        };
+        report_once(&mut st, h, h.depth, &v);
     });
     sink::flush(true);
 }
@@ -47,11 +39,7 @@ fn mode_of(lock: &dyn Lockable) -> Option<u8> {
 pub fn assert_held(lock: &impl Lockable) {
     #[cfg(feature = "check")]
     if mode_of(lock).is_none() {
-        assertion(
-            "WARNING: lockdep_assert_held() failed: lock not held",
-            Some(lock),
-            Location::caller(),
-        );
+        assertion(Assertion::Held, Some(lock), Location::caller());
     }
     #[cfg(not(feature = "check"))]
     let _ = lock;
@@ -62,11 +50,7 @@ pub fn assert_held(lock: &impl Lockable) {
 pub fn assert_held_write(lock: &impl Lockable) {
     #[cfg(feature = "check")]
     if mode_of(lock) != Some(0) {
-        assertion(
-            "WARNING: lockdep_assert_held_write() failed: lock not held for writing",
-            Some(lock),
-            Location::caller(),
-        );
+        assertion(Assertion::HeldWrite, Some(lock), Location::caller());
     }
     #[cfg(not(feature = "check"))]
     let _ = lock;
@@ -77,11 +61,7 @@ pub fn assert_held_write(lock: &impl Lockable) {
 pub fn assert_held_read(lock: &impl Lockable) {
     #[cfg(feature = "check")]
     if !matches!(mode_of(lock), Some(1 | 2)) {
-        assertion(
-            "WARNING: lockdep_assert_held_read() failed: lock not held for reading",
-            Some(lock),
-            Location::caller(),
-        );
+        assertion(Assertion::HeldRead, Some(lock), Location::caller());
     }
     #[cfg(not(feature = "check"))]
     let _ = lock;
@@ -92,11 +72,7 @@ pub fn assert_held_read(lock: &impl Lockable) {
 pub fn assert_not_held(lock: &impl Lockable) {
     #[cfg(feature = "check")]
     if mode_of(lock).is_some() {
-        assertion(
-            "WARNING: lockdep_assert_not_held() failed: lock held",
-            Some(lock),
-            Location::caller(),
-        );
+        assertion(Assertion::NotHeld, Some(lock), Location::caller());
     }
     #[cfg(not(feature = "check"))]
     let _ = lock;
@@ -107,11 +83,7 @@ pub fn assert_not_held(lock: &impl Lockable) {
 pub fn assert_none_held() {
     #[cfg(feature = "check")]
     if validate::depth() > 0 {
-        assertion(
-            "WARNING: lockdep_assert_none_held() failed: locks held",
-            None,
-            Location::caller(),
-        );
+        assertion(Assertion::NoneHeld, None, Location::caller());
     }
 }
 
@@ -196,7 +168,7 @@ pub fn forbid_nesting(outer: &impl Lockable, inner: &impl Lockable, why: &'stati
                 st.rules.push((o, i, why));
                 // Chains validated before the rule existed must be validated again.
                 crate::engine::chain::clear();
-                st.chains = 0;
+                st.chains.clear();
             }
         });
     }
@@ -267,16 +239,7 @@ pub fn return_to_user() {
         let loc = Location::caller();
         held::guarded(|h| {
             let mut st = state::lock();
-            let classes = h.held().iter().map(|e| e.class).collect();
-            if !st.first_time(ReportKind::HeldOnReturnToUser, state::class_set(classes)) {
-                return;
-            }
-            let mut r = check::report(&st, ReportKind::HeldOnReturnToUser, h, h.depth);
-            r.details.push(format!(
-                "{} is leaving the kernel with locks still held! (at {loc})",
-                r.thread
-            ));
-            sink::defer(r);
+            report_once(&mut st, h, h.depth, &Violation::HeldOnReturnToUser { site: loc });
         });
         sink::flush(true);
     }

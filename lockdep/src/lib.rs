@@ -180,7 +180,10 @@ pub use lockdep_macros::{lock_class, must_not_hold, requires_held, section, sign
 pub use lockmap::{LockMap, LockMapGuard, WaitType};
 #[cfg(feature = "json")]
 pub use report::REPORT_SCHEMA_VERSION;
-pub use report::{hint_for, register_hint, Dependency, Frame, HeldLock, LockMode, Report, ReportKind, Stack};
+pub use report::{
+    hint_for, register_hint, Assertion, AtomicReason, Dependency, Detail, Frame, HeldLock, Irq, IrqState,
+    LockMode, Report, ReportKind, Stack, Usage, WaitLimit, WwRule,
+};
 pub use srcu::{Srcu, SrcuReadGuard};
 pub use sync::{
     const_fair_mutex, const_mutex, const_reentrant_mutex, const_rwlock, Condvar, FairMutex, FairMutexGuard,
@@ -293,8 +296,8 @@ pub fn stats() -> Stats {
     }
 }
 
-/// Contention of one lock class (see [`lock_stats`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Contention and hold times of one lock class (see [`lock_stats`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LockStat {
     /// The class name, as reports print it.
     pub class: String,
@@ -304,11 +307,20 @@ pub struct LockStat {
     pub wait_total: std::time::Duration,
     /// The longest single wait.
     pub wait_max: std::time::Duration,
+    /// How many holds of a lock of the class ended (the kernel's `acquisitions`).
+    pub holds: u64,
+    /// Their total hold time (the kernel's `holdtime-total`).
+    pub hold_total: std::time::Duration,
+    /// The shortest hold (`holdtime-min`; zero before the first hold ends).
+    pub hold_min: std::time::Duration,
+    /// The longest hold (`holdtime-max`).
+    pub hold_max: std::time::Duration,
 }
 
-/// Per-class contention since the process started, most waited-for class first (the
-/// kernel's `/proc/lock_stat`, without hold times): only with the `lock-stat` feature, empty
-/// otherwise. A contended acquisition is counted under its lock's class (subclass 0).
+/// Per-class lock statistics since the process started, most waited-for class first, then
+/// longest held (the kernel's `/proc/lock_stat`): only with the `lock-stat` feature, empty
+/// otherwise. A contended acquisition is counted under its lock's class (subclass 0); a hold,
+/// from the moment the lock is obtained to its release, under the class it was taken as.
 pub fn lock_stats() -> Vec<LockStat> {
     #[cfg(feature = "lock-stat")]
     {
@@ -418,8 +430,9 @@ pub fn report_dir() -> Option<std::path::PathBuf> {
 
 /// Writes this process's dependency graph to `path` as JSON (the schema is
 /// `lockdep/schema/graph.schema.json`; version [`GRAPH_SCHEMA_VERSION`]): every class by name,
-/// every dependency with its read/write kinds, acquisition sites and first-seen stack, and the
-/// table statistics. The `lockdep` tool (`lockdep-cli`) merges such dumps from many processes
+/// every dependency with its read/write kinds, acquisition sites and first-seen stack, every
+/// cached lock chain with its irq context, the table statistics and, with the `lock-stat`
+/// feature, the [`lock_stats`]. The `lockdep` tool (`lockdep-cli`) merges such dumps from many processes
 /// and finds the cycles none of them saw alone.
 ///
 /// With `LOCKDEP_GRAPH_DUMP=DIR` in the environment every process writes its dump into `DIR`
@@ -461,9 +474,11 @@ pub fn dump_graph_into(dir: impl AsRef<std::path::Path>) -> std::io::Result<std:
     }
 }
 
-/// The `version` of graph dumps ([`dump_graph`]). Defined with the feature off too, so code
-/// that names it builds both ways (there is no graph to dump then).
-pub const GRAPH_SCHEMA_VERSION: u32 = 1;
+/// The `version` of graph dumps ([`dump_graph`]). Version 2 added the cached lock chains
+/// (`chains`) and, with the `lock-stat` feature, the per-class lock statistics (`lock_stats`).
+/// Defined with the feature off too, so code that names it builds both ways (there is no graph
+/// to dump then).
+pub const GRAPH_SCHEMA_VERSION: u32 = 2;
 
 /// Forgets every dependency, chain, recorded report and the record of what was already
 /// reported, so the next violation of any kind is reported again. Lock classes stay.

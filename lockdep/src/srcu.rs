@@ -103,11 +103,7 @@ impl Srcu {
             let loc = Location::caller();
             if validate::is_held(&self.map) {
                 validate::misuse(
-                    crate::ReportKind::SuspiciousRcuUsage,
-                    &format!(
-                        "Illegal synchronize_srcu() in same-type SRCU (or in RCU) read-side critical section ({})",
-                        self.name
-                    ),
+                    crate::engine::check::Protocol::SrcuSyncInReader { domain: self.name },
                     loc,
                 );
                 panic!(

@@ -29,6 +29,7 @@
 //! after `Deadlk`, `lock_slow` without a `Deadlk` or with locks held, a context of another class,
 //! a context dropped with locks held.
 
+use crate::report::WwRule;
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -269,7 +270,7 @@ impl WwAcquireCtx {
     #[cfg_attr(feature = "check", track_caller)]
     pub fn done(&self) {
         if self.done.replace(true) {
-            misuse("ww_acquire_done() called twice on one acquire context");
+            misuse(WwRule::DoneTwice);
         }
     }
 }
@@ -277,7 +278,7 @@ impl WwAcquireCtx {
 impl Drop for WwAcquireCtx {
     fn drop(&mut self) {
         if self.acquired.get() > 0 {
-            misuse("acquire context finished (ww_acquire_fini) with locks still held");
+            misuse(WwRule::FiniWithLocksHeld);
         }
         #[cfg(feature = "check")]
         validate::release_instance(&self.map, self.id(), Location::caller());
@@ -295,11 +296,11 @@ impl std::fmt::Debug for WwAcquireCtx {
 }
 
 #[cfg_attr(feature = "check", track_caller)]
-fn misuse(what: &str) {
+fn misuse(rule: WwRule) {
     #[cfg(feature = "check")]
-    validate::misuse(crate::ReportKind::WwMisuse, what, Location::caller());
+    validate::misuse(crate::engine::check::Protocol::Ww(rule), Location::caller());
     #[cfg(not(feature = "check"))]
-    let _ = what;
+    let _ = rule;
 }
 
 /// Who holds a ww mutex.
@@ -498,26 +499,26 @@ impl<T: ?Sized> WwMutex<T> {
     #[cfg_attr(feature = "check", track_caller)]
     fn check_ctx(&self, ctx: &WwAcquireCtx, slow: bool) {
         if !std::ptr::eq(ctx.class, self.class) {
-            misuse("ww mutex locked with an acquire context of another ww class");
+            misuse(WwRule::ContextOfOtherClass);
         }
         if ctx.done.get() {
-            misuse("ww mutex locked after ww_acquire_done()");
+            misuse(WwRule::LockedAfterDone);
         }
         let contending = ctx.contending.get();
         if slow {
             if contending == 0 {
-                misuse("ww_mutex_lock_slow() without a preceding -EDEADLK");
+                misuse(WwRule::SlowWithoutDeadlk);
             } else if contending != self.addr() {
-                misuse("ww_mutex_lock_slow() on a lock other than the contended one");
+                misuse(WwRule::SlowOnOtherLock);
             }
             if ctx.acquired.get() > 0 {
-                misuse("ww_mutex_lock_slow() with other locks of the context still held");
+                misuse(WwRule::SlowWithLocksHeld);
             }
         } else if contending != 0 {
             if contending != self.addr() {
-                misuse("-EDEADLK ignored: another ww mutex locked instead of backing off");
+                misuse(WwRule::DeadlkIgnoredOtherLock);
             } else if ctx.acquired.get() > 0 {
-                misuse("-EDEADLK ignored: the contended lock re-taken without releasing the others");
+                misuse(WwRule::DeadlkIgnoredRetake);
             }
         }
     }

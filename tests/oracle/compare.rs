@@ -3,10 +3,10 @@
 //! After every step: the lock call panicked exactly when the model says it re-takes a held
 //! instance, never hung, and a trylock succeeded exactly when the model says; every circular
 //! report names a strong cycle of the model's graph (as it is after this step). A step at which
-//! the model closes a strong cycle must bring a circular (or same-class recursive) report about
-//! the acquired class and one of the closing held classes — unless such a cycle was reported
-//! before (reports are de-duplicated by class set, and the validator names one cycle of its
-//! choosing). At the end, the distinct reports of every other kind, as (kind, class set), are the
+//! the model closes a strong cycle must bring a circular report about the acquired class and one
+//! of the closing held classes — unless such a cycle was reported before (reports are
+//! de-duplicated by class set, and the validator names one cycle of its choosing). At the end,
+//! the distinct reports of every other kind, recursion included, as (kind, class set), are the
 //! same on both sides.
 
 use crate::gen::Program;
@@ -48,6 +48,45 @@ fn skip_retakes() -> bool {
     *SKIP.get_or_init(|| std::env::var_os("ORACLE_NO_RETAKES").is_some())
 }
 
+/// What the programs checked on this thread so far amounted to (see [`tally`]).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Tally {
+    pub programs: u64,
+    /// Threads over all programs.
+    pub threads: u64,
+    /// Steps run on both sides, the final releases included.
+    pub steps: u64,
+    /// Reports the validator made, each compared with the model.
+    pub reports: u64,
+    /// Steps at which the model closed a strong cycle.
+    pub closings: u64,
+}
+
+thread_local! {
+    static TALLY: std::cell::Cell<Tally> = const {
+        std::cell::Cell::new(Tally { programs: 0, threads: 0, steps: 0, reports: 0, closings: 0 })
+    };
+}
+
+/// The running totals of [`check`] on this thread.
+pub fn tally() -> Tally {
+    TALLY.with(|t| t.get())
+}
+
+fn count(f: impl FnOnce(&mut Tally)) {
+    TALLY.with(|t| {
+        let mut v = t.get();
+        f(&mut v);
+        t.set(v);
+    });
+}
+
+/// `ORACLE_TRACE=1` prints every step, the model's expectations and the validator's reports.
+fn trace() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("ORACLE_TRACE").is_some())
+}
+
 /// Runs `p` both ways; `Err` lists every mismatch.
 pub fn check(p: &Program) -> Result<(), String> {
     let _s = lockdep_suite::serial();
@@ -58,6 +97,10 @@ pub fn check(p: &Program) -> Result<(), String> {
     let mut model_allowed: BTreeSet<Expected> = BTreeSet::new();
     // Class sets of the cycles the validator reported so far.
     let mut cycles: Vec<BTreeSet<Class>> = Vec::new();
+    count(|t| {
+        t.programs += 1;
+        t.threads += p.threads as u64;
+    });
 
     run_all(p, |i, t, op, model| {
         if skip_retakes() && op.resolve().is_some_and(|a| model.retakes(t, &a)) {
@@ -72,6 +115,17 @@ pub fn check(p: &Program) -> Result<(), String> {
         };
         let outcome = engine.step(t, op);
         let got = lockdep::take_reports();
+        if trace() {
+            eprintln!("step {i} t{t} {op:?}: {outcome:?}\n  model: {step:?}");
+            for r in &got {
+                eprintln!(
+                    "  engine: {:?} {:?} cycle {:?}",
+                    r.kind(),
+                    classes_of(r),
+                    r.cycle()
+                );
+            }
+        }
         let mut say = |m: String| errors.push(format!("step {i} (thread {t}, {op:?}): {m}"));
         match outcome {
             Outcome::Hung => {
@@ -88,6 +142,11 @@ pub fn check(p: &Program) -> Result<(), String> {
             }
             _ => {}
         }
+        count(|c| {
+            c.steps += 1;
+            c.reports += got.len() as u64;
+            c.closings += !step.closings.is_empty() as u64;
+        });
         model_reports.extend(step.reports.iter().cloned());
         model_allowed.extend(step.allowed.iter().cloned());
         let mut covered = step.closings.is_empty();
@@ -98,26 +157,20 @@ pub fn check(p: &Program) -> Result<(), String> {
                 say(format!("report about an unknown class: {r:?}"));
                 continue;
             };
-            let expected_plain = step.reports.contains(&(r.kind(), set.clone()));
-            if r.kind() == ReportKind::CircularDependency {
-                let cycle: Option<Vec<Class>> = r.cycle().iter().map(|n| pool::parse(n)).collect();
-                if !cycle.is_some_and(|c| model.is_strong_cycle(&c)) {
-                    say(format!(
-                        "reported a cycle that is no strong cycle of the model's graph: {:?}",
-                        r.cycle()
-                    ));
-                }
-            } else if r.kind() != ReportKind::RecursiveLocking || expected_plain {
+            if r.kind() != ReportKind::CircularDependency {
                 engine_reports.insert((r.kind(), set));
                 continue;
             }
-            // A cycle report, or a recursion report that is about a cycle through one class.
+            let cycle: Option<Vec<Class>> = r.cycle().iter().map(|n| pool::parse(n)).collect();
+            if !cycle.is_some_and(|c| model.is_strong_cycle(&c)) {
+                say(format!(
+                    "reported a cycle that is no strong cycle of the model's graph: {:?}",
+                    r.cycle()
+                ));
+            }
             let about = |&(p, n, _): &(Class, Class, u8)| as_classes.contains(&p) && as_classes.contains(&n);
             if step.closings.iter().any(about) {
                 covered = true;
-            } else if r.kind() == ReportKind::RecursiveLocking {
-                engine_reports.insert((r.kind(), set));
-                continue;
             }
             cycles.push(as_classes);
         }

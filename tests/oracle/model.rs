@@ -49,11 +49,18 @@
 //! appending is forbidden only after an `-(xR)->` edge followed by an `-(Sx)->` one.
 //!
 //! # Deliberate differences from the kernel (the validator's, allowed by the comparison)
-//! * An edge from every held lock, not only from the nearest non-trylock one: each is a true
-//!   dependency. Through a recursive reader the kernel's rule loses `A -> C` in `A; R(r); C`
-//!   (issue 7, defect 2); with it the two rules find the same strong cycles, though the cycle a
-//!   report names may go through the intermediate held locks, so a circular report is checked
-//!   by being a real strong cycle of the model's graph, not by its class set.
+//! * The model has an edge from every held lock. The validator records, as the kernel does, the
+//!   dependencies from the top of the stack down to the nearest lock that implies the rest (so
+//!   its printed chains are the kernel's), but goes on past recursive readers and past a lock
+//!   with a lock of its own class below it, which imply nothing: the kernel's rule loses
+//!   `A -> C` in `A; R(r); C` (issue 7, defect 2). Each dependency the validator leaves out is
+//!   a path through the nearer locks in its graph, and it still searches the cycle each one
+//!   closes, so both find the same strong cycles at the same acquisitions; the cycle a report
+//!   names may go through the intermediate held locks, so a circular report is checked by being
+//!   a real strong cycle of the model's graph, not by its class set.
+//! * A recursive read over a reader of its own class that closes a cycle (a path out of the
+//!   class through a writer and back into it) is reported as a circular dependency, the cycle
+//!   being that path, as the kernel's `check_noncircular` does.
 //! * The kernel reports one bug and turns itself off; reports here are de-duplicated by kind
 //!   and class set and validation goes on, with every dependency recorded (defect 3).
 //! * Re-taking an instance is reported and then panics instead of deadlocking (defect 1).

@@ -190,6 +190,12 @@ impl Graph {
         self.index.get(&pair(from, to)).copied()
     }
 
+    /// Whether the dependency `from → to` of `kind` is recorded.
+    pub(crate) fn has(&self, from: u32, to: u32, kind: u8) -> bool {
+        self.find(from, to)
+            .is_some_and(|e| self.edges[e as usize].dep & kind != 0)
+    }
+
     /// Adds `kind` to an existing edge.
     pub(crate) fn add_kind(&mut self, edge: u32, kind: u8) {
         self.edges[edge as usize].dep |= kind;

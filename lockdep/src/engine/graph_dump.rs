@@ -9,7 +9,9 @@
 //! nextest starts dump without any code of their own.
 //!
 //! Classes are named as reports name them (a call-site class by `file:line:col`), so the
-//! dumps of processes of one build agree. The data is copied under the validator's lock and
+//! dumps of processes of one build agree. Besides the dependencies a dump lists the cached
+//! lock chains (for `lockdep show`, as `/proc/lockdep_chains`) and, in a `lock-stat` build,
+//! the lock statistics (as `/proc/lock_stat`). The data is copied under the validator's lock and
 //! symbolised after it is released.
 
 use super::graph::{DEP_EN, DEP_ER, DEP_SN, DEP_SR};
@@ -19,7 +21,8 @@ use crate::report::{LockMode, Stack};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// The `version` of every graph dump.
+/// The `version` of every graph dump (defined in the crate root, where it exists with the
+/// feature off too).
 pub const GRAPH_SCHEMA_VERSION: u32 = crate::GRAPH_SCHEMA_VERSION;
 
 #[derive(Serialize)]
@@ -29,7 +32,31 @@ struct Dump<'a> {
     process: Process,
     classes: Vec<Class<'a>>,
     dependencies: Vec<Dep<'a>>,
+    chains: Vec<Chain<'a>>,
     stats: Stats,
+    /// Only with the `lock-stat` feature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lock_stats: Option<Vec<LockStat>>,
+}
+
+/// A cached chain: its classes, oldest held first, the acquired one last.
+#[derive(Serialize)]
+struct Chain<'a> {
+    irq_context: u8,
+    classes: Vec<&'a str>,
+}
+
+/// One class's lock statistics, durations in nanoseconds.
+#[derive(Serialize)]
+struct LockStat {
+    class: String,
+    contentions: u64,
+    wait_total_ns: u64,
+    wait_max_ns: u64,
+    holds: u64,
+    hold_total_ns: u64,
+    hold_min_ns: u64,
+    hold_max_ns: u64,
 }
 
 #[derive(Serialize)]
@@ -140,12 +167,18 @@ fn render_unguarded(wait: bool) -> Option<String> {
         max_classes: state::MAX_CLASSES,
         dependencies: st.graph.edge_count(),
         max_dependencies: super::graph::MAX_EDGES,
-        chains: st.chains,
+        chains: st.chains.len(),
         max_chains: super::chain::MAX_CHAINS,
         stack_entries: st.stacks.frames(),
         max_stack_entries: super::stack::MAX_STACK_ENTRIES,
         slow_paths,
     };
+    let chains: Vec<(u8, Box<[u32]>)> = st
+        .chains
+        .iter()
+        .map(|c| (c.irq_context, c.classes.clone()))
+        .collect();
+    let lock_stats = lock_stats(&st);
     drop(st);
 
     let name = |id: u32| {
@@ -187,9 +220,43 @@ fn render_unguarded(wait: bool) -> Option<String> {
                 stack: frames(&d.stack),
             })
             .collect(),
+        chains: chains
+            .iter()
+            .map(|(irq_context, classes)| Chain {
+                irq_context: *irq_context,
+                classes: classes.iter().map(|&c| name(c)).collect(),
+            })
+            .collect(),
         stats,
+        lock_stats,
     };
     serde_json::to_string_pretty(&dump).ok()
+}
+
+#[cfg(feature = "lock-stat")]
+fn lock_stats(st: &state::State) -> Option<Vec<LockStat>> {
+    let ns = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let stats = super::lock_stat::snapshot_in(st);
+    Some(
+        stats
+            .into_iter()
+            .map(|s| LockStat {
+                contentions: s.contentions,
+                wait_total_ns: ns(s.wait_total),
+                wait_max_ns: ns(s.wait_max),
+                holds: s.holds,
+                hold_total_ns: ns(s.hold_total),
+                hold_min_ns: ns(s.hold_min),
+                hold_max_ns: ns(s.hold_max),
+                class: s.class,
+            })
+            .collect(),
+    )
+}
+
+#[cfg(not(feature = "lock-stat"))]
+fn lock_stats(_: &state::State) -> Option<Vec<LockStat>> {
+    None
 }
 
 /// The program's file name, as dump file names carry it.

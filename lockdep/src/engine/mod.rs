@@ -28,6 +28,7 @@ pub(crate) mod state;
 pub(crate) mod suppress;
 pub(crate) mod sync_shim;
 pub(crate) mod validate;
+pub(crate) mod violation;
 
 pub(crate) use check::irq as usage;
 pub(crate) use map::DepMap;

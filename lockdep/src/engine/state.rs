@@ -47,8 +47,9 @@ pub(crate) struct State {
     key_versions: FxHashMap<usize, u32>,
     pub graph: Graph,
     pub stacks: StackArena,
-    /// Chains inserted in the chain cache.
-    pub chains: usize,
+    /// Chains inserted in the chain cache, with their classes (for graph dumps, as the kernel
+    /// keeps them for `/proc/lockdep_chains`). The cache itself holds only keys.
+    pub chains: Vec<CachedChain>,
     /// Violations already reported, by kind and class signature.
     pub reported: FxHashSet<(ReportKind, Vec<u32>)>,
     /// Names of the threads that established dependencies, by validator thread id.
@@ -99,7 +100,7 @@ fn lock_uncounted() -> MappedMutexGuard<'static, State> {
 }
 
 impl State {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         super::graph_dump::register_at_exit();
         let mut classes = Vec::with_capacity(MAX_CLASSES + 1);
         classes.push(ClassInfo {
@@ -118,7 +119,7 @@ impl State {
             key_versions: FxHashMap::default(),
             graph: Graph::new(),
             stacks: StackArena::new(),
-            chains: 0,
+            chains: Vec::new(),
             reported: FxHashSet::default(),
             thread_names: FxHashMap::default(),
             exhausted: Exhausted::default(),
@@ -133,7 +134,7 @@ impl State {
         super::class_bits::clear_usage();
         self.irq_safe_classes = 0;
         self.stacks.clear();
-        self.chains = 0;
+        self.chains.clear();
         self.reported.clear();
         self.thread_names.clear();
         self.exhausted = Exhausted::default();
@@ -148,7 +149,7 @@ impl State {
         if self.classes.len() > MAX_CLASSES {
             if !self.exhausted.classes {
                 self.exhausted.classes = true;
-                super::check::capacity(self, ReportKind::ClassesExhausted);
+                super::check::report_capacity_once(self, ReportKind::ClassesExhausted);
             }
             return UNTRACKED;
         }
@@ -202,6 +203,15 @@ impl State {
     }
 }
 
+/// One chain in the chain cache: the classes held in one irq context, oldest first, ending
+/// with the class acquired on top of them.
+pub(crate) struct CachedChain {
+    /// The kernel's `irq_context` of the chain: 0 process, 1 hard irq, 2 soft irq (3: a hard
+    /// irq in a soft irq).
+    pub irq_context: u8,
+    pub classes: Box<[u32]>,
+}
+
 /// A snapshot of the validator's counters, for [`crate::stats`] (all zero from inside the
 /// validator).
 pub(crate) fn stats() -> crate::Stats {
@@ -211,7 +221,7 @@ pub(crate) fn stats() -> crate::Stats {
         crate::Stats {
             classes: st.classes.len() - 1,
             dependencies: st.graph.edge_count(),
-            chains: st.chains,
+            chains: st.chains.len(),
             slow_paths: locked,
             stack_frames: st.stacks.frames(),
             dependency_bytes: st.graph.bytes() + st.stacks.bytes(),

@@ -107,8 +107,14 @@ pub(crate) fn acquire_with(map: &DepMap, a: Acquire) {
     } else {
         fast_acquire(class, &a, false)
     };
+    #[cfg(feature = "lock-stat")]
+    let (instance, stamp) = (a.instance, !a.sync && !held::busy());
     if !done {
         acquire_slow(class, a, map.kind.blocks());
+    }
+    #[cfg(feature = "lock-stat")]
+    if stamp {
+        super::lock_stat::hold_starts(class, instance);
     }
 }
 
@@ -281,7 +287,7 @@ pub(crate) fn lock_raw<G>(
             let waiting = std::time::Instant::now();
             let guard = lock();
             #[cfg(feature = "lock-stat")]
-            super::lock_stat::record(map.class(0), waiting.elapsed());
+            super::lock_stat::record(map.class(0), map.instance(), waiting.elapsed());
             guard
         }
     }
@@ -411,9 +417,39 @@ pub(crate) fn release(map: &DepMap, loc: &'static Location<'static>) -> bool {
     release_instance(map, map.instance(), loc)
 }
 
+/// [`release`] of a lock with readers, in the mode the caller says it holds it in (`read`: 0
+/// write, else read), for a release without a guard (`force_unlock_read`/`_write`), which
+/// nothing else ties to the mode of the acquisition. A lock this thread holds only in the other
+/// mode is reported and left held: returns false, and the caller must not touch the plain lock
+/// (releasing a writer as a reader would corrupt it).
+pub(crate) fn release_as(map: &DepMap, read: u8, loc: &'static Location<'static>) -> bool {
+    let instance = map.instance();
+    let other_mode_only = held::with(|h| {
+        let mut own = h.held().iter().filter(|e| e.instance == instance).peekable();
+        own.peek().is_some() && !own.any(|e| (e.read == WRITE) == (read == WRITE))
+    });
+    if !other_mode_only {
+        return release(map, loc);
+    }
+    let class = map.class(0);
+    held::guarded(|h| {
+        if let Some(e) = h.held().iter().rev().find(|e| e.instance == instance) {
+            check::bad_unlock_mode(h, e.class, instance, read, loc);
+        } else {
+            check::bad_unlock(h, class, instance, loc);
+        }
+    });
+    sink::flush(true);
+    false
+}
+
 /// [`release`] of the instance `instance` of `map`'s class.
 #[inline(always)]
 pub(crate) fn release_instance(map: &DepMap, instance: usize, loc: &'static Location<'static>) -> bool {
+    #[cfg(feature = "lock-stat")]
+    if !held::busy() {
+        super::lock_stat::hold_ends(instance);
+    }
     let done = held::with(|h| {
         let d = h.depth;
         if d > 0 && h.entries[d - 1].instance == instance && h.entries[d - 1].refs == 0 {
@@ -796,6 +832,43 @@ pub(crate) fn check_freed(map: &DepMap) {
     sink::flush(true);
 }
 
+/// Called when a lock is destroyed or consumed by value (`into_inner`), with whether its plain
+/// lock is still `locked`: [`check_freed`], for a lock that may have moved. A lock is known by
+/// its address, and one held through a forgotten guard is not borrowed any more, so it may be
+/// moved — into `into_inner` itself, whose `self` lives elsewhere than the lock did when it was
+/// taken. When the plain lock is still locked (a guard was forgotten: no live guard can exist
+/// here) and this thread holds nothing at the lock's address, the hold is looked for by class:
+/// if this thread holds exactly one lock of the lock's classes, that is taken for it, reported
+/// as a held lock freed and forgotten. (With several, which one moved cannot be told, and none
+/// is touched; a lock forgotten by another thread is that thread's, and the one entry found
+/// here may then be another lock of the class: a report about the class all the same.)
+pub(crate) fn check_consumed(map: &DepMap, locked: bool) {
+    let instance = map.instance();
+    let at_address = held::with(|h| h.held().iter().any(|e| e.instance == instance));
+    if at_address || !locked {
+        return check_freed(map);
+    }
+    // The lock's class for each subclass held, resolved out here: inside the guarded region
+    // a class cannot be registered.
+    let mut subclasses: Vec<u8> = held::with(|h| h.held().iter().map(|e| e.subclass).collect());
+    subclasses.sort_unstable();
+    subclasses.dedup();
+    let classes: Vec<(u8, u32)> = subclasses.iter().map(|&s| (s, map.class(s as u32))).collect();
+    let ours = |e: &Held| {
+        e.refs == 0 && e.class != UNTRACKED && classes.iter().any(|&(s, c)| s == e.subclass && c == e.class)
+    };
+    held::guarded(|h| {
+        let mut candidates = h.held().iter().enumerate().filter(|(_, e)| ours(e));
+        if let (Some((i, _)), None) = (candidates.next(), candidates.next()) {
+            check::held_lock_freed(h, map, i);
+            if remove(h, i) {
+                revalidate_from(h, i);
+            }
+        }
+    });
+    sink::flush(true);
+}
+
 /// Reports a subclass out of range (the lock is then validated as the last subclass).
 #[cold]
 pub(crate) fn invalid_subclass(subclass: u32) {
@@ -919,8 +992,8 @@ thread_local! {
 }
 
 /// Reports a misuse that is not a lock acquisition (ww protocol, assertions, rules).
-pub(crate) fn misuse(kind: crate::ReportKind, what: &str, loc: &'static Location<'static>) {
-    held::guarded(|h| check::misuse(h, kind, what, loc));
+pub(crate) fn misuse(protocol: check::Protocol<'_>, loc: &'static Location<'static>) {
+    held::guarded(|h| check::misuse(h, protocol, loc));
     sink::flush(true);
 }
 

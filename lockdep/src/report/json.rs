@@ -160,7 +160,7 @@ impl Report {
             held: self.held.iter().map(|l| self.lock(l)).collect(),
             dependencies: self.dependencies.iter().map(|d| self.dep(d)).collect(),
             stack: frames(&self.stack),
-            details: &self.details,
+            details: self.details(),
             hint: self.hint(),
             text: self.to_string(),
         };

@@ -1,20 +1,25 @@
 //! Reports: what the validator found, as a value ([`Report`]) and as kernel-style text.
 //!
 //! A report is plain data — kind, thread, the locks involved, the dependency chain with the
-//! stack where each dependency was first seen, the current stack — so tests can assert on it
-//! and sinks can render it. Its [`Display`](std::fmt::Display) text opens with the kernel's
+//! stack where each dependency was first seen, the current stack, and what the rule found as
+//! a typed [`Detail`] — so tests can assert on it and sinks can render it: the text, the JSON
+//! and the signature are all built here from those fields. Its [`Display`](std::fmt::Display) text opens with the kernel's
 //! headline for the kind ("WARNING: possible circular locking dependency detected", …).
 
+mod detail;
 mod hint;
 #[cfg(feature = "json")]
 pub(crate) mod json;
 mod kind;
 mod signature;
+#[cfg(feature = "check")]
+pub(crate) use signature::fnv1a;
 mod text;
 // Only the validator emits events: with `tracing` but not `check` there are no reports.
 #[cfg(all(feature = "tracing", feature = "check"))]
 pub(crate) mod trace;
 
+pub use detail::{Assertion, AtomicReason, Detail, Irq, IrqState, Usage, WaitLimit, WwRule};
 pub use hint::{hint_for, register_hint};
 #[cfg(feature = "json")]
 pub use json::REPORT_SCHEMA_VERSION;
@@ -301,7 +306,11 @@ pub struct Report {
     pub(crate) cycle: Vec<String>,
     pub(crate) held: Vec<HeldLock>,
     pub(crate) stack: Stack,
-    pub(crate) details: Vec<String>,
+    pub(crate) detail: Detail,
+    /// [`detail`](Self::detail) rendered as the text's lines, on first use. The lines use
+    /// nothing filled in after the report is built (the annotations), so rendering them early
+    /// (the signature of a suppression check) gives the same lines as rendering them late.
+    pub(crate) lines: OnceLock<Vec<String>>,
     /// The kernel's `{usage}-{wait types}` annotation per class name, filled in when the
     /// report is dispatched.
     pub(crate) annotations: Vec<(String, String)>,
@@ -309,10 +318,10 @@ pub struct Report {
 
 impl Report {
     #[cfg_attr(not(feature = "check"), allow(dead_code))]
-    pub(crate) fn new(kind: ReportKind, thread: String) -> Report {
+    pub(crate) fn new(kind: ReportKind, thread: String, detail: Detail) -> Report {
         Report {
             kind,
-            headline: kind.headline().to_string(),
+            headline: detail.headline(kind, &thread),
             thread,
             acquiring: None,
             holding: None,
@@ -320,7 +329,8 @@ impl Report {
             cycle: Vec::new(),
             held: Vec::new(),
             stack: Stack::default(),
-            details: Vec::new(),
+            detail,
+            lines: OnceLock::new(),
             annotations: Vec::new(),
         }
     }
@@ -384,9 +394,13 @@ impl Report {
     pub fn stack(&self) -> &Stack {
         &self.stack
     }
-    /// Extra lines specific to the kind.
+    /// What the report found beyond its locks, dependencies and stacks, as data.
+    pub fn detail(&self) -> &Detail {
+        &self.detail
+    }
+    /// The lines of the text specific to the kind: [`detail`](Self::detail) in words.
     pub fn details(&self) -> &[String] {
-        &self.details
+        self.lines.get_or_init(|| text::detail_lines(self))
     }
     /// The kernel's annotation of a class of the report, `{+.+.}-{4:4}`: its irq usage (hard
     /// irq write and read, soft irq write and read; `.` neither, `+` taken with the irq enabled,

@@ -21,7 +21,7 @@
 //! in the order they were first used, which two processes may not share. Give classes
 //! distinct names where reports are compared across processes.
 
-use super::{Report, ReportKind};
+use super::{Detail, Report, ReportKind, WaitLimit};
 
 /// Kinds whose classes form a set.
 fn is_set_kind(kind: ReportKind) -> bool {
@@ -34,18 +34,19 @@ fn is_set_kind(kind: ReportKind) -> bool {
     )
 }
 
-/// Kinds whose identity includes where the operation happened, which only the explanation
-/// lines carry.
+/// Whether the violation's identity includes where the operation happened, which only the
+/// kind's own lines carry.
 fn is_site_kind(r: &Report) -> bool {
-    match r.kind {
-        ReportKind::PanicContext
-        | ReportKind::AssertionFailed
-        | ReportKind::WwMisuse
-        | ReportKind::SuspiciousRcuUsage
-        | ReportKind::ClassKindMismatch => true,
-        ReportKind::SleepInAtomic | ReportKind::ForbiddenWhileHeld => r.acquiring.is_none(),
-        _ => false,
-    }
+    matches!(
+        r.detail,
+        Detail::PanicContext
+            | Detail::AssertionFailed { .. }
+            | Detail::WwMisuse { .. }
+            | Detail::SuspiciousRcuUsage { .. }
+            | Detail::ClassKindMismatch { .. }
+            | Detail::MightSleep { .. }
+            | Detail::ForbiddenOperation { .. }
+    )
 }
 
 /// Replaces the thread's description and every hex address: they vary between processes.
@@ -74,24 +75,28 @@ impl Report {
             classes.sort();
         }
         parts.extend(classes);
-        if self.kind == ReportKind::RecursiveLocking {
+        match &self.detail {
             // The very lock re-taken (a certain deadlock) and two locks of one class (a
             // possible one) are different violations of the same classes.
-            if let (Some(a), Some(h)) = (&self.acquiring, &self.holding) {
-                if a.instance == h.instance {
-                    parts.push(String::from("same instance"));
+            Detail::RecursiveLocking { .. } => {
+                if let (Some(a), Some(h)) = (&self.acquiring, &self.holding) {
+                    if a.instance == h.instance {
+                        parts.push(String::from("same instance"));
+                    }
                 }
             }
-        }
-        if self.kind == ReportKind::InconsistentLockState {
-            parts.extend(self.details.first().cloned());
-        } else if self.kind == ReportKind::InvalidWaitContext && self.holding.is_none() {
-            parts.extend(self.details.last().map(|d| scrub(self, d)));
-        } else if is_site_kind(self) {
-            if let Some(l) = self.acquiring.as_ref().and_then(|a| a.location) {
-                parts.push(format!("{}:{}:{}", l.file(), l.line(), l.column()));
+            Detail::InconsistentLockState { .. } => parts.extend(self.details().first().cloned()),
+            Detail::InvalidWaitContext {
+                limit: WaitLimit::Irq(_),
+                ..
+            } => parts.extend(self.details().last().map(|d| scrub(self, d))),
+            _ if is_site_kind(self) => {
+                if let Some(l) = self.acquiring.as_ref().and_then(|a| a.location) {
+                    parts.push(format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                }
+                parts.extend(self.details().iter().map(|d| scrub(self, d)));
             }
-            parts.extend(self.details.iter().map(|d| scrub(self, d)));
+            _ => {}
         }
         parts.join("\n")
     }

@@ -6,7 +6,7 @@
 //! and the current stack. Threads stand where the kernel prints tasks (`name/id`), and `T0`/`T1`
 //! where it prints CPUs.
 
-use super::{HeldLock, Report, ReportKind, Stack};
+use super::{AtomicReason, Detail, HeldLock, Irq, LockMode, Report, ReportKind, Stack, WaitLimit};
 use std::fmt::{self, Display, Formatter, Write};
 
 /// Printed once per report when no stack frame of the user's code has a source line: the
@@ -270,8 +270,7 @@ impl Display for Report {
             _ => {
                 // The lock being taken and where, unless the kind's own lines show it.
                 if let Some(a) = &self.acquiring {
-                    let addr = format!("{:#x}", a.instance);
-                    if !self.details.iter().any(|d| d.contains(&addr)) {
+                    if !self.detail.shows_acquisition() {
                         writeln!(f, "{} is trying to acquire lock:", self.thread)?;
                         writeln!(f, " {}", annotated(self, a))?;
                         writeln!(f)?;
@@ -279,10 +278,10 @@ impl Display for Report {
                 }
             }
         }
-        for d in &self.details {
+        for d in self.details() {
             writeln!(f, "{d}")?;
         }
-        if !self.details.is_empty() {
+        if !self.details().is_empty() {
             writeln!(f)?;
         }
         held_list(f, self)?;
@@ -300,4 +299,252 @@ impl Display for Report {
         }
         Ok(())
     }
+}
+
+impl Detail {
+    /// The report's headline: the kind's, or one naming what the kind's headline leaves open
+    /// (the thread, the subclass, the irq, the assertion).
+    pub(crate) fn headline(&self, kind: ReportKind, thread: &str) -> String {
+        match self {
+            Detail::LocksHeldAtExit => format!("WARNING: {thread} still has locks held!"),
+            Detail::InvalidSubclass { subclass, .. } => {
+                format!("BUG: looking up invalid subclass: {subclass}")
+            }
+            Detail::IrqSafeToUnsafe { usage, .. } => {
+                let name = usage.state_name();
+                format!("WARNING: {name}-safe -> {name}-unsafe lock order detected")
+            }
+            Detail::AssertionFailed { assertion, .. } => assertion.headline().to_string(),
+            _ => kind.headline().to_string(),
+        }
+    }
+
+    /// Whether the kind's own lines show the lock being acquired, so the text does not open
+    /// with it a second time.
+    fn shows_acquisition(&self) -> bool {
+        matches!(
+            self,
+            Detail::InvalidWaitContext { .. }
+                | Detail::InconsistentLockState { .. }
+                | Detail::IrqLockInversion { .. }
+                | Detail::IrqSafeToUnsafe { .. }
+        )
+    }
+}
+
+impl Display for AtomicReason {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            AtomicReason::HardIrq => f.write_str("in hard interrupt context"),
+            AtomicReason::SoftIrq => f.write_str("in soft interrupt context"),
+            AtomicReason::IrqsDisabled => f.write_str("with interrupts disabled"),
+            AtomicReason::BhDisabled => f.write_str("with bottom halves disabled"),
+            AtomicReason::Spinlock(class) => write!(f, "while holding spinlock {class}"),
+        }
+    }
+}
+
+/// The sentence under a capacity report's headline: which table is full and what the
+/// validator does without it.
+fn capacity_line(kind: ReportKind) -> &'static str {
+    match kind {
+        ReportKind::ClassesExhausted => "the class table is full: locks of new classes are not tracked.",
+        ReportKind::DependenciesExhausted => {
+            "the dependency table is full: new dependencies are not recorded."
+        }
+        ReportKind::ChainsExhausted => {
+            "the chain cache is full: new lock chains are validated on every acquisition."
+        }
+        _ => "the stack-trace store is full: new dependencies are recorded without their stack.",
+    }
+}
+
+/// The lines of a report that are particular to its kind (see [`Report::details`]).
+pub(crate) fn detail_lines(r: &Report) -> Vec<String> {
+    let t = &r.thread;
+    let lock = |l: &Option<HeldLock>| l.as_ref().map(ToString::to_string).unwrap_or_default();
+    let class = |l: &Option<HeldLock>| l.as_ref().map(|l| l.class.clone()).unwrap_or_default();
+    let kind = |l: &Option<HeldLock>| l.as_ref().map_or("lock", |l| l.kind);
+    let (acq, hold) = (&r.acquiring, &r.holding);
+    let lines: Vec<String> = match &r.detail {
+        Detail::BadUnlock {
+            held_in_other_mode: true,
+        } => {
+            let (released_as, held_for) = match acq.as_ref().map(|a| a.mode) {
+                Some(LockMode::Write) | None => ("writer", "reading"),
+                Some(_) => ("reader", "writing"),
+            };
+            vec![format!(
+                "it is released as a {released_as} but held for {held_for}; the lock is left held"
+            )]
+        }
+        Detail::CircularDependency
+        | Detail::BadUnlock {
+            held_in_other_mode: false,
+        }
+        | Detail::LocksHeldAtExit
+        | Detail::RecursiveLocking { same_instance: false } => Vec::new(),
+        Detail::RecursiveLocking { same_instance: true } => vec![String::from(
+            " This is the same lock instance, already held by this thread: acquiring it would deadlock now.",
+        )],
+        Detail::HeldLockFreed { instance } => vec![format!(
+            "{t} is freeing lock {instance:#x} ({}), with the lock still held!",
+            class(hold)
+        )],
+        Detail::MaxLockDepth { depth, max } => vec![
+            format!("depth: {depth}  max: {max}!"),
+            String::from("further locks taken by this thread while the stack is full are not tracked."),
+        ],
+        Detail::CapacityExhausted => vec![
+            String::from(capacity_line(r.kind)),
+            String::from("validation continues with what is already recorded."),
+        ],
+        Detail::InvalidSubclass { max, .. } => vec![format!(
+            "subclasses run from 0 to {max}; the lock is validated as subclass {max}."
+        )],
+        Detail::InvalidWaitContext {
+            outer,
+            inner,
+            context,
+            allowed,
+            limit,
+        } => vec![
+            format!("{t} is trying to lock:"),
+            format!(" {}{{{outer}:{inner}}}", lock(acq)),
+            format!("other info that might help us debug this:\ncontext-{{{context}:{context}}}"),
+            match limit {
+                WaitLimit::Held => format!(
+                    "but holding {} ({}), in which nothing waiting longer than wait type {allowed} may be taken.",
+                    class(hold),
+                    kind(hold)
+                ),
+                WaitLimit::Irq(irq) => format!(
+                    "but the thread is in {} context, which allows nothing waiting longer than wait type {allowed}.",
+                    match irq {
+                        Irq::Hard => "hard interrupt",
+                        Irq::Soft => "soft interrupt",
+                    }
+                ),
+            },
+        ],
+        Detail::SleepInAtomic { reason } => vec![format!(
+            "{t} may sleep: taking {} ({}) {reason}.",
+            class(acq),
+            kind(acq)
+        )],
+        Detail::MightSleep {
+            operation,
+            site,
+            reason,
+        } => vec![format!("in_atomic(): {operation} at {site} may sleep, {reason}.")],
+        Detail::InconsistentLockState { previous, new, state } => {
+            let name = class(acq);
+            vec![
+                format!("inconsistent {{{}}} -> {{{}}} usage.", previous.name(), new.name()),
+                format!(
+                    "{t} [HC{}:SC{}:HE{}:SE{}] takes:",
+                    state.in_hardirq as u8,
+                    state.in_softirq as u8,
+                    state.hardirqs_enabled as u8,
+                    state.softirqs_enabled as u8
+                ),
+                format!(" {}", lock(acq)),
+                String::new(),
+                String::from("other info that might help us debug this:"),
+                String::from(" Possible unsafe locking scenario:"),
+                String::new(),
+                String::from("       T0"),
+                String::from("       ----"),
+                format!("  lock({name});"),
+                String::from("  <Interrupt>"),
+                format!("    lock({name});"),
+                String::new(),
+                String::from(" *** DEADLOCK ***"),
+            ]
+        }
+        Detail::IrqLockInversion {
+            other,
+            usage,
+            became_unsafe,
+        } => vec![
+            format!("{t} just changed the state of lock:"),
+            format!(" {}", lock(acq)),
+            if *became_unsafe {
+                format!("but this lock was taken by another, {}-safe lock in the past:", usage.state_name())
+            } else {
+                format!("but this lock took another, {}-unsafe lock in the past:", usage.state_name())
+            },
+            format!(" ({other})"),
+            String::new(),
+            String::from("and interrupts could create inverse lock ordering between them."),
+        ],
+        Detail::IrqSafeToUnsafe {
+            safe,
+            unsafe_class,
+            usage,
+        } => {
+            let name = usage.state_name();
+            vec![
+                format!("{t} is trying to acquire:"),
+                format!(" {}", lock(acq)),
+                String::from("and this thread is already holding:"),
+                format!(" {}", lock(hold)),
+                String::from("which would create a new lock dependency:"),
+                format!(" ({}) -> ({})", class(hold), class(acq)),
+                String::new(),
+                format!("but this new dependency connects a {name}-irq-safe lock:"),
+                format!(" ({safe})"),
+                String::new(),
+                format!("to a {name}-irq-unsafe lock:"),
+                format!(" ({unsafe_class})"),
+            ]
+        }
+        Detail::NestLockNotHeld => vec![String::from(
+            "but this thread is not holding the lock it is nested under.",
+        )],
+        Detail::PanicContext => vec![format!(
+            "{t} {} {} ({}) inside a panic handler: only a try-lock of a raw spinlock is allowed there, \
+             and the handler must give up when it fails.",
+            if acq.as_ref().is_some_and(|a| a.trylock) {
+                "try-locks"
+            } else {
+                "blocks on"
+            },
+            class(acq),
+            kind(acq)
+        )],
+        Detail::AssertionFailed { lock, site, .. } => vec![match lock {
+            Some((instance, class)) => format!("lock: {instance:#x} ({class}), asserted at {site}"),
+            None => format!("asserted at {site}"),
+        }],
+        Detail::ForbiddenNesting { reason } => vec![format!(
+            "{} must not be taken while {} is held: {reason}",
+            class(acq),
+            class(hold)
+        )],
+        Detail::ForbiddenOperation { operation, site } => vec![format!(
+            "{operation} at {site} must not run while {} is held.",
+            class(hold)
+        )],
+        Detail::HeldOnReturnToUser { site } => vec![format!(
+            "{t} is leaving the kernel with locks still held! (at {site})"
+        )],
+        Detail::WwMisuse { rule, site } => vec![format!("{}, at {site}.", rule.text())],
+        Detail::SuspiciousRcuUsage { domain, site } => vec![format!(
+            "Illegal synchronize_srcu() in same-type SRCU (or in RCU) read-side critical section ({domain}), at {site}."
+        )],
+        Detail::PanicWhileHolding { message } => vec![
+            format!("{t} panicked: {message}"),
+            String::from(
+                "the locks below are released as the thread unwinds (they do not poison): what they protect may be half-updated.",
+            ),
+        ],
+        Detail::ClassKindMismatch { class, registered, used } => vec![
+            format!("class {class} was registered by a {registered} and is now used by a {used} as well."),
+            format!(
+                "a class has one wait type: every lock of it is validated as a {registered}. Give the {used} its own class."
+            ),
+        ],
+    };
+    lines
 }

@@ -78,7 +78,7 @@ macro_rules! exclusive_lock {
                 #[cfg(feature = "check")]
                 {
                     let this = std::mem::ManuallyDrop::new(self);
-                    crate::engine::validate::check_freed(&this.map);
+                    crate::engine::validate::check_consumed(&this.map, this.is_locked());
                     // SAFETY: `this` is never used or dropped again, so the lock is moved out
                     // exactly once; the validator record has no drop glue.
                     unsafe { std::ptr::read(&this.inner) }.into_inner()
@@ -228,7 +228,7 @@ macro_rules! exclusive_lock {
         #[cfg(feature = "check")]
         impl<T: ?Sized> Drop for $name<T> {
             fn drop(&mut self) {
-                crate::engine::validate::check_freed(&self.map);
+                crate::engine::validate::check_consumed(&self.map, self.is_locked());
             }
         }
 

@@ -219,7 +219,7 @@ impl<T> RwSpinLock<T> {
         #[cfg(feature = "check")]
         {
             let this = std::mem::ManuallyDrop::new(self);
-            validate::check_freed(&this.map);
+            validate::check_consumed(&this.map, this.is_locked());
             // SAFETY: `this` is never used or dropped again, so the lock is moved out exactly
             // once; the validator record has no drop glue.
             unsafe { std::ptr::read(&this.inner) }.into_inner()
@@ -352,14 +352,14 @@ impl<T: ?Sized> RwSpinLock<T> {
     }
 
     /// Releases a read lock without a guard. With `check`, releasing a lock this thread does
-    /// not hold is reported and the lock is left alone.
+    /// not hold, or holds only for writing, is reported and the lock is left alone.
     ///
     /// # Safety
     /// The current thread must hold a read lock through a forgotten guard.
     #[cfg_attr(feature = "check", track_caller)]
     pub unsafe fn force_unlock_read(&self) {
         #[cfg(feature = "check")]
-        if !validate::release(&self.map, Location::caller()) {
+        if !validate::release_as(&self.map, READ, Location::caller()) {
             return;
         }
         // SAFETY: forwarded to the caller: a read lock is held, so one reader may go.
@@ -367,14 +367,14 @@ impl<T: ?Sized> RwSpinLock<T> {
     }
 
     /// Releases the write lock without a guard. With `check`, releasing a lock this thread
-    /// does not hold is reported and the lock is left alone.
+    /// does not hold, or holds only for reading, is reported and the lock is left alone.
     ///
     /// # Safety
     /// The current thread must hold the write lock through a forgotten guard.
     #[cfg_attr(feature = "check", track_caller)]
     pub unsafe fn force_unlock_write(&self) {
         #[cfg(feature = "check")]
-        if !validate::release(&self.map, Location::caller()) {
+        if !validate::release_as(&self.map, WRITE, Location::caller()) {
             return;
         }
         // SAFETY: forwarded to the caller: the write lock is held and no guard will unlock it.
@@ -421,7 +421,7 @@ impl<T: ?Sized> RwSpinLock<T> {
 #[cfg(feature = "check")]
 impl<T: ?Sized> Drop for RwSpinLock<T> {
     fn drop(&mut self) {
-        validate::check_freed(&self.map);
+        validate::check_consumed(&self.map, self.is_locked());
     }
 }
 

@@ -149,7 +149,7 @@ impl<T> RwLock<T> {
         #[cfg(feature = "check")]
         {
             let this = std::mem::ManuallyDrop::new(self);
-            validate::check_freed(&this.map);
+            validate::check_consumed(&this.map, this.is_locked());
             validate::check_freed(&this.up);
             // SAFETY: `this` is never used or dropped again.
             unsafe { std::ptr::read(&this.inner) }.into_inner()
@@ -527,14 +527,14 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Releases a read lock without a guard. With `check`, releasing a lock this thread does
-    /// not hold is reported and the lock is left alone.
+    /// not hold, or holds only for writing, is reported and the lock is left alone.
     ///
     /// # Safety
     /// The current thread must hold a read lock through a forgotten guard.
     #[cfg_attr(feature = "check", track_caller)]
     pub unsafe fn force_unlock_read(&self) {
         #[cfg(feature = "check")]
-        if !validate::release(&self.map, Location::caller()) {
+        if !validate::release_as(&self.map, READ, Location::caller()) {
             return;
         }
         // SAFETY: forwarded to the caller.
@@ -542,8 +542,8 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Releases a write lock without a guard. With `check`, releasing a lock this thread does
-    /// not hold is reported and the lock is left alone; the companion class, if the writer
-    /// held it, is released too.
+    /// not hold, or holds only for reading, is reported and the lock is left alone; the
+    /// companion class, if the writer held it, is released too.
     ///
     /// # Safety
     /// The current thread must hold the write lock through a forgotten guard.
@@ -564,7 +564,7 @@ impl<T: ?Sized> RwLock<T> {
     #[cfg_attr(feature = "check", track_caller)]
     pub unsafe fn force_unlock_read_fair(&self) {
         #[cfg(feature = "check")]
-        if !validate::release(&self.map, Location::caller()) {
+        if !validate::release_as(&self.map, READ, Location::caller()) {
             return;
         }
         // SAFETY: forwarded to the caller.
@@ -586,10 +586,11 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Releases a write hold of a forgotten guard (and the companion, if this thread holds it
-    /// with no upgradable guard: the writer took it). Returns false if the lock was not held.
+    /// with no upgradable guard: the writer took it). Returns false if the lock was not held
+    /// for writing by this thread (a read hold is reported and left alone).
     #[cfg(feature = "check")]
     fn release_write(&self, loc: &'static Location<'static>) -> bool {
-        if !validate::release(&self.map, loc) {
+        if !validate::release_as(&self.map, WRITE, loc) {
             return false;
         }
         if validate::is_held(&self.up) {
@@ -618,7 +619,7 @@ crate::lockable::lockable_via_map!(RwLock);
 #[cfg(feature = "check")]
 impl<T: ?Sized> Drop for RwLock<T> {
     fn drop(&mut self) {
-        validate::check_freed(&self.map);
+        validate::check_consumed(&self.map, self.is_locked());
         validate::check_freed(&self.up);
     }
 }

@@ -2,65 +2,66 @@
 //! panicking with locks held.
 
 use crate::engine::check::*;
-use crate::engine::held::{Held, HeldStack};
+use crate::engine::held::{HeldStack, WRITE};
 use crate::engine::map::DepMap;
-use crate::engine::sink;
-use crate::engine::state::{self};
-use crate::report::{Report, ReportKind};
+use crate::engine::state;
 
 /// Releasing the instance `instance` of `class`, which this thread does not hold.
 pub(crate) fn bad_unlock(
     h: &HeldStack,
     class: u32,
     instance: usize,
-    loc: &'static std::panic::Location<'static>,
+    site: &'static std::panic::Location<'static>,
+) {
+    unlock_imbalance(h, class, instance, WRITE, false, site);
+}
+
+/// Releasing the instance `instance` of `class` in mode `read` (0 write, else read) while
+/// this thread holds it only in the other mode: the release is refused, which is a bad unlock
+/// balance too, said with the mode it is held in.
+pub(crate) fn bad_unlock_mode(
+    h: &HeldStack,
+    class: u32,
+    instance: usize,
+    read: u8,
+    site: &'static std::panic::Location<'static>,
+) {
+    unlock_imbalance(h, class, instance, read, true, site);
+}
+
+fn unlock_imbalance(
+    h: &HeldStack,
+    class: u32,
+    instance: usize,
+    read: u8,
+    held_in_other_mode: bool,
+    site: &'static std::panic::Location<'static>,
 ) {
     let mut st = state::lock();
-    if !st.first_time(ReportKind::BadUnlock, vec![class]) {
-        return;
-    }
-    let mut r = report(&st, ReportKind::BadUnlock, h, h.depth);
-    let fake = Held {
-        instance,
-        loc: Some(loc),
+    let v = Violation::BadUnlock {
         class,
-        ..Held::EMPTY
+        instance,
+        read,
+        held_in_other_mode,
+        site,
     };
-    r.acquiring = Some(describe(&st, &fake));
-    sink::defer(r);
+    report_once(&mut st, h, h.depth, &v);
 }
 
 /// A lock destroyed while this thread holds it (entry `i`).
 pub(crate) fn held_lock_freed(h: &HeldStack, map: &DepMap, i: usize) {
     let mut st = state::lock();
-    let e = h.entries[i];
-    if !st.first_time(ReportKind::HeldLockFreed, vec![e.class]) {
-        return;
-    }
-    let mut r = report(&st, ReportKind::HeldLockFreed, h, h.depth);
-    r.holding = Some(describe(&st, &e));
-    r.details.push(format!(
-        "{} is freeing lock {:#x} ({}), with the lock still held!",
-        r.thread,
-        map.instance(),
-        st.class_name(e.class)
-    ));
-    sink::defer(r);
+    let v = Violation::HeldLockFreed {
+        held: h.entries[i],
+        instance: map.instance(),
+    };
+    report_once(&mut st, h, h.depth, &v);
 }
 
-/// The thread is exiting with locks on its stack.
+/// The thread (`name/id`) is exiting with locks on its stack.
 pub(crate) fn held_at_exit(h: &HeldStack, thread: &str) {
     let mut st = state::lock();
-    let classes = h.held().iter().map(|e| e.class).collect();
-    if !st.first_time(ReportKind::LocksHeldAtExit, state::class_set(classes)) {
-        return;
-    }
-    let mut r = Report::new(ReportKind::LocksHeldAtExit, thread.to_string());
-    r.headline = format!("WARNING: {thread} still has locks held!");
-    r.held = h.held().iter().map(|e| describe(&st, e)).collect();
-    // No stack: the thread is being torn down (and the unwinder's own thread-locals may be
-    // gone); the held locks' acquisition sites say where they were taken.
-    sink::defer(r);
+    report_once(&mut st, h, h.depth, &Violation::LocksHeldAtExit { thread });
 }
 
 /// The thread is panicking with locks held (from the panic hook, never inside the validator,
@@ -68,14 +69,5 @@ pub(crate) fn held_at_exit(h: &HeldStack, thread: &str) {
 /// not given up on).
 pub(crate) fn panic_while_holding(h: &HeldStack, message: &str) {
     let mut st = state::lock();
-    let classes = h.held().iter().map(|e| e.class).collect();
-    if !st.first_time(ReportKind::PanicWhileHolding, state::class_set(classes)) {
-        return;
-    }
-    let mut r = report(&st, ReportKind::PanicWhileHolding, h, h.depth);
-    r.details.push(format!("{} panicked: {message}", r.thread));
-    r.details.push(String::from(
-        "the locks below are released as the thread unwinds (they do not poison): what they protect may be half-updated.",
-    ));
-    sink::defer(r);
+    report_once(&mut st, h, h.depth, &Violation::PanicWhileHolding { message });
 }

@@ -1,19 +1,17 @@
 //! Lock order: a new dependency from a held lock to the one being taken (the kernel's
-//! `check_prev_add`), the cycle search before it is recorded, and the circular-dependency
-//! report.
+//! `check_prev_add`) and the cycle search before it is recorded.
 
 use crate::engine::check::*;
 use crate::engine::graph::{dep_kind, Graph};
 use crate::engine::held::{Held, HeldStack};
-use crate::engine::sink;
 use crate::engine::stack::{capture_ips, TraceId, MAX_FRAMES, NO_TRACE};
-use crate::engine::state::{self, State};
+use crate::engine::state::State;
 use crate::engine::usage;
 use crate::engine::validate::thread_desc;
-use crate::report::{Dependency, LockMode, ReportKind, Stack};
 
 /// Checks and records the dependency `prev → next`. Returns false if it could not be
-/// recorded (the dependency table is full).
+/// recorded (the dependency table is full). The classes of a cycle it closes are added to
+/// `on_cycle` (see [`check_implied`]).
 pub(crate) fn add_dependency(
     st: &mut State,
     h: &HeldStack,
@@ -21,11 +19,16 @@ pub(crate) fn add_dependency(
     prev: &Held,
     next: &Held,
     trace: &mut Option<TraceId>,
+    on_cycle: &mut Vec<u32>,
 ) -> bool {
     let kind = dep_kind(prev.read, next.read);
     let existing = st.graph.find(prev.class, next.class);
     if let Some(e) = existing {
-        if st.graph.edges[e as usize].dep & kind != 0 {
+        // A dependency of a class on itself (a recursive read over a reader of its class)
+        // closes a cycle only with a path out of the class and back, which may have appeared
+        // since it was recorded: it is searched on every validation (the rest of such a cycle
+        // is often found first, from the edge that completed it, under a shorter cycle's name).
+        if st.graph.edges[e as usize].dep & kind != 0 && prev.class != next.class {
             return true; // validated when it was recorded
         }
     }
@@ -34,17 +37,16 @@ pub(crate) fn add_dependency(
     if st.graph.may_close_cycle(prev.class, next.class) {
         let path = st.graph.find_cycle(prev.class, prev.read, next.class, next.read);
         if let Some(path) = path {
-            if prev.class == next.class {
-                // A path from a class back to itself: recursion through other locks.
-                if st.first_time(ReportKind::RecursiveLocking, vec![prev.class]) {
-                    let mut r = report(st, ReportKind::RecursiveLocking, h, d);
-                    r.acquiring = Some(describe(st, next));
-                    r.holding = Some(describe(st, prev));
-                    sink::defer(r);
-                }
-            } else {
-                circular(st, h, d, prev, next, &path);
-            }
+            // Also when `prev` is of `next`'s class (a recursive read over a reader of it): the
+            // path out of the class and back is a cycle through other locks, which the kernel
+            // reports as circular too.
+            let v = Violation::Circular {
+                prev: *prev,
+                next: *next,
+                path: &path,
+            };
+            report_once(st, h, d, &v);
+            note_classes(st, &path, on_cycle);
             // The graph now holds a cycle on purpose: the topological order is gone.
             st.graph.give_up_order();
             reported = true;
@@ -53,7 +55,9 @@ pub(crate) fn add_dependency(
     // An irq-safe class connected to an irq-unsafe one through this edge (checked only when no
     // cycle was reported: one report per new dependency, as in the kernel).
     if !reported {
-        usage::check_irq_usage(st, h, d, prev, next);
+        if let Some(v) = usage::check_irq_usage(st, prev, next) {
+            report_once(st, h, d, &v);
+        }
     }
     // Recorded whatever was reported, so validation goes on with the complete picture: later
     // cycles and irq inversions through this dependency are still found (the kernel stops
@@ -64,6 +68,58 @@ pub(crate) fn add_dependency(
             true
         }
         None => record_edge(st, h, prev, next, trace),
+    }
+}
+
+/// Searches for the cycle that the dependency `prev → next` would close, where `prev` is held
+/// below the nearest lock whose own dependency on `next` implies it (the kernel's
+/// `check_prevs_add` stops at that lock and never looks further). The dependency is not
+/// recorded — the graph has it as a path through the nearer lock — but a cycle through it is a
+/// deadlock of its own: with `r` read, `x`, `s` held, a writer of `r` closes `r → s → r` through
+/// `s` and `r → x → r` through `x`, two deadlocks, and a search from the nearest lock alone
+/// names only the first. Searched only when the nearer lock's dependency is new: through one
+/// recorded before, `prev ⇝ next` was there before too, and a cycle it closes was no new
+/// deadlock, reported when it formed (the kernel's single report then stays the only one).
+/// While the graph keeps its topological order the search costs nothing: the path
+/// `prev ⇝ next` through the nearer lock puts `prev` before `next`.
+///
+/// `on_cycle` holds the classes of the cycles this acquisition closed so far: a lock of one of
+/// them is on a cycle already named, and the cycle through its implied dependency (in the graph
+/// a path through the nearer lock) is that same cycle or a part of it, not another deadlock.
+pub(crate) fn check_implied(
+    st: &mut State,
+    h: &HeldStack,
+    d: usize,
+    prev: &Held,
+    next: &Held,
+    on_cycle: &mut Vec<u32>,
+) {
+    // Recorded directly, it was searched then; while the graph keeps its order, no path leads
+    // back.
+    if on_cycle.contains(&prev.class)
+        || st
+            .graph
+            .has(prev.class, next.class, dep_kind(prev.read, next.read))
+        || !st.graph.may_close_cycle(prev.class, next.class)
+    {
+        return;
+    }
+    if let Some(path) = st.graph.find_cycle(prev.class, prev.read, next.class, next.read) {
+        let v = Violation::Circular {
+            prev: *prev,
+            next: *next,
+            path: &path,
+        };
+        report_once(st, h, d, &v);
+        note_classes(st, &path, on_cycle);
+    }
+}
+
+/// Adds the classes of the cycle `path` closes to `on_cycle`.
+fn note_classes(st: &State, path: &[u32], on_cycle: &mut Vec<u32>) {
+    for &e in path {
+        let edge = &st.graph.edges[e as usize];
+        on_cycle.extend([edge.from, edge.to]);
     }
 }
 
@@ -80,7 +136,7 @@ pub(crate) fn record_edge(
     if st.graph.edge_count() >= crate::engine::graph::MAX_EDGES {
         if !st.exhausted.edges {
             st.exhausted.edges = true;
-            capacity(st, ReportKind::DependenciesExhausted);
+            report_capacity_once(st, ReportKind::DependenciesExhausted);
         }
         return false;
     }
@@ -92,7 +148,7 @@ pub(crate) fn record_edge(
             None => {
                 if !st.exhausted.stacks {
                     st.exhausted.stacks = true;
-                    capacity(st, ReportKind::StackTracesExhausted);
+                    report_capacity_once(st, ReportKind::StackTracesExhausted);
                 }
                 NO_TRACE
             }
@@ -104,43 +160,4 @@ pub(crate) fn record_edge(
     );
     st.graph.insert(edge);
     true
-}
-
-/// Reports `prev → next` closing the cycle `next → … → prev` (`path`, as edge ids).
-pub(crate) fn circular(st: &mut State, h: &HeldStack, d: usize, prev: &Held, next: &Held, path: &[u32]) {
-    let mut classes: Vec<u32> = path.iter().map(|&e| st.graph.edges[e as usize].to).collect();
-    classes.push(next.class);
-    if !st.first_time(ReportKind::CircularDependency, state::class_set(classes)) {
-        return;
-    }
-    let mut r = report(st, ReportKind::CircularDependency, h, d);
-    r.acquiring = Some(describe(st, next));
-    r.holding = Some(describe(st, prev));
-    r.cycle.push(st.class_name(next.class).to_string());
-    for &e in path {
-        r.cycle
-            .push(st.class_name(st.graph.edges[e as usize].to).to_string());
-    }
-    r.cycle.push(st.class_name(next.class).to_string());
-    // Kernel order: the dependency into the held lock first (#N), down to the one out of the
-    // lock being acquired (#1).
-    for &e in path.iter().rev() {
-        let edge = &st.graph.edges[e as usize];
-        let thread = st
-            .thread_names
-            .get(&edge.tid)
-            .cloned()
-            .unwrap_or_else(|| format!("?/{}", edge.tid));
-        r.dependencies.push(Dependency {
-            from: st.class_name(edge.from).to_string(),
-            to: st.class_name(edge.to).to_string(),
-            from_mode: LockMode::from_read(edge.from_read),
-            to_mode: LockMode::from_read(edge.to_read),
-            from_location: edge.from_loc,
-            to_location: edge.to_loc,
-            thread,
-            stack: Stack::from_ips(st.stacks.get(edge.trace).to_vec()),
-        });
-    }
-    sink::defer(r);
 }

@@ -4,103 +4,63 @@
 use crate::engine::check::*;
 use crate::engine::held::{Held, HeldStack};
 use crate::engine::map::LockKind;
-use crate::engine::sink;
 use crate::engine::state::{self, State};
-use crate::report::ReportKind;
+use std::panic::Location;
 
-/// Declared must-not-nest rules (`lockdep::forbid_nesting`). A rule names classes by their
-/// key, so it holds for every subclass of either.
-pub(crate) fn forbidden_nesting(st: &mut State, h: &HeldStack, d: usize, next: &Held) {
+/// Declared must-not-nest rules (`lockdep::forbid_nesting`) that taking `next` over
+/// `h.entries[..d]` breaks, one per held lock. A rule names classes by their key, so it holds
+/// for every subclass of either.
+pub(crate) fn forbidden_nesting(st: &State, h: &HeldStack, d: usize, next: &Held) -> Vec<Violation<'static>> {
     if st.rules.is_empty() {
-        return;
+        return Vec::new();
     }
-    let key = |st: &State, c: u32| st.classes.get(c as usize).map(|c| c.key);
-    for prev in &h.entries[..d] {
-        let (outer_key, inner_key) = (key(st, prev.class), key(st, next.class));
-        let hit = st
-            .rules
-            .iter()
-            .find(|(outer, inner, _)| Some(*outer) == outer_key && Some(*inner) == inner_key)
-            .copied();
-        if let Some((_, _, why)) = hit {
-            if st.first_time(ReportKind::ForbiddenWhileHeld, vec![prev.class, next.class]) {
-                let mut r = report(st, ReportKind::ForbiddenWhileHeld, h, d);
-                r.acquiring = Some(describe(st, next));
-                r.holding = Some(describe(st, prev));
-                r.details.push(format!(
-                    "{} must not be taken while {} is held: {why}",
-                    st.class_name(next.class),
-                    st.class_name(prev.class)
-                ));
-                sink::defer(r);
-            }
-        }
-    }
+    let key = |c: u32| st.classes.get(c as usize).map(|c| c.key);
+    h.entries[..d]
+        .iter()
+        .filter_map(|prev| {
+            let (outer_key, inner_key) = (key(prev.class), key(next.class));
+            st.rules
+                .iter()
+                .find(|(outer, inner, _)| Some(*outer) == outer_key && Some(*inner) == inner_key)
+                .map(|&(_, _, reason)| Violation::ForbiddenNesting {
+                    prev: *prev,
+                    next: *next,
+                    reason,
+                })
+        })
+        .collect()
 }
 
-/// A declared "must not run while X is held" operation ran with X held.
-pub(crate) fn forbidden_op(
-    h: &HeldStack,
-    class: u32,
-    what: &str,
-    loc: &'static std::panic::Location<'static>,
-) {
-    let Some(e) = h.held().iter().rev().find(|e| e.class == class).copied() else {
+/// A declared "must not run while X is held" operation ran with a lock of `class` held.
+pub(crate) fn forbidden_op(h: &HeldStack, class: u32, operation: &str, site: &'static Location<'static>) {
+    let Some(held) = h.held().iter().rev().find(|e| e.class == class).copied() else {
         return;
     };
     let mut st = state::lock();
-    if !st.first_time(
-        ReportKind::ForbiddenWhileHeld,
-        vec![class, u32::MAX, loc.line(), loc.column()],
-    ) {
-        return;
-    }
-    let mut r = report(&st, ReportKind::ForbiddenWhileHeld, h, h.depth);
-    r.holding = Some(describe(&st, &e));
-    r.details.push(format!(
-        "{what} at {loc} must not run while {} is held.",
-        st.class_name(class)
-    ));
-    sink::defer(r);
+    let v = Violation::ForbiddenOperation {
+        held,
+        operation,
+        site,
+    };
+    report_once(&mut st, h, h.depth, &v);
 }
 
-/// A misuse reported with a message, de-duplicated by kind and call site.
-pub(crate) fn misuse(
-    h: &HeldStack,
-    kind: ReportKind,
-    what: &str,
-    loc: &'static std::panic::Location<'static>,
-) {
+/// A lock protocol (ww mutex, SRCU) broken at `site`.
+pub(crate) fn misuse(h: &HeldStack, protocol: Protocol<'_>, site: &'static Location<'static>) {
     let mut st = state::lock();
-    let sig = vec![loc.line(), loc.column(), what.len() as u32];
-    if !st.first_time(kind, sig) {
-        return;
-    }
-    let mut r = report(&st, kind, h, h.depth);
-    r.details.push(format!("{what}, at {loc}."));
-    sink::defer(r);
+    report_once(&mut st, h, h.depth, &Violation::Misuse { protocol, site });
 }
 
 /// A named class used by a lock of another kind than the one that registered it (`id`): the
 /// class keeps the first kind's wait types, as the kernel's class keeps those of the first
 /// `lockdep_map` registered with its key. Reported once per class, the way the kernel warns
 /// when it finds one key describing a lock differently (another name).
-pub(crate) fn class_kind_mismatch(st: &mut State, h: &HeldStack, id: u32, kind: LockKind) {
-    if !st.first_time(ReportKind::ClassKindMismatch, vec![id]) {
-        return;
-    }
-    let first = st.classes.get(id as usize).map_or(LockKind::Mutex, |c| c.kind);
-    let mut r = report(st, ReportKind::ClassKindMismatch, h, h.depth);
-    r.details.push(format!(
-        "class {} was registered by a {} and is now used by a {} as well.",
-        st.class_name(id),
-        first.name(),
-        kind.name()
-    ));
-    r.details.push(format!(
-        "a class has one wait type: every lock of it is validated as a {}. Give the {} its own class.",
-        first.name(),
-        kind.name()
-    ));
-    sink::defer(r);
+pub(crate) fn class_kind_mismatch(st: &mut State, h: &HeldStack, id: u32, used: LockKind) {
+    let registered = st.classes.get(id as usize).map_or(LockKind::Mutex, |c| c.kind);
+    let v = Violation::ClassKindMismatch {
+        class: id,
+        registered,
+        used,
+    };
+    report_once(st, h, h.depth, &v);
 }
