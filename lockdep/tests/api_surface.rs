@@ -357,8 +357,21 @@ fn reports_and_config() {
             contentions,
             wait_total,
             wait_max,
+            holds,
+            hold_total,
+            hold_min,
+            hold_max,
         } = l;
-        let _ = (class, contentions, wait_total, wait_max);
+        let _ = (
+            class,
+            contentions,
+            wait_total,
+            wait_max,
+            holds,
+            hold_total,
+            hold_min,
+            hold_max,
+        );
     }
     lockdep::allow_dependency("api_surface a", "api_surface b", "reviewed");
     lockdep::install_panic_hook();
@@ -375,6 +388,28 @@ fn reports_and_config() {
     #[cfg(feature = "json")]
     assert_eq!(lockdep::REPORT_SCHEMA_VERSION, 1);
     let _ = lockdep::MAX_LOCK_DEPTH;
+    // The typed parts of a report's detail.
+    let usage = lockdep::Usage {
+        irq: lockdep::Irq::Hard,
+        enabled: true,
+        read: false,
+    };
+    assert_eq!(
+        (usage.name(), usage.state_name()),
+        ("HARDIRQ-ON-W".into(), "HARDIRQ".into())
+    );
+    let _ = lockdep::IrqState {
+        in_hardirq: false,
+        in_softirq: false,
+        hardirqs_enabled: true,
+        softirqs_enabled: true,
+    };
+    let _ = (
+        lockdep::AtomicReason::Spinlock("s".into()),
+        lockdep::WaitLimit::Held,
+    );
+    assert!(lockdep::Assertion::Held.headline().starts_with("WARNING"));
+    assert!(lockdep::WwRule::ALL.iter().all(|w| !w.text().is_empty()));
     for r in lockdep::take_reports() {
         read_report(&r);
     }
@@ -424,6 +459,8 @@ fn read_report(r: &lockdep::Report) {
         );
         let _ = (d.thread(), d.stack());
     }
+    let detail: &lockdep::Detail = r.detail();
+    let _ = matches!(detail, lockdep::Detail::CircularDependency);
     let st: &lockdep::Stack = r.stack();
     let _ = (st.ips(), st.is_empty());
     for f in st.frames() {
@@ -661,7 +698,7 @@ fn every_public_name_is_used_here() {
     );
     assert!(
         missing.is_empty(),
-        "public names not used in tests/api_surface.rs: {missing:?}"
+        "public names used in neither surface test: {missing:?}"
     );
 }
 
