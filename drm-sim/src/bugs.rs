@@ -66,6 +66,26 @@ bugs! {
         "a user copy (might_fault, mmap_lock) is made under the mmu-notifier driver lock",
     ResubmitJobs = "resubmit-jobs":
         "the deprecated drm_sched_resubmit_jobs path after a reset, which allocates inside the signalling section",
+    ModesetLockInTdr = "modeset-lock-in-tdr":
+        "the GPU reset suspends the display with a full modeset (all modeset locks) inside the TDR's signalling section",
+    ConsoleLockInTdr = "console-lock-in-tdr":
+        "the GPU reset suspends and resumes the fbdev console (console_lock) inside the TDR's signalling section",
+    BlockingLockInPanic = "blocking-lock-in-panic":
+        "the panic handler takes the panic lock with a blocking raw_spin_lock instead of a trylock",
+    SpinTrylockInPanic = "spin-trylock-in-panic":
+        "the panic handler trylocks a spinlock_t (&dev->event_lock), which may sleep or loop on real-time kernels",
+    PanDisplayReversed = "pan-display-reversed":
+        "fbdev pan_display takes the modeset locks before client->modeset_mutex (the order drm_client_modeset_commit inverts)",
+    RuntimePmInRunJob = "runtime-pm-in-run-job":
+        "run_job wakes the GPU with pm_runtime_get_sync, whose resume takes clock/OPP locks held around allocations elsewhere",
+    ResvInCommitTail = "resv-in-commit-tail":
+        "the atomic commit tail takes a framebuffer's dma_resv before commit_hw_done, inside the signalling section",
+    AllocInCommitTail = "alloc-in-commit-tail":
+        "the atomic commit tail allocates with GFP_KERNEL before commit_hw_done, inside the signalling section",
+    HrtimerCancelUnderVblankLock = "hrtimer-cancel-under-vblank-lock":
+        "disable_vblank waits for the vblank hrtimer (hrtimer_cancel) under vblank_time_lock, which its callback takes",
+    SpinlockUnderPanicLock = "spinlock-under-panic-lock":
+        "swap_state takes a spinlock_t (the CRTC's commit_lock) inside the raw panic lock: invalid wait context",
 }
 
 impl Bug {

@@ -227,6 +227,7 @@ impl DrmSchedBackendOps for SimDriver {
         } else {
             None
         };
+        crate::pm_runtime::run_job_hook(&self.dev)?;
         let _gpu = self.gpu_lock.lock();
         // Entered last: lockdep orders a lock after the nearest non-trylock lock held, and an
         // SRCU read section (recursive read) breaks a dependency path, so the driver locks
@@ -261,6 +262,8 @@ impl DrmSchedBackendOps for SimDriver {
             sched.increase_karma(job);
         }
         sched.stop(Some(job));
+        // The display side of the reset (only injected bugs do anything there).
+        crate::drm_client::tdr_display_hook(&self.dev);
         {
             let _vm = self.bugs.has(Bug::TdrTakesAllocLock).then(|| self.vm_lock.lock());
             let _gpu = run_lock.is_none().then(|| self.gpu_lock.lock());
@@ -313,6 +316,8 @@ impl SimGpu {
         configure: impl FnOnce(&mut DrmSchedInitArgs),
     ) -> KResult<SimGpu> {
         let engine = GpuEngine::new(dev, name);
+        // The GPU's power resources and runtime PM, probed with the device.
+        crate::pm_runtime::device_pm(dev);
         let driver = SimDriver::new(dev, &engine);
         let mut args = DrmSchedInitArgs::new(name, dev.clone());
         configure(&mut args);

@@ -64,6 +64,7 @@ fn reason(st: &State, a: Atomic) -> AtomicReason {
         Atomic::SoftIrq => AtomicReason::SoftIrq,
         Atomic::IrqsOff => AtomicReason::IrqsDisabled,
         Atomic::BhOff => AtomicReason::BhDisabled,
+        Atomic::Panic => AtomicReason::PanicHandler,
         Atomic::Spinlock(c) => AtomicReason::Spinlock(st.class_name(c).to_string()),
     }
 }

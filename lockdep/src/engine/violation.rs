@@ -25,6 +25,9 @@ pub(crate) enum Atomic {
     IrqsOff,
     BhOff,
     Spinlock(u32),
+    /// In a panic handler (never from [`Atomic::of`]: a lock operation there is its own
+    /// rule; only a bare `might_sleep` is judged by it).
+    Panic,
 }
 
 impl Atomic {

@@ -92,6 +92,8 @@ pub enum AtomicReason {
     IrqsDisabled,
     /// With bottom halves disabled.
     BhDisabled,
+    /// In a panic handler, which the kernel runs with interrupts disabled.
+    PanicHandler,
     /// Holding a spinning lock of this class.
     Spinlock(String),
 }

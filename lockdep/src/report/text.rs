@@ -339,6 +339,7 @@ impl Display for AtomicReason {
             AtomicReason::SoftIrq => f.write_str("in soft interrupt context"),
             AtomicReason::IrqsDisabled => f.write_str("with interrupts disabled"),
             AtomicReason::BhDisabled => f.write_str("with bottom halves disabled"),
+            AtomicReason::PanicHandler => f.write_str("in a panic handler"),
             AtomicReason::Spinlock(class) => write!(f, "while holding spinlock {class}"),
         }
     }

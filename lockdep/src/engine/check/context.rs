@@ -2,7 +2,7 @@
 //! handler, interrupts re-enabled with locks held.
 
 use crate::engine::check::*;
-use crate::engine::held::{Held, HeldStack};
+use crate::engine::held::{Held, HeldStack, CTX_PANIC};
 use crate::engine::map::{LockKind, UNTRACKED};
 use crate::engine::state::{self, State};
 use crate::engine::usage;
@@ -19,10 +19,15 @@ pub(crate) fn sleep_in_atomic(
     Some(Violation::SleepInAtomic { next: *next, reason })
 }
 
-/// An operation that may sleep (a wait, an allocation that may reclaim) in atomic context.
+/// An operation that may sleep (a wait, an allocation that may reclaim) in atomic context,
+/// or in a panic handler: the kernel's `panic()` disables interrupts first, so any sleep there
+/// is "sleeping function called from invalid context". (A lock operation in a panic handler is
+/// its own report, `panic_op`; only the bare `might_sleep` of a wait needs this.)
 pub(crate) fn might_sleep(h: &HeldStack, operation: &str, site: &'static std::panic::Location<'static>) {
     let mut st = state::lock();
-    let Some(reason) = Atomic::of(&st, h.held(), h.ctx) else {
+    let reason =
+        Atomic::of(&st, h.held(), h.ctx).or_else(|| (h.ctx & CTX_PANIC != 0).then_some(Atomic::Panic));
+    let Some(reason) = reason else {
         return;
     };
     let v = Violation::MightSleep {
