@@ -2,7 +2,7 @@
 //! so a guard dropped on another thread would be a false "bad unlock balance" there and leave a
 //! phantom held lock here (false dependencies, a false "would deadlock" on the next take). With
 //! `check`, moving any guard to another thread is therefore a compile error (`tests/ui/send/`,
-//! one guard type per file); sharing one by reference, or releasing it and letting the other
+//! one guard type per file, `lockdep::stdsync`'s included, which are `!Send` as std's are); sharing one by reference, or releasing it and letting the other
 //! thread take the lock itself, is legitimate and reports nothing.
 
 use lockdep::{Mutex, RawSpinLock, RwLock, RwSpinLock, SpinLock};

@@ -73,6 +73,15 @@ fn parse_name(args: TokenStream2, what: &str) -> syn::Result<LitStr> {
 ///
 /// On a struct, fields marked `#[lock_class(name = "&dev->struct_mutex")]` (the struct itself
 /// carrying a bare `#[lock_class]`) each get `fn <field>_class() -> &'static LockClass`.
+///
+/// With `#[derive(Default)]` on the struct (written below `#[lock_class]`, so that this
+/// attribute sees it), `Default` is generated here instead: each marked field is built in its
+/// class (`lockdep::WithClass::with_class(Default::default(), Self::<field>_class())`), and
+/// each other field by `Default::default()` at the field's own position, so a lock field left
+/// unmarked is a class of its own too, not one class with every other field of every struct
+/// the derive made. The order matters: a `#[derive(Default)]` written *above* `#[lock_class]`
+/// is expanded before this attribute sees the struct, and its `Default` (one class for every
+/// lock field) is the one the struct gets.
 #[proc_macro_attribute]
 pub fn lock_class(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = TokenStream2::from(args);
@@ -87,6 +96,7 @@ pub fn lock_class(args: TokenStream, item: TokenStream) -> TokenStream {
         other => return error(other.span(), "#[lock_class] applies to a struct, enum or union"),
     };
     let mut accessors = Vec::new();
+    let mut default_impl = None;
     if !args.is_empty() {
         let name = match parse_name(args, "lock_class") {
             Ok(n) => n,
@@ -99,6 +109,11 @@ pub fn lock_class(args: TokenStream, item: TokenStream) -> TokenStream {
         ));
     }
     if let Item::Struct(s) = &mut item {
+        let derives_default = match take_derived_default(&mut s.attrs) {
+            Ok(d) => d,
+            Err(e) => return e.to_compile_error().into(),
+        };
+        let mut inits = Vec::new();
         let fields = match &mut s.fields {
             Fields::Named(f) => f.named.iter_mut().collect::<Vec<_>>(),
             Fields::Unnamed(f) => f.unnamed.iter_mut().collect(),
@@ -106,6 +121,7 @@ pub fn lock_class(args: TokenStream, item: TokenStream) -> TokenStream {
         };
         for (i, field) in fields.into_iter().enumerate() {
             let mut keep = Vec::new();
+            let mut class_of_field = None;
             for attr in field.attrs.drain(..) {
                 if !attr.path().is_ident("lock_class") {
                     keep.push(attr);
@@ -128,9 +144,14 @@ pub fn lock_class(args: TokenStream, item: TokenStream) -> TokenStream {
                     Some(id) => format_ident!("{}_class", id),
                     None => format_ident!("field{}_class", i),
                 };
-                accessors.push(accessor(fname, &name, "this field in every instance"));
+                accessors.push(accessor(fname.clone(), &name, "this field in every instance"));
+                class_of_field = Some(fname);
             }
             field.attrs = keep;
+            inits.push(field_default(field, class_of_field));
+        }
+        if derives_default {
+            default_impl = Some(default_impl_for(s, &inits));
         }
     }
     if accessors.is_empty() {
@@ -145,8 +166,81 @@ pub fn lock_class(args: TokenStream, item: TokenStream) -> TokenStream {
         impl #impl_g #ident #ty_g #where_c {
             #(#accessors)*
         }
+        #default_impl
     }
     .into()
+}
+
+/// Removes `Default` from the struct's `#[derive(..)]` lists (the attribute itself if nothing
+/// is left) and says whether it was there: `#[lock_class]` then writes the `Default` impl
+/// itself, because the derived one would build every lock field at one call site (the derive)
+/// and so in one class.
+fn take_derived_default(attrs: &mut Vec<syn::Attribute>) -> syn::Result<bool> {
+    let mut found = false;
+    let mut kept = Vec::with_capacity(attrs.len());
+    for attr in attrs.drain(..) {
+        if !attr.path().is_ident("derive") {
+            kept.push(attr);
+            continue;
+        }
+        let paths = attr.parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated)?;
+        let before = paths.len();
+        let rest: Vec<syn::Path> = paths
+            .into_iter()
+            .filter(|p| p.segments.last().is_none_or(|s| s.ident != "Default"))
+            .collect();
+        found |= rest.len() != before;
+        if !rest.is_empty() {
+            kept.push(syn::parse_quote!(#[derive(#(#rest),*)]));
+        }
+    }
+    *attrs = kept;
+    Ok(found)
+}
+
+/// The expression that builds `field` in the generated `Default`: in its named class for a
+/// field marked `#[lock_class(..)]` (through `lockdep::WithClass`), else `Default::default()`
+/// spanned at the field, so a lock field left unmarked still gets a class of its own (its
+/// `#[track_caller]` site is the field's declaration, not the derive).
+fn field_default(field: &syn::Field, class: Option<proc_macro2::Ident>) -> TokenStream2 {
+    let ty = &field.ty;
+    let value = match class {
+        Some(class) => quote_spanned! {field.span()=>
+            <#ty as ::lockdep::WithClass>::with_class(::core::default::Default::default(), Self::#class())
+        },
+        None => quote_spanned!(field.span()=> ::core::default::Default::default()),
+    };
+    match &field.ident {
+        Some(name) => quote!(#name: #value),
+        None => value,
+    }
+}
+
+/// `impl Default` for the struct, with the bounds `#[derive(Default)]` would add (every type
+/// parameter `Default`).
+fn default_impl_for(s: &syn::ItemStruct, inits: &[TokenStream2]) -> TokenStream2 {
+    let ident = &s.ident;
+    let mut generics = s.generics.clone();
+    let params: Vec<_> = generics.type_params().map(|p| p.ident.clone()).collect();
+    let where_clause = generics.make_where_clause();
+    for p in params {
+        where_clause
+            .predicates
+            .push(syn::parse_quote!(#p: ::core::default::Default));
+    }
+    let (impl_g, ty_g, where_c) = generics.split_for_impl();
+    let body = match &s.fields {
+        Fields::Named(_) => quote!(Self { #(#inits),* }),
+        Fields::Unnamed(_) => quote!(Self(#(#inits),*)),
+        Fields::Unit => quote!(Self),
+    };
+    quote! {
+        impl #impl_g ::core::default::Default for #ident #ty_g #where_c {
+            fn default() -> Self {
+                #body
+            }
+        }
+    }
 }
 
 fn accessor(fname: proc_macro2::Ident, name: &LitStr, whose: &str) -> TokenStream2 {

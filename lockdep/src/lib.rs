@@ -16,6 +16,12 @@
 //! Without the feature the lock types are the plain `parking_lot`/`spin` locks: same size,
 //! same code, no global state.
 //!
+//! Code written against `std::sync` imports [`stdsync`] instead (`use lockdep::stdsync as
+//! sync;`): std's types with std's signatures and poisoning, validated with `check` and the
+//! std types themselves without it; `Once`, `OnceLock` and `LazyLock` initialisations take
+//! part in the graph there. Code written against `parking_lot` renames the dependency (the
+//! README's "Migrating in one step").
+//!
 //! ```
 //! use lockdep::Mutex;
 //!
@@ -143,13 +149,16 @@
 
 mod annotate;
 mod class;
+mod class_macros;
 mod config;
 pub mod context;
 mod lockable;
 mod lockmap;
 pub mod report;
 mod srcu;
+pub mod stdsync;
 pub mod sync;
+mod with_class;
 pub mod ww;
 
 #[cfg(feature = "check")]
@@ -185,6 +194,7 @@ pub use sync::{
 };
 #[cfg(feature = "arc_lock")]
 pub use sync::{ArcMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard};
+pub use with_class::WithClass;
 pub use ww::{WwAcquireCtx, WwClass, WwError, WwMutex, WwMutexGuard};
 
 /// `parking_lot`'s raw lock types, so that types written with them (`lock_api::Mutex<RawMutex,
@@ -464,9 +474,11 @@ pub fn dump_graph_into(dir: impl AsRef<std::path::Path>) -> std::io::Result<std:
     }
 }
 
-/// The `version` of graph dumps ([`dump_graph`]).
-#[cfg(feature = "check")]
-pub const GRAPH_SCHEMA_VERSION: u32 = engine::graph_dump::GRAPH_SCHEMA_VERSION;
+/// The `version` of graph dumps ([`dump_graph`]). Version 2 added the cached lock chains
+/// (`chains`) and, with the `lock-stat` feature, the per-class lock statistics (`lock_stats`).
+/// Defined with the feature off too, so code that names it builds both ways (there is no graph
+/// to dump then).
+pub const GRAPH_SCHEMA_VERSION: u32 = 2;
 
 /// Forgets every dependency, chain, recorded report and the record of what was already
 /// reported, so the next violation of any kind is reported again. Lock classes stay.

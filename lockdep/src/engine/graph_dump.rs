@@ -21,9 +21,9 @@ use crate::report::{LockMode, Stack};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// The `version` of every graph dump. Version 2 added the cached lock chains (`chains`) and,
-/// with the `lock-stat` feature, the per-class lock statistics (`lock_stats`).
-pub const GRAPH_SCHEMA_VERSION: u32 = 2;
+/// The `version` of every graph dump (defined in the crate root, where it exists with the
+/// feature off too).
+pub const GRAPH_SCHEMA_VERSION: u32 = crate::GRAPH_SCHEMA_VERSION;
 
 #[derive(Serialize)]
 struct Dump<'a> {

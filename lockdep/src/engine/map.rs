@@ -55,6 +55,9 @@ pub(crate) enum LockKind {
     WwMutex,
     WwAcquire,
     Srcu,
+    /// The initialisation of a `Once`, `OnceLock` or `LazyLock`: held while its initialiser
+    /// runs, and waited for by every thread that reaches it meanwhile.
+    Once,
 }
 
 impl LockKind {
@@ -69,6 +72,7 @@ impl LockKind {
             LockKind::WwMutex => "ww_mutex",
             LockKind::WwAcquire => "ww acquire context",
             LockKind::Srcu => "srcu",
+            LockKind::Once => "once",
         }
     }
 
@@ -80,7 +84,9 @@ impl LockKind {
     /// it is an `rwlock_t` (a spinlock's wait types, allowed in interrupt context).
     pub(crate) const fn wait_types(self) -> (u8, u8) {
         match self {
-            LockKind::Mutex | LockKind::WwMutex | LockKind::RwLock => (WAIT_SLEEP, WAIT_SLEEP),
+            LockKind::Mutex | LockKind::WwMutex | LockKind::RwLock | LockKind::Once => {
+                (WAIT_SLEEP, WAIT_SLEEP)
+            }
             LockKind::SpinLock | LockKind::RwSpinLock => (WAIT_CONFIG, WAIT_CONFIG),
             LockKind::RawSpinLock => (WAIT_SPIN, WAIT_SPIN),
             LockKind::Map | LockKind::WwAcquire | LockKind::Srcu => (WAIT_INV, WAIT_INV),
@@ -95,7 +101,10 @@ impl LockKind {
 
     /// Whether acquiring it always may sleep (reported in atomic context).
     pub(crate) fn sleeps(self) -> bool {
-        matches!(self, LockKind::Mutex | LockKind::WwMutex | LockKind::RwLock)
+        matches!(
+            self,
+            LockKind::Mutex | LockKind::WwMutex | LockKind::RwLock | LockKind::Once
+        )
     }
 
     /// Whether holding it is an atomic section (the thread may not sleep until it is released).

@@ -54,7 +54,7 @@ mod arc_guards;
 mod condvar;
 mod mutex;
 #[cfg(feature = "check")]
-mod not_send;
+pub(crate) mod not_send;
 mod reentrant;
 mod rw_spin;
 mod rwlock;
