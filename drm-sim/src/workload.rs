@@ -20,7 +20,7 @@
 //!     waited for and retired;
 //!   - a page fault through a GEM mapping (`&mm->mmap_lock` → resv), madvise, a CPU copy
 //!     between two buffers, a VM bind (allocation under `&vm->lock`), a fence-status query,
-//!     a wait-for-idle;
+//!     a wait-for-idle, a CPU_PREP/CPU_FINI pair (a cache flush inside `drm_dev_enter`);
 //!   - the dma-buf/sync_file bridge of DRM-RULES §3.2: EXPORT_SYNC_FILE from a shared buffer,
 //!     merge with the client's own out-fence, poll, IMPORT_SYNC_FILE into another shared
 //!     buffer, and the merged fence as the next submit's in-fence;
@@ -33,8 +33,9 @@
 //! - Memory pressure through the middle third of the run (kswapd and direct reclaim run the GEM
 //!   shrinkers), then a forced drop-caches.
 //! - Unplug (unless disabled), at 90 % of the run: the main thread submits a hanging job and
-//!   one behind it on device 0, waits until the first runs, and unplugs device 0 from an
-//!   "unplug" thread while clients are still submitting. Checked afterwards: both jobs end
+//!   one behind it on device 0, waits until the first runs, and device 0 falls off the bus
+//!   while clients are still submitting: on an "unplug" thread the driver's device-lost
+//!   handler finds its registers reading all-ones and unplugs it. Checked afterwards: both jobs end
 //!   with an error, opening device 0 and its ioctls fail with `ENODEV`, the dma-buf calls on
 //!   its exported buffers still work, and those buffers still read back their contents
 //!   through another device's import.
@@ -429,11 +430,12 @@ enum Op {
     Userptr,
     Status,
     WaitIdle,
+    CpuPrep,
 }
 
 /// The first iterations of every client: each operation once, submits first so that the
 /// others find fences and completed jobs.
-const TOUR: [Op; 13] = [
+const TOUR: [Op; 14] = [
     Op::Submit,
     Op::Submit,
     Op::Submit,
@@ -441,6 +443,7 @@ const TOUR: [Op; 13] = [
     Op::Fault,
     Op::Madvise,
     Op::Copy,
+    Op::CpuPrep,
     Op::Status,
     Op::SyncFile,
     Op::VgemRelease,
@@ -450,7 +453,7 @@ const TOUR: [Op; 13] = [
 ];
 
 /// After the tour: (weight, operation).
-const MIX: [(u64, Op); 11] = [
+const MIX: [(u64, Op); 12] = [
     (70, Op::Submit),
     (8, Op::Fault),
     (5, Op::SyncFile),
@@ -462,6 +465,7 @@ const MIX: [(u64, Op); 11] = [
     (2, Op::Userptr),
     (3, Op::Status),
     (1, Op::WaitIdle),
+    (2, Op::CpuPrep),
 ];
 
 fn pick(rng: &mut Rng) -> Op {
@@ -717,6 +721,14 @@ impl<'a> Client<'a> {
                 let Some(f) = on.last.clone() else { return Ok(()) };
                 let r = ioctl::wait_idle(&on.ctx, &f);
                 self.check(d, "wait idle", r, &[Errno::Etimedout])
+            }
+            Op::CpuPrep => {
+                let on = self.devs[d].as_ref().expect("picked a present device");
+                let (ctx, h) = (on.ctx.clone(), on.private[self.rng.below(2)]);
+                // A short wait: a buffer still busy is an expected ETIMEDOUT.
+                let r = ioctl::gem_cpu_prep(&ctx, h, true, Duration::from_millis(1))
+                    .and_then(|access| ioctl::gem_cpu_fini(&ctx, access));
+                self.check(d, "cpu prep", r, &[Errno::Etimedout])
             }
             Op::VgemRelease => self.vgem_release(),
             Op::VgemArray => self.vgem_array(),
@@ -1056,13 +1068,17 @@ fn unplug_device0(run: &Run) -> Result<u64, WorkloadError> {
         ioctl::fence_wait(&stuck.scheduled, WAIT_LIMIT)
             .map_err(|e| fail("waiting for the probe to run", e))?;
     }
-    // The bus's remove callback, on a thread of its own.
+    // The device falls off the bus; the driver's device-lost handler notices on a thread of
+    // its own and unplugs it (the bus's remove callback, should the handler miss it).
     let removed = Arc::new(Completion::new("unplug_done"));
-    let (dev, r2) = (gpu.dev.clone(), removed.clone());
+    let (lost, r2) = (gpu.clone(), removed.clone());
     let unplugger = thread::Builder::new()
         .name("unplug".into())
         .spawn(move || {
-            dev.unplug();
+            lost.dev.surprise_removal();
+            if !lost.handle_device_lost() {
+                lost.dev.unplug();
+            }
             r2.complete();
         })
         .map_err(|e| broken(format!("spawn unplug: {e}")))?;

@@ -18,6 +18,9 @@ const SLEEPING: &str = "BUG: sleeping function called from invalid context";
 const INCONSISTENT: &str = "WARNING: inconsistent lock state";
 const IRQ_INVERSION: &str = "WARNING: possible irq lock inversion dependency detected";
 const SAFE_UNSAFE: &str = "WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order detected";
+const FORBIDDEN: &str = "WARNING: forbidden operation while holding a lock";
+const RCU: &str = "WARNING: suspicious RCU usage";
+const RETURN_TO_USER: &str = "WARNING: lock held when returning to user space!";
 
 /// An irq-safety bug's first report depends on which use came first: the lock taken with
 /// interrupts on, then in the handler (inconsistent lock state), or a lock that nests it
@@ -25,7 +28,7 @@ const SAFE_UNSAFE: &str = "WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order de
 const IRQ_UNSAFE: &[&str] = &[INCONSISTENT, IRQ_INVERSION, SAFE_UNSAFE];
 
 /// Each bug's first report: its headline (one of) and the classes it must name.
-const EXPECTED: [(&str, &[&str], &[&str]); 15] = [
+const EXPECTED: [(&str, &[&str], &[&str]); 18] = [
     (
         "wait-in-signalling",
         &[CIRCULAR],
@@ -93,6 +96,9 @@ const EXPECTED: [(&str, &[&str], &[&str]); 15] = [
         ],
     ),
     ("resubmit-jobs", &[CIRCULAR], &["fs_reclaim", "dma_fence_map"]),
+    ("fence-wait-in-dev-enter", &[FORBIDDEN], &["drm_unplug_srcu"]),
+    ("unplug-in-dev-enter", &[RCU], &["drm_unplug_srcu"]),
+    ("leaked-dev-enter", &[RETURN_TO_USER], &["drm_unplug_srcu"]),
 ];
 
 /// Runs at the same time.
