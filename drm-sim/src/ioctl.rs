@@ -450,7 +450,7 @@ pub fn submit(ctx: &Context, args: &SubmitArgs) -> KResult<Submitted> {
             for (bo, write) in &bos {
                 let guard = exec.guard(bo).expect("drm_exec holds every object it locked");
                 bo.resv()
-                    .add_fence(guard, finished.clone(), DmaResvUsage::rw(*write));
+                    .add_fence(guard, finished.clone(), DmaResvUsage::of_access(*write));
             }
             job.push(&submit);
             drop(submit);
@@ -521,7 +521,7 @@ pub fn export_sync_file(dmabuf: &DmaBuf, write: bool) -> KResult<Arc<SyncFile>> 
 /// # Errors
 /// `Enomem`.
 pub fn import_sync_file(dmabuf: &DmaBuf, sync_file: &SyncFile, write: bool) -> KResult {
-    syscall(|| dmabuf.import_sync_file(sync_file, DmaResvUsage::rw(write)))
+    syscall(|| dmabuf.import_sync_file(sync_file, DmaResvUsage::of_access(write)))
 }
 
 /// `SYNC_IOC_MERGE`.

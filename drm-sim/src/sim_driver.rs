@@ -453,12 +453,8 @@ impl SimGpu {
         let finished = job.s_fence().finished().clone();
         for (bo, write) in bos {
             let guard = exec.guard(bo).expect("drm_exec holds every object it locked");
-            let usage = if *write {
-                DmaResvUsage::Write
-            } else {
-                DmaResvUsage::Read
-            };
-            bo.resv().add_fence(guard, finished.clone(), usage);
+            bo.resv()
+                .add_fence(guard, finished.clone(), DmaResvUsage::of_access(*write));
         }
         job.push(&submit);
         drop(submit);
