@@ -38,7 +38,9 @@
 //!   kernel counterpart).
 //! - [`ioctl`] — the driver's entry points as system calls: submit, GEM, sync_file (no kernel counterpart).
 //! - [`userptr`] — user memory as a GPU buffer behind an mmu notifier (no single kernel counterpart).
+//! - [`scenario`] — the seed threads' situations, one short run each (no kernel counterpart).
 //! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
+//! - [`logging`] — drm-sim's own log through `tracing`, lockdep's reports among it (no kernel counterpart).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
 
 pub mod bugs;
@@ -57,7 +59,9 @@ pub mod error;
 pub mod gpu;
 pub mod ioctl;
 pub mod irq_work;
+pub mod logging;
 pub mod mm;
+pub mod scenario;
 pub mod scheduler;
 pub mod sim_driver;
 pub mod sync_file;

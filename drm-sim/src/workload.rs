@@ -135,6 +135,8 @@ pub struct WorkloadConfig {
     pub bugs: Bugs,
     /// Hot-unplug device 0 near the end, with work in flight.
     pub unplug: bool,
+    /// Run the panic handler once at the end (it draws into every display's scan-out).
+    pub panic: bool,
 }
 
 impl Default for WorkloadConfig {
@@ -148,6 +150,7 @@ impl Default for WorkloadConfig {
             gpu_time: Duration::from_micros(200),
             bugs: Bugs::NONE,
             unplug: true,
+            panic: true,
         }
     }
 }
@@ -193,6 +196,14 @@ pub struct Summary {
     pub enodev: u64,
     /// Self-deadlocks the validator refused and the task recovered from.
     pub recovered: u64,
+    /// Atomic commits done on the display devices.
+    pub commits: u64,
+    /// Page flips completed (their flip events sent).
+    pub flips: u64,
+    /// Vblank interrupts handled.
+    pub vblanks: u64,
+    /// Whether the panic handler at the end drew its message into a scan-out buffer.
+    pub panic_drawn: bool,
     /// Lockdep reports made during the run.
     pub reports: usize,
     /// The validator's counters at the end.
@@ -225,6 +236,7 @@ impl Summary {
         format!(
             "summary: jobs={} jobs_per_s={:.1} fences={} fence_p50_us={} fence_p99_us={} faults={} \
              reclaim_passes={} tdr={} unplugged={} reports={} jobs_failed={} enodev={} recovered={} \
+             commits={} flips={} vblanks={} panic_drawn={} \
              elapsed_s={:.3} lockdep_classes={} lockdep_dependencies={} lockdep_chains={}",
             self.jobs,
             self.jobs_per_s(),
@@ -239,6 +251,10 @@ impl Summary {
             self.jobs_failed,
             self.enodev,
             self.recovered,
+            self.commits,
+            self.flips,
+            self.vblanks,
+            self.panic_drawn,
             self.elapsed.as_secs_f64(),
             self.lockdep.classes,
             self.lockdep.dependencies,
@@ -1338,6 +1354,10 @@ impl Workload {
             unplugged,
             enodev: c.enodev.load(Ordering::Relaxed),
             recovered: ioctl::recovered_deadlocks() - recovered0,
+            commits: 0,
+            flips: 0,
+            vblanks: 0,
+            panic_drawn: false,
             reports: 0,
             lockdep: lockdep::stats(),
         })
@@ -1361,6 +1381,10 @@ mod tests {
             unplugged: true,
             enodev: 2,
             recovered: 0,
+            commits: 4,
+            flips: 3,
+            vblanks: 9,
+            panic_drawn: true,
             reports: 0,
             lockdep: lockdep::Stats::default(),
         }
@@ -1385,6 +1409,10 @@ mod tests {
             "tdr",
             "unplugged",
             "reports",
+            "commits",
+            "flips",
+            "vblanks",
+            "panic_drawn",
         ] {
             assert!(keys.contains(&k), "{k} missing from {line}");
         }
@@ -1394,6 +1422,10 @@ mod tests {
             "{line}"
         );
         assert!(line.contains(" unplugged=true "), "{line}");
+        assert!(
+            line.contains(" commits=4 flips=3 vblanks=9 panic_drawn=true "),
+            "{line}"
+        );
     }
 
     #[test]
