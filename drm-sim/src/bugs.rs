@@ -72,6 +72,18 @@ bugs! {
         "the driver's device-lost handler calls drm_dev_unplug from inside its own drm_dev_enter section, a grace period waiting for itself (R27)",
     LeakedDevEnter = "leaked-dev-enter":
         "the CPU_PREP ioctl returns to user space with its drm_dev_enter section still open, exited only by CPU_FINI (R26)",
+    ModesetLockInTdr = "modeset-lock-in-tdr":
+        "the GPU reset suspends the display with a full modeset (all modeset locks) inside the TDR's signalling section",
+    ConsoleLockInTdr = "console-lock-in-tdr":
+        "the GPU reset suspends and resumes the fbdev console (console_lock) inside the TDR's signalling section",
+    BlockingLockInPanic = "blocking-lock-in-panic":
+        "the panic handler takes the panic lock with a blocking raw_spin_lock instead of a trylock",
+    SpinTrylockInPanic = "spin-trylock-in-panic":
+        "the panic handler trylocks a spinlock_t (&dev->event_lock), which may sleep or loop on real-time kernels",
+    PanDisplayReversed = "pan-display-reversed":
+        "fbdev pan_display takes the modeset locks before client->modeset_mutex (the order drm_client_modeset_commit inverts)",
+    RuntimePmInRunJob = "runtime-pm-in-run-job":
+        "run_job wakes the GPU with pm_runtime_get_sync, whose resume takes clock/OPP locks held around allocations elsewhere",
 }
 
 impl Bug {

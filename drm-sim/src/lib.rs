@@ -25,6 +25,7 @@
 //! - [`sync_file`] — fences as files: create, merge, poll (drivers/dma-buf/sync_file.c).
 //! - [`irq_work`] — deferred work in hard-irq context (kernel/irq_work.c).
 //! - [`dma_resv`] — reservation objects: the ww lock and fences by usage (drivers/dma-buf/dma-resv.c).
+//! - [`drm_auth`] — the DRM master and `&dev->master_mutex` (drivers/gpu/drm/drm_auth.c).
 //! - [`drm_exec`] — many resv locks as one ww transaction with back-off (drivers/gpu/drm/drm_exec.c).
 //! - [`drm_gem`] — GEM objects, per-file handles, the LRU, deferred free (drivers/gpu/drm/drm_gem.c).
 //! - [`drm_gem_shmem_helper`] — shmem pages, pins and vmaps under resv, the GEM shrinker
@@ -38,6 +39,10 @@
 //!   kernel counterpart).
 //! - [`ioctl`] — the driver's entry points as system calls: submit, GEM, sync_file (no kernel counterpart).
 //! - [`userptr`] — user memory as a GPU buffer behind an mmu notifier (no single kernel counterpart).
+//! - [`console`] — `console_lock` and fbcon's allocations under it (kernel/printk/printk.c,
+//!   drivers/video/fbdev/core/fbcon.c).
+//! - [`pm_runtime`] — runtime PM: get/put, autosuspend, a GPU's clock/OPP/interconnect locks
+//!   (drivers/base/power/runtime.c).
 //! - [`scenario`] — the seed threads' situations, one short run each (no kernel counterpart).
 //! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
 //! - [`logging`] — drm-sim's own log through `tracing`, lockdep's reports among it (no kernel counterpart).
@@ -45,12 +50,14 @@
 
 pub mod bugs;
 pub mod clock;
+pub mod console;
 pub mod dma_buf;
 pub mod dma_fence;
 pub mod dma_fence_array;
 pub mod dma_fence_chain;
 pub mod dma_fence_unwrap;
 pub mod dma_resv;
+pub mod drm_auth;
 pub mod drm_drv;
 pub mod drm_exec;
 pub mod drm_gem;
@@ -61,6 +68,7 @@ pub mod ioctl;
 pub mod irq_work;
 pub mod logging;
 pub mod mm;
+pub mod pm_runtime;
 pub mod scenario;
 pub mod scheduler;
 pub mod sim_driver;

@@ -251,6 +251,7 @@ impl DrmSchedBackendOps for SimDriver {
         } else {
             None
         };
+        crate::pm_runtime::run_job_hook(&self.dev)?;
         let _gpu = self.gpu_lock.lock();
         // Entered last: lockdep orders a lock after the nearest non-trylock lock held, and an
         // SRCU read section (recursive read) breaks a dependency path, so the driver locks
@@ -337,6 +338,8 @@ impl SimGpu {
         configure: impl FnOnce(&mut DrmSchedInitArgs),
     ) -> KResult<SimGpu> {
         let engine = GpuEngine::new(dev, name);
+        // The GPU's power resources and runtime PM, probed with the device.
+        crate::pm_runtime::device_pm(dev);
         let driver = SimDriver::new(dev, &engine);
         let mut args = DrmSchedInitArgs::new(name, dev.clone());
         configure(&mut args);

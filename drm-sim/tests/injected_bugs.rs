@@ -28,7 +28,7 @@ const RETURN_TO_USER: &str = "WARNING: lock held when returning to user space!";
 const IRQ_UNSAFE: &[&str] = &[INCONSISTENT, IRQ_INVERSION, SAFE_UNSAFE];
 
 /// Each bug's first report: its headline (one of) and the classes it must name.
-const EXPECTED: [(&str, &[&str], &[&str]); 18] = [
+const EXPECTED: [(&str, &[&str], &[&str]); 19] = [
     (
         "wait-in-signalling",
         &[CIRCULAR],
@@ -99,6 +99,22 @@ const EXPECTED: [(&str, &[&str], &[&str]); 18] = [
     ("fence-wait-in-dev-enter", &[FORBIDDEN], &["drm_unplug_srcu"]),
     ("unplug-in-dev-enter", &[RCU], &["drm_unplug_srcu"]),
     ("leaked-dev-enter", &[RETURN_TO_USER], &["drm_unplug_srcu"]),
+    // Closed through the job's signalling section or the reclaim-safe submit queue.
+    (
+        "runtime-pm-in-run-job",
+        &[CIRCULAR],
+        &["&gpu->active_lock", "&opp_table->lock", "fs_reclaim"],
+    ),
+];
+
+/// Bugs of the catalogue whose path the default run does not take yet (the display, fbdev
+/// and panic parts of the workload): each has its library-level test until then.
+const NOT_IN_THE_RUN_YET: &[&str] = &[
+    "modeset-lock-in-tdr",
+    "console-lock-in-tdr",
+    "blocking-lock-in-panic",
+    "spin-trylock-in-panic",
+    "pan-display-reversed",
 ];
 
 /// Runs at the same time.
@@ -181,8 +197,15 @@ fn check(name: &str, headlines: &[&str], classes: &[&str]) -> Result<(), String>
 #[test]
 fn every_injected_bug_is_reported_first_and_the_run_finishes() {
     let names: Vec<&str> = EXPECTED.iter().map(|(n, _, _)| *n).collect();
-    let catalogue: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
+    let catalogue: Vec<&str> = Bug::ALL
+        .iter()
+        .map(|b| b.name())
+        .filter(|n| !NOT_IN_THE_RUN_YET.contains(n))
+        .collect();
     assert_eq!(names, catalogue, "the table covers the catalogue, in its order");
+    for n in NOT_IN_THE_RUN_YET {
+        assert!(Bug::from_name(n).is_some(), "{n} is in the catalogue");
+    }
     let next = Arc::new(Mutex::new(0usize));
     let failures = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = (0..PARALLEL)
