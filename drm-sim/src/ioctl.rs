@@ -1,6 +1,7 @@
 //! `Context`, `submit`, and the other entry points a client calls: the driver's uAPI. No
 //! kernel counterpart: simulates the ioctls of a render driver such as panfrost, v3d or msm
-//! (GEM create/close/mmap/madvise, CPU prep/fini, submit, VM bind, fence status, wait-idle), the dma-buf
+//! (GEM create/close/mmap/madvise, CPU prep/fini, submit, VM bind, fence status, wait-idle,
+//! a timestamp query waking the GPU through runtime PM), the dma-buf
 //! file's ioctls (`DMA_BUF_IOCTL_EXPORT_SYNC_FILE`/`IMPORT_SYNC_FILE`) and sync_file
 //! merge/poll, on top of the modules that mirror the kernel files.
 //!
@@ -53,7 +54,7 @@ use crate::drm_gem_shmem_helper::{self, DrmGemShmemObject, GemMapping};
 use crate::error::{Errno, KResult};
 use crate::gpu::GpuCommand;
 use crate::scheduler::{DrmSchedEntity, DrmSchedJob, DrmSchedPriority};
-use crate::sim_driver::{SimGpu, REG_CACHE_FLUSH};
+use crate::sim_driver::{SimGpu, REG_CACHE_FLUSH, REG_TIMESTAMP};
 use crate::sync_file::SyncFile;
 use lockdep::{LockClass, Mutex};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -261,6 +262,26 @@ pub fn gem_cpu_fini(ctx: &Context, access: CpuAccess<'_>) -> KResult {
     drm_ioctl(&ctx.file, move |_| {
         drop(leaked);
         lookup(ctx, handle).map(|_| ())
+    })
+}
+
+/// `GET_PARAM(TIMESTAMP)` (msm's `MSM_PARAM_TIMESTAMP`): wakes the GPU
+/// (`pm_runtime_get_sync`, in process context: the resume callback takes locks held around
+/// allocations, fine here and never in a signalling section), reads its timestamp register
+/// inside `drm_dev_enter`, and lets it autosuspend again (`pm_runtime_put_autosuspend`).
+///
+/// # Errors
+/// `Enodev` after unplug; the resume's error (`Eagain` once runtime PM is disabled).
+pub fn get_timestamp(ctx: &Context) -> KResult<u32> {
+    drm_ioctl(&ctx.file, |file| {
+        let pm = crate::pm_runtime::device_pm(file.dev());
+        let awake = pm.get_sync()?;
+        let r = match file.dev().enter() {
+            Some(_hw) => Ok(file.dev().mmio_read(REG_TIMESTAMP)),
+            None => Err(Errno::Enodev),
+        };
+        pm.put_autosuspend(awake);
+        r
     })
 }
 

@@ -105,6 +105,9 @@ const HW_JOB_SIZE: usize = 256;
 /// The engine status register: reads all-ones once the bus lost the device.
 pub const REG_STATUS: usize = 0x10;
 
+/// The GPU timestamp register (read by [`crate::ioctl::get_timestamp`]).
+pub const REG_TIMESTAMP: usize = 0x18;
+
 /// The cache-flush register `CPU_PREP` writes (see [`crate::ioctl::gem_cpu_prep`]).
 pub const REG_CACHE_FLUSH: usize = 0x20;
 

@@ -20,7 +20,8 @@
 //!     waited for and retired;
 //!   - a page fault through a GEM mapping (`&mm->mmap_lock` → resv), madvise, a CPU copy
 //!     between two buffers, a VM bind (allocation under `&vm->lock`), a fence-status query,
-//!     a wait-for-idle, a CPU_PREP/CPU_FINI pair (a cache flush inside `drm_dev_enter`);
+//!     a wait-for-idle, a CPU_PREP/CPU_FINI pair (a cache flush inside `drm_dev_enter`), a
+//!     timestamp query that wakes the GPU through runtime PM (which autosuspends it again);
 //!   - the dma-buf/sync_file bridge of DRM-RULES §3.2: EXPORT_SYNC_FILE from a shared buffer,
 //!     merge with the client's own out-fence, poll, IMPORT_SYNC_FILE into another shared
 //!     buffer, and the merged fence as the next submit's in-fence;
@@ -204,6 +205,10 @@ pub struct Summary {
     pub vblanks: u64,
     /// Whether the panic handler at the end drew its message into a scan-out buffer.
     pub panic_drawn: bool,
+    /// Runtime-PM resumes of the GPUs.
+    pub rpm_resumes: u64,
+    /// Runtime-PM suspends of the GPUs (autosuspend included).
+    pub rpm_suspends: u64,
     /// Lockdep reports made during the run.
     pub reports: usize,
     /// The validator's counters at the end.
@@ -236,7 +241,7 @@ impl Summary {
         format!(
             "summary: jobs={} jobs_per_s={:.1} fences={} fence_p50_us={} fence_p99_us={} faults={} \
              reclaim_passes={} tdr={} unplugged={} reports={} jobs_failed={} enodev={} recovered={} \
-             commits={} flips={} vblanks={} panic_drawn={} \
+             commits={} flips={} vblanks={} panic_drawn={} rpm_resumes={} rpm_suspends={} \
              elapsed_s={:.3} lockdep_classes={} lockdep_dependencies={} lockdep_chains={}",
             self.jobs,
             self.jobs_per_s(),
@@ -255,6 +260,8 @@ impl Summary {
             self.flips,
             self.vblanks,
             self.panic_drawn,
+            self.rpm_resumes,
+            self.rpm_suspends,
             self.elapsed.as_secs_f64(),
             self.lockdep.classes,
             self.lockdep.dependencies,
@@ -447,11 +454,12 @@ enum Op {
     Status,
     WaitIdle,
     CpuPrep,
+    Timestamp,
 }
 
 /// The first iterations of every client: each operation once, submits first so that the
 /// others find fences and completed jobs.
-const TOUR: [Op; 14] = [
+const TOUR: [Op; 15] = [
     Op::Submit,
     Op::Submit,
     Op::Submit,
@@ -460,6 +468,7 @@ const TOUR: [Op; 14] = [
     Op::Madvise,
     Op::Copy,
     Op::CpuPrep,
+    Op::Timestamp,
     Op::Status,
     Op::SyncFile,
     Op::VgemRelease,
@@ -469,7 +478,7 @@ const TOUR: [Op; 14] = [
 ];
 
 /// After the tour: (weight, operation).
-const MIX: [(u64, Op); 12] = [
+const MIX: [(u64, Op); 13] = [
     (70, Op::Submit),
     (8, Op::Fault),
     (5, Op::SyncFile),
@@ -482,6 +491,7 @@ const MIX: [(u64, Op); 12] = [
     (3, Op::Status),
     (1, Op::WaitIdle),
     (2, Op::CpuPrep),
+    (2, Op::Timestamp),
 ];
 
 fn pick(rng: &mut Rng) -> Op {
@@ -745,6 +755,12 @@ impl<'a> Client<'a> {
                 let r = ioctl::gem_cpu_prep(&ctx, h, true, Duration::from_millis(1))
                     .and_then(|access| ioctl::gem_cpu_fini(&ctx, access));
                 self.check(d, "cpu prep", r, &[Errno::Etimedout])
+            }
+            Op::Timestamp => {
+                let on = self.devs[d].as_ref().expect("picked a present device");
+                let r = ioctl::get_timestamp(&on.ctx).map(|_| ());
+                // EAGAIN: runtime PM already disabled by an unplug in progress.
+                self.check(d, "timestamp", r, &[Errno::Eagain])
             }
             Op::VgemRelease => self.vgem_release(),
             Op::VgemArray => self.vgem_array(),
@@ -1328,6 +1344,13 @@ impl Workload {
             gpu.fini();
         }
         let tdr = run.gpus.iter().map(|g| g.driver.resets()).sum();
+        let pms: Vec<_> = run
+            .gpus
+            .iter()
+            .map(|g| crate::pm_runtime::device_pm(&g.dev))
+            .collect();
+        let rpm_resumes = pms.iter().map(|p| p.resumes()).sum();
+        let rpm_suspends = pms.iter().map(|p| p.suspends()).sum();
         drm_gem::flush_free_work();
         mm::stop_kswapd();
         latencies.sort_unstable();
@@ -1358,6 +1381,8 @@ impl Workload {
             flips: 0,
             vblanks: 0,
             panic_drawn: false,
+            rpm_resumes,
+            rpm_suspends,
             reports: 0,
             lockdep: lockdep::stats(),
         })
@@ -1385,6 +1410,8 @@ mod tests {
             flips: 3,
             vblanks: 9,
             panic_drawn: true,
+            rpm_resumes: 2,
+            rpm_suspends: 2,
             reports: 0,
             lockdep: lockdep::Stats::default(),
         }

@@ -56,6 +56,10 @@ fn clean_runs_report_nothing_and_keep_every_invariant() {
             "faults and reclaim happened: {s:?}"
         );
         assert_eq!(s.recovered, 0);
+        assert!(
+            s.rpm_resumes > 0 && s.rpm_suspends > 0,
+            "the GPUs were woken and autosuspended: {s:?}"
+        );
     }
 }
 
