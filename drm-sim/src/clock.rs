@@ -472,13 +472,35 @@ impl Timer {
     pub fn del_timer_sync(&self) -> bool {
         self.map.sync();
         let was = self.del_timer();
-        let base = &self.clock.0.base;
-        if !base.on_timer_thread() {
-            let me = self.owner();
-            base.expiry
-                .wait_event_spin(|| base.with(|s| s.running != Some(me) || s.stop));
-        }
+        let _ = self.wait_for_callback();
         was
+    }
+
+    /// Whether its callback is running now (`hrtimer_callback_running`).
+    #[doc(alias = "hrtimer_callback_running")]
+    pub fn is_callback_running(&self) -> bool {
+        let me = self.owner();
+        self.clock.0.base.with(|s| s.running == Some(me))
+    }
+
+    /// Waits, without any annotation, until its callback is not running (the spin of
+    /// `timer_delete_sync` / `hrtimer_cancel_wait_running`); returns at once on the timer
+    /// thread itself, where it would wait for its caller, and then answers `false`. For
+    /// wrappers that annotate the wait their own way (`hrtimer`).
+    pub fn wait_for_callback(&self) -> bool {
+        let base = &self.clock.0.base;
+        if base.on_timer_thread() {
+            return false;
+        }
+        let me = self.owner();
+        base.expiry
+            .wait_event_spin(|| base.with(|s| s.running != Some(me) || s.stop));
+        true
+    }
+
+    /// Its lockdep map (held around the callback).
+    pub fn lockdep_map(&self) -> &'static LockMap {
+        self.map
     }
 }
 

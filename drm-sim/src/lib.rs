@@ -44,6 +44,17 @@
 //! - [`pm_runtime`] — runtime PM: get/put, autosuspend, a GPU's clock/OPP/interconnect locks
 //!   (drivers/base/power/runtime.c).
 //! - [`scenario`] — the seed threads' situations, one short run each (no kernel counterpart).
+//! - [`hrtimer`] — high-resolution timers in hard-irq context, `hrtimer_cancel` as a
+//!   pseudo-lock (kernel/time/hrtimer.c).
+//! - [`drm_modeset_lock`] — `crtc_ww_class` modeset locks, acquire contexts, back-off
+//!   (drivers/gpu/drm/drm_modeset_lock.c).
+//! - [`drm_mode_config`] — a device's KMS objects, `mode_config.mutex`, the panic, event and
+//!   vblank locks, the K11 priming (drivers/gpu/drm/drm_mode_config.c).
+//! - [`drm_crtc`], [`drm_plane`], [`drm_connector`] — KMS objects, their atomic states, commit
+//!   tracking (drivers/gpu/drm/drm_crtc.c, drm_plane.c, drm_connector.c).
+//! - [`drm_framebuffer`] — scan-out images on GEM objects, pinned for scan-out
+//!   (drivers/gpu/drm/drm_framebuffer.c).
+//! - [`drm_vblank`] — vblank counting, references and events (drivers/gpu/drm/drm_vblank.c).
 //! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
 //! - [`logging`] — drm-sim's own log through `tracing`, lockdep's reports among it (no kernel counterpart).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
@@ -58,12 +69,20 @@ pub mod dma_fence_chain;
 pub mod dma_fence_unwrap;
 pub mod dma_resv;
 pub mod drm_auth;
+pub mod drm_connector;
+pub mod drm_crtc;
 pub mod drm_drv;
 pub mod drm_exec;
+pub mod drm_framebuffer;
 pub mod drm_gem;
 pub mod drm_gem_shmem_helper;
+pub mod drm_mode_config;
+pub mod drm_modeset_lock;
+pub mod drm_plane;
+pub mod drm_vblank;
 pub mod error;
 pub mod gpu;
+pub mod hrtimer;
 pub mod ioctl;
 pub mod irq_work;
 pub mod logging;

@@ -52,6 +52,27 @@ pub fn expect(kinds: &[ReportKind]) -> Vec<ReportKind> {
     }
 }
 
+/// Drains the reports and asserts they are exactly one of `kind` (none with the validator
+/// off) and that it names every class in `classes` (as `Report::classes` lists them).
+///
+/// # Panics
+/// If the reports differ, so a test fails with what was reported.
+#[track_caller]
+pub fn assert_one_report(kind: ReportKind, classes: &[&str]) {
+    let r = lockdep::take_reports();
+    assert_eq!(
+        r.iter().map(|r| r.kind()).collect::<Vec<_>>(),
+        expect(&[kind]),
+        "{r:#?}"
+    );
+    if let Some(r) = r.first() {
+        let named = r.classes();
+        for c in classes {
+            assert!(named.contains(c), "{c} missing from {named:?}");
+        }
+    }
+}
+
 /// Builds the `drm-sim` binary without the validator (`--no-default-features`) into
 /// `<workspace>/target/drm-sim-off` and returns its path: the tests and the bench compare a
 /// run against it, and a feature is fixed at compile time, so it is a second build. `release`

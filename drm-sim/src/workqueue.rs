@@ -99,8 +99,9 @@ impl BitOr for WqFlags {
 }
 
 /// The lockdep map of every queue and work name, made once per name and kept for the run (the
-/// kernel's static keys per `INIT_WORK` site and per-queue keys).
-fn map_for(name: &str) -> &'static LockMap {
+/// kernel's static keys per `INIT_WORK` site and per-queue keys). Timers named at run time
+/// (`hrtimer`) get theirs here too.
+pub(crate) fn map_for(name: &str) -> &'static LockMap {
     static MAPS: OnceLock<StdMutex<HashMap<String, &'static LockMap>>> = OnceLock::new();
     let mut maps = MAPS
         .get_or_init(Default::default)
