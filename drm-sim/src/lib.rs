@@ -54,6 +54,8 @@
 //!   tracking (drivers/gpu/drm/drm_crtc.c, drm_plane.c, drm_connector.c).
 //! - [`drm_framebuffer`] — scan-out images on GEM objects, pinned for scan-out
 //!   (drivers/gpu/drm/drm_framebuffer.c).
+//! - [`drm_panic`] — the panic screen: trylock, read the plane state, draw; the panic
+//!   injector (drivers/gpu/drm/drm_panic.c).
 //! - [`drm_vblank`] — vblank counting, references and events (drivers/gpu/drm/drm_vblank.c).
 //! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
 //! - [`logging`] — drm-sim's own log through `tracing`, lockdep's reports among it (no kernel counterpart).
@@ -78,6 +80,7 @@ pub mod drm_gem;
 pub mod drm_gem_shmem_helper;
 pub mod drm_mode_config;
 pub mod drm_modeset_lock;
+pub mod drm_panic;
 pub mod drm_plane;
 pub mod drm_vblank;
 pub mod error;
