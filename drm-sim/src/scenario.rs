@@ -18,6 +18,7 @@
 //! Every user-space call is a system call ([`crate::ioctl`]).
 //!
 //! # Rules
+//! `panic-trylock`: R29, R30, §3.5 (seed "drm/panic: Add a drm panic handler" review);
 //! `dev-enter-scope`: R26–R28 (seed "Scope all DRM IOCTLs with drm_dev_enter/exit");
 //! `sync-file-import-export`: §3.2, R5, R7 (seed "dma-buf: add ioctls to sync_file
 //! import/export"); `shmem-resv`: R11, R16, R17 (seed "drm/shmem-helper: Switch to reservation
@@ -31,7 +32,13 @@ use crate::bugs::{Bug, Bugs};
 use crate::dma_buf::DmaBuf;
 use crate::dma_fence::DmaFence;
 use crate::drm_drv::DrmDevice;
+use crate::drm_framebuffer::{DrmFramebuffer, BYTES_PER_PIXEL};
 use crate::drm_gem::{DrmGemObject, Madv};
+use crate::drm_gem_shmem_helper::DrmGemShmemObject;
+use crate::drm_mode_config::{drm_panic_lock, drmm_mode_config_init, DrmModeConfig};
+use crate::drm_modeset_lock::DrmModesetAcquireCtx;
+use crate::drm_panic::{drm_panic, message_visible};
+use crate::drm_plane::DrmPlaneState;
 use crate::error::{Errno, KResult};
 use crate::gpu::GpuCommand;
 use crate::ioctl::{self, Context, SubmitArgs, SubmitBo, Submitted};
@@ -41,7 +48,7 @@ use crate::sync_file::SyncFile;
 use crate::vgem_fence::VgemFile;
 use crate::wait::Completion;
 use crate::workload::{WorkloadError, WATCHDOG};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -76,6 +83,12 @@ pub struct Scenario {
 impl Scenario {
     /// Every scenario, in the order `--list-scenarios` prints them.
     pub const ALL: &'static [Scenario] = &[
+        Scenario {
+            name: "panic-trylock",
+            description: "the panic handler only trylocks each device's raw panic lock and gives up if it is held, drawing into pinned scan-out memory while other threads hold any lock",
+            broken_by: Bug::SpinTrylockInPanic,
+            body: panic_trylock,
+        },
         Scenario {
             name: "dev-enter-scope",
             description: "drm_dev_enter marks only hardware access: idle waits and CPU_PREP wait outside it, so an unplug racing them finishes",
@@ -216,6 +229,114 @@ fn teardown(gpu: Arc<SimGpu>, ctx: Arc<Context>) -> Result<(), WorkloadError> {
         ctx.file.close();
         gpu.fini();
     })
+}
+
+/// Shows a new pinned, black `w` x `h` framebuffer on plane `i` of `cfg`, as a commit's
+/// `prepare_fb` and `swap_state` do: the plane's modeset lock, then the pointer swap under the
+/// panic lock (R30); the old state's framebuffer is unpinned after (`cleanup_fb`).
+fn show(cfg: &DrmModeConfig, i: usize, w: u32, h: u32) -> KResult<Arc<DrmFramebuffer>> {
+    let obj = DrmGemShmemObject::create(cfg.dev(), (w * h) as usize * BYTES_PER_PIXEL)?;
+    let fb = DrmFramebuffer::create(obj, w, h)?;
+    fb.prepare_fb()?;
+    fb.fill(0)?;
+    let mut ctx = DrmModesetAcquireCtx::init(0);
+    let plane = &cfg.planes()[i];
+    ctx.lock(plane.mutex())?;
+    let state = Arc::new(DrmPlaneState {
+        plane: i,
+        crtc: Some(plane.possible_crtc()),
+        fb: Some(fb.clone()),
+        ..DrmPlaneState::default()
+    });
+    let old = {
+        let _p = drm_panic_lock(cfg);
+        plane.set_state(cfg, state)
+    };
+    ctx.fini();
+    if let Some(old_fb) = &old.fb {
+        old_fb.cleanup_fb();
+    }
+    Ok(fb)
+}
+
+/// Seed "drm/panic: Add a drm panic handler" (review): a panic can interrupt any thread
+/// anywhere, so the handler may take no lock but a raw spinlock's trylock — `drm_panic_trylock`
+/// on each device's panic lock — and must give up when it fails; the plane state it reads only
+/// changes under that lock, and the framebuffer is pinned, so nothing else is needed. Two
+/// displays; a thread stopped in the middle of a state swap on the first (panic lock held,
+/// under `mode_config.mutex` and the plane's modeset lock); a panic draws on the second and
+/// skips the first, leaving its pixels alone; once the swap is over a second panic draws on
+/// both. The handler's message is read back from the pixels.
+fn panic_trylock(bugs: Bugs) -> Result<ScenarioOutcome, WorkloadError> {
+    const MSG: &str = "KERNEL PANIC - NOT SYNCING";
+    let mut out = ScenarioOutcome::default();
+    let cfgs: Vec<Arc<DrmModeConfig>> = ["card-disp0", "card-disp1"]
+        .iter()
+        .map(|n| drmm_mode_config_init(&DrmDevice::new(n, bugs), 1))
+        .collect();
+    let fbs = cfgs
+        .iter()
+        .map(|cfg| step("showing a framebuffer", show(cfg, 0, 192, 24)))
+        .collect::<Result<Vec<_>, _>>()?;
+    out.commits += fbs.len() as u64;
+
+    // The thread is frozen by the panic, not waiting in kernel code: it stops on a channel of
+    // the simulation's own, invisible to the validator (a kernel wait would be a sleep under a
+    // raw spinlock).
+    let (held_tx, held_rx) = mpsc::channel();
+    let (resume, resume_rx) = mpsc::channel::<()>();
+    let c = cfgs[0].clone();
+    let stopped = thread::Builder::new()
+        .name("swap-state".into())
+        .spawn(move || {
+            let _legacy = c.mutex().lock();
+            let mut ctx = DrmModesetAcquireCtx::init(0);
+            let locked = ctx.lock(c.planes()[0].mutex());
+            let p = drm_panic_lock(&c);
+            let _ = held_tx.send(());
+            let _ = resume_rx.recv_timeout(WATCHDOG);
+            drop(p);
+            ctx.fini();
+            locked
+        })
+        .map_err(|e| WorkloadError::Invariant(format!("spawn: {e}")))?;
+    if held_rx.recv_timeout(WATCHDOG).is_err() {
+        return Err(WorkloadError::Stuck(
+            "the swap-state thread never took the panic lock".into(),
+        ));
+    }
+    let first = bounded("panic", {
+        let cfgs = cfgs.clone();
+        move || drm_panic(&cfgs, MSG)
+    })?;
+    let visible = |fb: &DrmFramebuffer| message_visible(fb, MSG).unwrap_or(false);
+    expect(&mut out, first.drawn == 1 && first.skipped_locked == 1, || {
+        format!("with one panic lock held: {first:?}")
+    })?;
+    expect(&mut out, visible(&fbs[1]) && !visible(&fbs[0]), || {
+        "the message is not on exactly the display whose lock was free".into()
+    })?;
+    let untouched = step("reading pixels", fbs[0].pixels())?.iter().all(|p| *p == 0);
+    expect(&mut out, untouched, || {
+        "the handler wrote to a display it could not lock".into()
+    })?;
+    let _ = resume.send(());
+    let locked = stopped
+        .join()
+        .map_err(|_| WorkloadError::Invariant("the swap-state thread panicked".into()))?;
+    step("the stopped commit's plane lock", locked)?;
+    let second = bounded("panic", {
+        let cfgs = cfgs.clone();
+        move || drm_panic(&cfgs, MSG)
+    })?;
+    expect(&mut out, second.drawn == 2, || {
+        format!("with both locks free: {second:?}")
+    })?;
+    expect(&mut out, fbs.iter().all(|fb| visible(fb)), || {
+        "a display lacks the message".into()
+    })?;
+    out.panic_drawn = true;
+    Ok(out)
 }
 
 /// Seed "Scope all DRM IOCTLs with drm_dev_enter/exit": the section marks hardware access

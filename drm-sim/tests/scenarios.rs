@@ -10,6 +10,7 @@ use lockdep::ReportKind;
 /// Each scenario's broken variant: the first report's kind and classes it names.
 fn expected(name: &str) -> (ReportKind, &'static [&'static str]) {
     match name {
+        "panic-trylock" => (ReportKind::PanicContext, &["&dev->event_lock"]),
         "dev-enter-scope" => (ReportKind::ForbiddenWhileHeld, &["drm_unplug_srcu"]),
         "sync-file-import-export" => (ReportKind::RecursiveLocking, &["reservation_ww_class_mutex"]),
         "shmem-resv" => (ReportKind::RecursiveLocking, &["reservation_ww_class_mutex"]),
