@@ -224,6 +224,23 @@ fn panic_context_allows_only_raw_spin_trylock() {
     assert!(kinds().is_empty());
 }
 
+/// The kernel's `panic()` disables interrupts before the handlers run, so a wait there is
+/// "sleeping function called from invalid context" even with no lock held; outside the
+/// handler the same wait is fine.
+#[test]
+fn a_wait_in_a_panic_handler_is_sleeping_in_atomic() {
+    let _s = serial();
+    lockdep::might_sleep();
+    assert!(kinds().is_empty());
+    {
+        let _p = lockdep::panic_context();
+        lockdep::might_sleep();
+    }
+    assert_eq!(kinds(), vec![SleepInAtomic]);
+    lockdep::might_sleep();
+    assert!(kinds().is_empty());
+}
+
 #[test]
 fn sleeping_in_irq_or_with_irqs_off() {
     let _s = serial();

@@ -4,7 +4,9 @@
 //! What they change:
 //! * **panic**: the only permitted lock operation is `RawSpinLock::try_lock`; anything else —
 //!   any blocking acquisition, a trylock of any other lock type, a pseudo-lock — is reported
-//!   ("invalid lock operation in panic context"). Panics may nest.
+//!   ("invalid lock operation in panic context"), and a wait or other `might_sleep` is
+//!   "sleeping function called from invalid context" (the kernel's `panic()` disables
+//!   interrupts first). Panics may nest.
 //! * **hard / soft irq**: nothing that sleeps (a sleeping lock is an invalid wait context; a
 //!   wait or allocation is "sleeping function called from invalid context"); a spinlock inside
 //!   a non-threaded hard irq is an invalid wait context too (it sleeps on real-time kernels).

@@ -789,7 +789,9 @@ pub(crate) fn invalid_subclass(subclass: u32) {
 /// may reclaim with only sleeping locks held — takes no global lock: the validator's lock is
 /// taken only to report.
 pub(crate) fn might_sleep(what: &str, loc: &'static Location<'static>) {
-    if in_atomic() {
+    // A panic handler may not sleep either (the kernel's `panic()` runs with interrupts off),
+    // though it is not "atomic" for the lock checks, which report it on their own.
+    if in_atomic() || context_bits() & super::held::CTX_PANIC != 0 {
         held::guarded(|h| check::might_sleep(h, what, loc));
         sink::flush(true);
     }

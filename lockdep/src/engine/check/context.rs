@@ -2,7 +2,7 @@
 //! handler, interrupts re-enabled with locks held.
 
 use crate::engine::check::*;
-use crate::engine::held::{Held, HeldStack, CTX_BH_OFF, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_SOFTIRQ};
+use crate::engine::held::{Held, HeldStack, CTX_BH_OFF, CTX_HARDIRQ, CTX_IRQS_OFF, CTX_PANIC, CTX_SOFTIRQ};
 use crate::engine::map::{LockKind, UNTRACKED};
 use crate::engine::sink;
 use crate::engine::state::{self, State};
@@ -48,10 +48,15 @@ pub(crate) fn sleep_in_atomic(st: &mut State, h: &HeldStack, d: usize, next: &He
     sink::defer(r);
 }
 
-/// An operation that may sleep (a wait, an allocation that may reclaim) in atomic context.
+/// An operation that may sleep (a wait, an allocation that may reclaim) in atomic context,
+/// or in a panic handler: the kernel's `panic()` disables interrupts first, so any sleep there
+/// is "sleeping function called from invalid context". (A lock operation in a panic handler is
+/// its own report, `panic_op`; only the bare `might_sleep` of a wait needs this.)
 pub(crate) fn might_sleep(h: &HeldStack, what: &str, loc: &'static std::panic::Location<'static>) {
     let mut st = state::lock();
-    let Some(reason) = atomic_reason(&st, h.held(), h.ctx) else {
+    let reason = atomic_reason(&st, h.held(), h.ctx)
+        .or_else(|| (h.ctx & CTX_PANIC != 0).then(|| String::from("in a panic handler")));
+    let Some(reason) = reason else {
         return;
     };
     if !st.first_time(
