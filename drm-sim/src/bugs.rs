@@ -84,6 +84,14 @@ bugs! {
         "fbdev pan_display takes the modeset locks before client->modeset_mutex (the order drm_client_modeset_commit inverts)",
     RuntimePmInRunJob = "runtime-pm-in-run-job":
         "run_job wakes the GPU with pm_runtime_get_sync, whose resume takes clock/OPP locks held around allocations elsewhere",
+    ResvInCommitTail = "resv-in-commit-tail":
+        "the atomic commit tail takes a framebuffer's dma_resv before commit_hw_done, inside the signalling section",
+    AllocInCommitTail = "alloc-in-commit-tail":
+        "the atomic commit tail allocates with GFP_KERNEL before commit_hw_done, inside the signalling section",
+    HrtimerCancelUnderVblankLock = "hrtimer-cancel-under-vblank-lock":
+        "disable_vblank waits for the vblank hrtimer (hrtimer_cancel) under vblank_time_lock, which its callback takes",
+    SpinlockUnderPanicLock = "spinlock-under-panic-lock":
+        "swap_state takes a spinlock_t (the CRTC's commit_lock) inside the raw panic lock: invalid wait context",
 }
 
 impl Bug {

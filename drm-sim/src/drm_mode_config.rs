@@ -39,6 +39,7 @@
 //!   properties, no mode objects beyond these, no hotplug of connectors.
 //! - No `drmm` managed release: the configuration lives as long as its `Arc`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use lockdep::{LockClass, Mutex, RawSpinLock, RawSpinLockGuard, SpinLock};
@@ -95,6 +96,9 @@ pub struct DrmModeConfig {
     pub(crate) vblank: OnceLock<Box<[DrmVblankCrtc]>>,
     /// The driver's hooks; weak, as the driver owns this configuration.
     funcs: OnceLock<Weak<dyn DrmKmsFuncs>>,
+    commits: AtomicU64,
+    commits_done: AtomicU64,
+    flips: AtomicU64,
 }
 
 impl DrmModeConfig {
@@ -160,6 +164,33 @@ impl DrmModeConfig {
         let _ = self.funcs.set(funcs);
     }
 
+    /// Commits that passed the point of no return (`swap_state`).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
+    }
+
+    /// Commits whose tail has finished (`cleanup_done`).
+    pub fn commits_done(&self) -> u64 {
+        self.commits_done.load(Ordering::Acquire)
+    }
+
+    /// Finished commits that changed what a plane shows and reached `flip_done`.
+    pub fn flips(&self) -> u64 {
+        self.flips.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn count_commit(&self) {
+        self.commits.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn count_commit_done(&self) {
+        self.commits_done.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn count_flip(&self) {
+        self.flips.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// The driver's hooks, while the driver is alive.
     pub fn funcs(&self) -> Option<Arc<dyn DrmKmsFuncs>> {
         self.funcs.get().and_then(Weak::upgrade)
@@ -194,6 +225,9 @@ pub fn drmm_mode_config_init(dev: &Arc<DrmDevice>, crtcs: usize) -> Arc<DrmModeC
         connectors: (0..crtcs).map(DrmConnector::new).collect(),
         vblank: OnceLock::new(),
         funcs: OnceLock::new(),
+        commits: AtomicU64::new(0),
+        commits_done: AtomicU64::new(0),
+        flips: AtomicU64::new(0),
     });
     mode_config_lockdep(&cfg);
     cfg

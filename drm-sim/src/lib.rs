@@ -35,6 +35,8 @@
 //! - [`scheduler`] — the GPU scheduler: run queues, entities, jobs, their fences, the TDR
 //!   (drivers/gpu/drm/scheduler/).
 //! - [`gpu`] — the simulated GPU engine, its ring and irq thread (no kernel counterpart).
+//! - [`sim_display`] — the simulated vkms-like display driver: vblank hrtimers, page flips,
+//!   teardown on unplug (no single kernel counterpart).
 //! - [`sim_driver`] — the simulated driver's scheduler backend, reset and unplug paths (no
 //!   kernel counterpart).
 //! - [`ioctl`] — the driver's entry points as system calls: submit, GEM, sync_file (no kernel counterpart).
@@ -56,6 +58,9 @@
 //!   (drivers/gpu/drm/drm_framebuffer.c).
 //! - [`drm_panic`] — the panic screen: trylock, read the plane state, draw; the panic
 //!   injector (drivers/gpu/drm/drm_panic.c).
+//! - [`drm_atomic`], [`drm_atomic_helper`] — atomic updates; blocking and nonblocking commits,
+//!   their completions and the signalling commit tail (drivers/gpu/drm/drm_atomic.c,
+//!   drm_atomic_helper.c).
 //! - [`drm_vblank`] — vblank counting, references and events (drivers/gpu/drm/drm_vblank.c).
 //! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
 //! - [`logging`] — drm-sim's own log through `tracing`, lockdep's reports among it (no kernel counterpart).
@@ -70,6 +75,8 @@ pub mod dma_fence_array;
 pub mod dma_fence_chain;
 pub mod dma_fence_unwrap;
 pub mod dma_resv;
+pub mod drm_atomic;
+pub mod drm_atomic_helper;
 pub mod drm_auth;
 pub mod drm_connector;
 pub mod drm_crtc;
@@ -93,6 +100,7 @@ pub mod mm;
 pub mod pm_runtime;
 pub mod scenario;
 pub mod scheduler;
+pub mod sim_display;
 pub mod sim_driver;
 pub mod sync_file;
 pub mod testing;

@@ -115,6 +115,10 @@ const NOT_IN_THE_RUN_YET: &[&str] = &[
     "blocking-lock-in-panic",
     "spin-trylock-in-panic",
     "pan-display-reversed",
+    "resv-in-commit-tail",
+    "alloc-in-commit-tail",
+    "hrtimer-cancel-under-vblank-lock",
+    "spinlock-under-panic-lock",
 ];
 
 /// Runs at the same time.
