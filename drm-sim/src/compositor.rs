@@ -36,8 +36,7 @@
 //! imported one keeps the exporter's contents), which is what the checks after an unplug read.
 
 use crate::drm_auth::dev_master;
-use crate::drm_drv::{DrmDevice, DrmFile};
-use crate::drm_fb_helper::DrmFbHelper;
+use crate::drm_drv::DrmFile;
 use crate::drm_framebuffer::DrmFramebuffer;
 use crate::drm_gem::DrmGemObject;
 use crate::drm_vblank::wait_one_vblank;
@@ -84,7 +83,6 @@ pub struct CompositorStats {
 /// One display's compositor and console.
 pub struct Compositor {
     display: Arc<SimDisplay>,
-    fbdev: Arc<DrmFbHelper>,
     imported: Option<Arc<DrmFramebuffer>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<CompositorStats, String>>>,
@@ -93,7 +91,6 @@ pub struct Compositor {
 /// The compositor thread's state.
 struct Worker {
     display: Arc<SimDisplay>,
-    fbdev: Arc<DrmFbHelper>,
     file: Arc<DrmFile>,
     fbs: Vec<[Arc<DrmFramebuffer>; 2]>,
     imported: Option<Arc<DrmFramebuffer>>,
@@ -116,7 +113,11 @@ impl Compositor {
     /// # Errors
     /// `Enodev` if the device is gone; what opening, the fbdev setup or the framebuffers
     /// return.
-    pub fn start(display: &Arc<SimDisplay>, colour: u32, import: Option<Arc<DrmGemObject>>) -> KResult<Compositor> {
+    pub fn start(
+        display: &Arc<SimDisplay>,
+        colour: u32,
+        import: Option<Arc<DrmGemObject>>,
+    ) -> KResult<Compositor> {
         Self::start_with(display, colour, import, None)
     }
 
@@ -133,7 +134,6 @@ impl Compositor {
     ) -> KResult<Compositor> {
         let (w, h) = FB_SIZE;
         let file = DrmFile::open(display.dev(), MmStruct::new())?;
-        let fbdev = syscall(|| DrmFbHelper::new(display))?;
         syscall(|| dev_master(display.dev()).set_master(&file))?;
         let planes = display.mode_config().planes().len();
         let mut fbs = Vec::new();
@@ -149,7 +149,6 @@ impl Compositor {
         let stop = Arc::new(AtomicBool::new(false));
         let mut worker = Worker {
             display: display.clone(),
-            fbdev: fbdev.clone(),
             file,
             fbs,
             imported: imported.clone(),
@@ -165,7 +164,6 @@ impl Compositor {
             .map_err(|_| Errno::Enomem)?;
         Ok(Compositor {
             display: display.clone(),
-            fbdev,
             imported,
             stop,
             thread: Some(thread),
@@ -200,8 +198,7 @@ impl Compositor {
                 .unwrap_or_else(|_| Err(format!("compositor on {name} panicked"))),
             None => Err(format!("compositor on {name} finished twice")),
         };
-        let pans = self.fbdev.pans();
-        r.map(|s| CompositorStats { pans, ..s })
+        r
     }
 }
 
@@ -299,15 +296,11 @@ impl Worker {
         }
     }
 
-    /// A VT switch to the console and back: drop master, fbcon pans to its back buffer and
-    /// back to the front one, take master again.
+    /// A VT switch to the console and back: drop master, take it again.
     fn vt_switch(&mut self) -> KResult {
         let master = dev_master(self.display.dev());
         syscall(|| master.drop_master(&self.file))?;
-        let (_, h) = self.fbdev.size();
-        let r = syscall(|| self.fbdev.pan_display(0, h)).and_then(|()| syscall(|| self.fbdev.pan_display(0, 0)));
-        syscall(|| master.set_master(&self.file))?;
-        r
+        syscall(|| master.set_master(&self.file))
     }
 
     /// Waits for the oldest out-fences until at most `keep` per CRTC are left, checking each
@@ -322,7 +315,9 @@ impl Worker {
                 let fence = f.get_fence();
                 // A display unplugged with the flip pending ends it with an error.
                 if let Some(e) = fence.error() {
-                    if e != Errno::Enodev || !(self.display.dev().is_unplugged() || self.display.is_finished()) {
+                    if e != Errno::Enodev
+                        || !(self.display.dev().is_unplugged() || self.display.is_finished())
+                    {
                         return Err(format!("an out-fence of CRTC {crtc} signalled with {e}"));
                     }
                 }

@@ -45,6 +45,9 @@
 //!   drivers/video/fbdev/core/fbcon.c).
 //! - [`pm_runtime`] — runtime PM: get/put, autosuspend, a GPU's clock/OPP/interconnect locks
 //!   (drivers/base/power/runtime.c).
+//! - [`gud`] — a USB display with a flush worker, and its disconnect (drivers/gpu/drm/gud/).
+//! - [`compositor`] — the workload's display clients: flips, fbdev panning, scan-out of an
+//!   import (no kernel counterpart).
 //! - [`scenario`] — the seed threads' situations, one short run each (no kernel counterpart).
 //! - [`hrtimer`] — high-resolution timers in hard-irq context, `hrtimer_cancel` as a
 //!   pseudo-lock (kernel/time/hrtimer.c).
@@ -68,6 +71,7 @@
 
 pub mod bugs;
 pub mod clock;
+pub mod compositor;
 pub mod console;
 pub mod dma_buf;
 pub mod dma_fence;
@@ -92,6 +96,7 @@ pub mod drm_plane;
 pub mod drm_vblank;
 pub mod error;
 pub mod gpu;
+pub mod gud;
 pub mod hrtimer;
 pub mod ioctl;
 pub mod irq_work;

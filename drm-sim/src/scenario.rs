@@ -20,6 +20,7 @@
 //! # Rules
 //! `panic-trylock`: R29, R30, §3.5 (seed "drm/panic: Add a drm panic handler" review);
 //! `dev-enter-scope`: R26–R28 (seed "Scope all DRM IOCTLs with drm_dev_enter/exit");
+//! `tinydrm-unplug`: R26, R27, §3.4 (seed "drm/tinydrm: Support device unplug");
 //! `sync-file-import-export`: §3.2, R5, R7 (seed "dma-buf: add ioctls to sync_file
 //! import/export"); `shmem-resv`: R11, R16, R17 (seed "drm/shmem-helper: Switch to reservation
 //! lock").
@@ -41,6 +42,7 @@ use crate::drm_panic::{drm_panic, message_visible};
 use crate::drm_plane::DrmPlaneState;
 use crate::error::{Errno, KResult};
 use crate::gpu::GpuCommand;
+use crate::gud::GudDevice;
 use crate::ioctl::{self, Context, SubmitArgs, SubmitBo, Submitted};
 use crate::mm::{self, MmStruct};
 use crate::sim_driver::SimGpu;
@@ -94,6 +96,12 @@ impl Scenario {
             description: "drm_dev_enter marks only hardware access: idle waits and CPU_PREP wait outside it, so an unplug racing them finishes",
             broken_by: Bug::FenceWaitInDevEnter,
             body: dev_enter_scope,
+        },
+        Scenario {
+            name: "tinydrm-unplug",
+            description: "a USB display disconnected while its compositor flips and its flush worker sends frames: drm_dev_enter around every transfer, so the unplug waits for one in flight and skips the rest",
+            broken_by: Bug::UnplugInDevEnter,
+            body: tinydrm_unplug,
         },
         Scenario {
             name: "sync-file-import-export",
@@ -415,6 +423,100 @@ fn dev_enter_scope(bugs: Bugs) -> Result<ScenarioOutcome, WorkloadError> {
     })?;
     drop(obj);
     teardown(gpu, ctx)?;
+    Ok(out)
+}
+
+/// Seed "drm/tinydrm: Support device unplug": a USB display can go at any moment, with a
+/// compositor flipping on it and its flush worker sending frames. Every entry point that
+/// touches the hardware does so inside `drm_dev_enter`, so the disconnect's `drm_dev_unplug`
+/// waits for a transfer in flight (what the grab-and-drop of `dirty_lock` was after), and
+/// everything after it skips the hardware: the last commit, later flushes. The device
+/// falls off the bus; a flush finds the transfer failing and leaves the unplug to the
+/// disconnect, which runs on the USB core's thread while flips go on. The flips end with
+/// `ENODEV`, every out-fence signals, the framebuffers user space holds keep their pixels.
+fn tinydrm_unplug(bugs: Bugs) -> Result<ScenarioOutcome, WorkloadError> {
+    let mut out = ScenarioOutcome::default();
+    let dev = DrmDevice::new("card-usb", bugs);
+    let gud = step("probe", GudDevice::probe(&dev))?;
+    let display = gud.display().clone();
+    let fbs = [
+        step("create_fb", display.create_fb(64, 48))?,
+        step("create_fb", display.create_fb(64, 48))?,
+    ];
+    for (k, fb) in fbs.iter().enumerate() {
+        step("fill", ioctl::syscall(|| fb.fill(0x0020_4060 + k as u32)))?;
+    }
+    // The compositor: flips (every other one with an out-fence), each frame's damage flushed.
+    let (g, f) = (gud.clone(), fbs.clone());
+    let (first_tx, first_rx) = mpsc::channel::<()>();
+    let flipper = thread::Builder::new()
+        .name("compositor".into())
+        .spawn(move || -> Result<(u64, Vec<Arc<SyncFile>>), Errno> {
+            let mut fences = Vec::new();
+            for i in 0..10_000u64 {
+                let fb = &f[(i % 2) as usize];
+                match ioctl::syscall(|| g.display().page_flip(0, fb.clone(), false, i % 2 == 0)) {
+                    Ok(fence) => fences.extend(fence),
+                    Err(Errno::Enodev) => return Ok((i, fences)),
+                    Err(e) => return Err(e),
+                }
+                g.dirty(fb);
+                if i == 3 {
+                    let _ = first_tx.send(());
+                }
+            }
+            Ok((10_000, fences))
+        })
+        .map_err(|e| WorkloadError::Invariant(format!("spawn: {e}")))?;
+    if first_rx.recv_timeout(WATCHDOG).is_err() {
+        return Err(WorkloadError::Stuck("the compositor made no flips".into()));
+    }
+    gud.flush();
+    expect(&mut out, gud.flushed() > 0, || {
+        "no frame reached the panel".into()
+    })?;
+    // The cable is pulled: the next transfer fails; the USB core disconnects on its thread.
+    dev.surprise_removal();
+    gud.dirty(&fbs[0]);
+    gud.flush();
+    expect(&mut out, gud.failed() > 0, || {
+        "no transfer saw the device gone".into()
+    })?;
+    let g = gud.clone();
+    bounded("usb-disconnect", move || g.disconnect())?;
+    let (flips, fences) = flipper
+        .join()
+        .map_err(|_| WorkloadError::Invariant("the compositor panicked".into()))?
+        .map_err(|e| WorkloadError::Invariant(format!("a flip failed with {e}, not ENODEV")))?;
+    expect(&mut out, flips > 3 && flips < 10_000, || {
+        format!("{flips} flips, the last not ENODEV")
+    })?;
+    for f in &fences {
+        expect(&mut out, f.poll(WATCHDOG), || {
+            "an out-fence never signalled".into()
+        })?;
+    }
+    // After the unplug: flushes skip the hardware, flips fail, the buffers are intact.
+    let skipped = gud.skipped();
+    gud.dirty(&fbs[1]);
+    gud.flush();
+    expect(&mut out, gud.skipped() == skipped + 1, || {
+        "a flush after the unplug was not skipped".into()
+    })?;
+    expect(
+        &mut out,
+        ioctl::syscall(|| display.page_flip(0, fbs[0].clone(), false, false)).err() == Some(Errno::Enodev),
+        || "a flip after the unplug did not fail with ENODEV".into(),
+    )?;
+    for (k, fb) in fbs.iter().enumerate() {
+        let px = step("reading pixels", ioctl::syscall(|| fb.pixels()))?;
+        expect(&mut out, px.iter().all(|p| *p == 0x0020_4060 + k as u32), || {
+            "a framebuffer lost its pixels".into()
+        })?;
+    }
+    out.commits = display.commits();
+    out.flips = display.flips();
+    out.vblanks = display.vblanks();
     Ok(out)
 }
 

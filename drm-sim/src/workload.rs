@@ -40,6 +40,15 @@
 //!   with an error, opening device 0 and its ioctls fail with `ENODEV`, the dma-buf calls on
 //!   its exported buffers still work, and those buffers still read back their contents
 //!   through another device's import.
+//! - Displays: every GPU device also drives a two-CRTC display (as an amdgpu or i915 does);
+//!   a vkms-like display device scans out a buffer card0 exported, and keeps showing it after
+//!   card0's unplug; a USB display ([`GudDevice`]), whose flush worker sends every frame, is
+//!   disconnected halfway through the run (unless the unplug is disabled). Each display has a
+//!   [`Compositor`]: blocking and nonblocking flips with out-fences, VT switches with fbdev
+//!   panning. The unplug of card0 also finishes its display with commits and vblanks in
+//!   flight. At the end the compositors are stopped and checked, the panic handler runs once
+//!   (unless [`WorkloadConfig::panic`] is off) and must draw its message on every display
+//!   still up, then the displays are finished.
 //! - Checked for every job: its retire callback ran exactly once (none twice; as many as
 //!   jobs in total), its fence signalled within [`WAIT_LIMIT`], and a job that completed
 //!   without error completed after each of its explicit dependencies. Any broken invariant is
@@ -56,8 +65,9 @@
 //! Every entry point is a system call (see [`crate::ioctl`]).
 //!
 //! # Rules
-//! Exercises §3.1 (submission), §3.2 (sync_file bridging), §3.4 (unplug with jobs in flight),
-//! §3.6 (shrinker), and through them R1–R17, R22–R28, R32.
+//! Exercises §3.1 (submission), §3.2 (sync_file bridging), §3.3 (atomic commits), §3.4
+//! (unplug with jobs, commits and scan-out in flight), §3.5 (panic), §3.6 (shrinker), and
+//! through them R1–R34.
 //!
 //! # Simplified
 //! One engine per device; user memory holds only submit arguments and userptr ranges; jobs
@@ -66,15 +76,20 @@
 
 use crate::bugs::Bugs;
 use crate::clock::Clock;
+use crate::compositor::{AfterFlip, Compositor};
 use crate::dma_buf::DmaBuf;
 use crate::dma_fence::{dma_fence_get_stub, DmaFence};
 use crate::dma_resv::dma_resv_lockdep;
+use crate::drm_drv::DrmDevice;
 use crate::drm_gem::{self, Madv};
 use crate::drm_gem_shmem_helper::{DrmGemShmemObject, GemMapping};
+use crate::drm_panic::{message_visible, PanicInjector};
 use crate::error::{Errno, KResult};
 use crate::gpu::GpuCommand;
+use crate::gud::GudDevice;
 use crate::ioctl::{self, Context, SubmitArgs, SubmitBo, Submitted};
 use crate::mm::{self, MmStruct};
+use crate::sim_display::SimDisplay;
 use crate::sim_driver::SimGpu;
 use crate::sync_file::SyncFile;
 use crate::userptr::Userptr;
@@ -298,6 +313,14 @@ impl Summary {
                     "no unplug"
                 },
                 self.enodev
+            ),
+            format!(
+                "displays:  {} commits, {} flips, {} vblanks; panic screen {}; {} runtime-PM resumes",
+                self.commits,
+                self.flips,
+                self.vblanks,
+                if self.panic_drawn { "drawn" } else { "not drawn" },
+                self.rpm_resumes
             ),
             format!(
                 "lockdep:   {} reports; {} classes, {} dependencies, {} chains; {} refused self-deadlocks recovered",
@@ -1181,6 +1204,174 @@ fn unplug_device0(run: &Run) -> Result<u64, WorkloadError> {
     Ok(jobs.len() as u64)
 }
 
+/// Vblank period of the workload's displays.
+const DISPLAY_PERIOD: Duration = Duration::from_millis(8);
+
+/// CRTCs (and primary planes) per display of a GPU device.
+const DISPLAY_CRTCS: usize = 2;
+
+/// What the panic at the end of the run prints.
+pub const PANIC_MESSAGE: &str = "drm-sim: end of run";
+
+/// The run's displays: one on every GPU device, a vkms-like display device scanning out a
+/// buffer card0 exported, and a USB display that is disconnected halfway through.
+struct Displays {
+    compositors: Vec<Compositor>,
+    usb: Arc<GudDevice>,
+    usb_unplugged: bool,
+}
+
+impl Displays {
+    /// The USB display's cable is pulled with its compositor flipping and frames being sent:
+    /// a transfer fails, then the USB core's disconnect runs on a thread of its own.
+    fn unplug_usb(&mut self) -> Result<(), WorkloadError> {
+        self.usb_unplugged = true;
+        let usb = self.usb.clone();
+        let done = Arc::new(Completion::new("usb_disconnect_done"));
+        let d = done.clone();
+        let t = thread::Builder::new()
+            .name("usb-disconnect".into())
+            .spawn(move || {
+                usb.display().dev().surprise_removal();
+                usb.flush();
+                usb.disconnect();
+                d.complete();
+            })
+            .map_err(|e| broken(format!("spawn usb-disconnect: {e}")))?;
+        if !done.wait_for_completion_timeout(WATCHDOG) {
+            return Err(WorkloadError::Stuck(format!(
+                "usb-disconnect still running {} s later",
+                WATCHDOG.as_secs()
+            )));
+        }
+        let _ = t.join();
+        Ok(())
+    }
+}
+
+fn start_displays(run: &Run) -> Result<Displays, WorkloadError> {
+    let mut compositors = Vec::new();
+    let start = |display: &Arc<SimDisplay>, import, hook| {
+        let colour = 0x0010_2030u32.wrapping_mul(display_colour(display));
+        Compositor::start_with(display, colour, import, hook)
+            .map_err(|e| broken(format!("compositor on {}: {e}", display.dev().name())))
+    };
+    for (d, gpu) in run.gpus.iter().enumerate() {
+        let display = SimDisplay::with_period(&gpu.dev, DISPLAY_CRTCS, DISPLAY_PERIOD)
+            .map_err(|e| broken(format!("display on card{d}: {e}")))?;
+        compositors.push(start(&display, None, None)?);
+    }
+    let clock = run.gpus[0].dev.clock();
+    let vkms = DrmDevice::with_clock("card-vkms", run.cfg.bugs, clock.clone());
+    let display = SimDisplay::with_period(&vkms, 1, DISPLAY_PERIOD)
+        .map_err(|e| broken(format!("the vkms display: {e}")))?;
+    let import = match run.shared.iter().find(|s| s.exporter == 0) {
+        Some(s) => Some(
+            ioctl::syscall(|| s.dmabuf.import(&vkms))
+                .map_err(|e| broken(format!("card-vkms importing card0's buffer for scan-out: {e}")))?,
+        ),
+        None => None,
+    };
+    compositors.push(start(&display, import, None)?);
+    let usb_dev = DrmDevice::with_clock("card-usb", run.cfg.bugs, clock);
+    let usb = GudDevice::probe(&usb_dev).map_err(|e| broken(format!("the USB display: {e}")))?;
+    let u = usb.clone();
+    let hook: AfterFlip = Box::new(move |fb| u.dirty(fb));
+    compositors.push(start(usb.display(), None, Some(hook))?);
+    Ok(Displays {
+        compositors,
+        usb,
+        usb_unplugged: false,
+    })
+}
+
+/// A colour per display (by device number).
+fn display_colour(display: &SimDisplay) -> u32 {
+    display.dev().index() + 1
+}
+
+/// What the displays did.
+#[derive(Default)]
+struct DisplayTotals {
+    commits: u64,
+    flips: u64,
+    vblanks: u64,
+    panic_drawn: bool,
+}
+
+/// Stops the compositors and checks them: each flipped; an unplugged device's display is
+/// finished; the buffer card-vkms scans out for card0 kept card0's contents; the USB display
+/// sent frames before its disconnect and none after. Then the panic handler, once, on the
+/// displays still up (unless disabled): it must draw its message into each one's scan-out.
+/// Then every display is finished.
+fn finish_displays(run: &Run, displays: Displays) -> Result<DisplayTotals, WorkloadError> {
+    let Displays { compositors, usb, .. } = displays;
+    let mut shown = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    let mut fail = |msg: String| failures.push(msg);
+    for c in compositors {
+        let display = c.display().clone();
+        let name = display.dev().name().to_string();
+        let imported = c.imported().cloned();
+        match c.finish() {
+            Ok(s) if s.flips == 0 => fail(format!("compositor on {name}: no flip")),
+            Ok(_) => {}
+            Err(e) => fail(format!("compositor on {name}: {e}")),
+        }
+        if display.dev().was_unplugged() && !display.is_finished() {
+            fail(format!("{name} unplugged, its display still up"));
+        }
+        if let Some(fb) = imported {
+            let want = run
+                .shared
+                .iter()
+                .find(|s| s.exporter == 0)
+                .map(|s| u32::from_le_bytes([s.fill; 4]));
+            match ioctl::syscall(|| fb.pixels()) {
+                Ok(px) if want.is_some_and(|w| px.iter().all(|p| *p == w)) => {}
+                Ok(_) => fail(format!(
+                    "{name}: the buffer it scans out for card0 lost its contents"
+                )),
+                Err(e) => fail(format!("{name}: reading the buffer it scans out for card0: {e}")),
+            }
+        }
+        shown.push(display);
+    }
+    if usb.flushed() == 0 {
+        fail("the USB display never sent a frame".into());
+    }
+    let mut panic_drawn = false;
+    if run.cfg.panic {
+        let live: Vec<_> = shown.iter().filter(|d| !d.is_finished()).collect();
+        let cfgs = live.iter().map(|d| d.mode_config().clone()).collect();
+        let outcome = PanicInjector::spawn(cfgs, PANIC_MESSAGE, Duration::ZERO).join();
+        for d in &live {
+            let fb = d.mode_config().planes()[0].state().fb.clone();
+            if !fb.is_some_and(|fb| message_visible(&fb, PANIC_MESSAGE).unwrap_or(false)) {
+                fail(format!(
+                    "the panic handler did not draw on {} ({outcome:?})",
+                    d.dev().name()
+                ));
+            }
+        }
+        panic_drawn = outcome.drawn > 0;
+    }
+    let mut t = DisplayTotals {
+        panic_drawn,
+        ..DisplayTotals::default()
+    };
+    for d in &shown {
+        d.fini();
+        t.commits += d.commits();
+        t.flips += d.flips();
+        t.vblanks += d.vblanks();
+    }
+    match failures.first() {
+        Some(f) => Err(broken(f.clone())),
+        None => Ok(t),
+    }
+}
+
 /// Runs workloads.
 pub struct Workload;
 
@@ -1240,6 +1431,7 @@ impl Workload {
             counters: Counters::default(),
             start: Instant::now(),
         });
+        let mut displays = start_displays(&run)?;
         let nclients = cfg.clients.max(1);
         // Completed by the last client to return (the watchdog waits on it).
         let finished = Arc::new(Completion::new("clients_done"));
@@ -1287,6 +1479,12 @@ impl Workload {
                 mm::shrink_all("drop_caches");
                 pressure_on = false;
             }
+            if cfg.unplug && !displays.usb_unplugged && elapsed >= cfg.duration / 2 {
+                if let Err(e) = displays.unplug_usb() {
+                    result = Err(e);
+                    break;
+                }
+            }
             if cfg.unplug && !unplugged && elapsed >= cfg.duration.mul_f64(0.9) {
                 unplugged = true;
                 result = unplug_device0(&run);
@@ -1306,6 +1504,9 @@ impl Workload {
                 finished.complete(); // keep it completed for the watchdog below
                 break;
             }
+        }
+        if result.is_ok() && cfg.unplug && !displays.usb_unplugged {
+            result = displays.unplug_usb().map(|()| 0);
         }
         if result.is_ok() && cfg.unplug && !unplugged {
             unplugged = true;
@@ -1340,6 +1541,13 @@ impl Workload {
                 Err(_) => result = result.and(Err(broken(format!("client{i} panicked")))),
             }
         }
+        let shown = match finish_displays(&run, displays) {
+            Ok(s) => s,
+            Err(e) => {
+                result = result.and(Err(e));
+                DisplayTotals::default()
+            }
+        };
         for gpu in &run.gpus {
             gpu.fini();
         }
@@ -1377,10 +1585,10 @@ impl Workload {
             unplugged,
             enodev: c.enodev.load(Ordering::Relaxed),
             recovered: ioctl::recovered_deadlocks() - recovered0,
-            commits: 0,
-            flips: 0,
-            vblanks: 0,
-            panic_drawn: false,
+            commits: shown.commits,
+            flips: shown.flips,
+            vblanks: shown.vblanks,
+            panic_drawn: shown.panic_drawn,
             rpm_resumes,
             rpm_suspends,
             reports: 0,

@@ -68,10 +68,12 @@ fn a_short_run_ends_with_the_summary_line_and_exit_0() {
             .any(|l| l.starts_with("WARNING:") || l.starts_with("BUG:")),
         "{stderr}"
     );
-    let quiet = drm_sim(&["--duration", "0.2", "--quiet", "--no-unplug"]);
+    assert!(last.contains(" panic_drawn=true "), "{last}");
+    let quiet = drm_sim(&["--duration", "0.2", "--quiet", "--no-unplug", "--no-panic"]);
     let stdout = String::from_utf8(quiet.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(stdout.contains(" unplugged=false "), "{stdout}");
+    assert!(stdout.contains(" panic_drawn=false "), "{stdout}");
     assert!(
         quiet.stderr.is_empty(),
         "no progress bar when stderr is not a terminal"

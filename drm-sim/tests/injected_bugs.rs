@@ -21,6 +21,7 @@ const SAFE_UNSAFE: &str = "WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order de
 const FORBIDDEN: &str = "WARNING: forbidden operation while holding a lock";
 const RCU: &str = "WARNING: suspicious RCU usage";
 const RETURN_TO_USER: &str = "WARNING: lock held when returning to user space!";
+const PANIC: &str = "BUG: invalid lock operation in panic context";
 
 /// An irq-safety bug's first report depends on which use came first: the lock taken with
 /// interrupts on, then in the handler (inconsistent lock state), or a lock that nests it
@@ -28,7 +29,7 @@ const RETURN_TO_USER: &str = "WARNING: lock held when returning to user space!";
 const IRQ_UNSAFE: &[&str] = &[INCONSISTENT, IRQ_INVERSION, SAFE_UNSAFE];
 
 /// Each bug's first report: its headline (one of) and the classes it must name.
-const EXPECTED: [(&str, &[&str], &[&str]); 19] = [
+const EXPECTED: [(&str, &[&str], &[&str]); 25] = [
     (
         "wait-in-signalling",
         &[CIRCULAR],
@@ -99,26 +100,46 @@ const EXPECTED: [(&str, &[&str], &[&str]); 19] = [
     ("fence-wait-in-dev-enter", &[FORBIDDEN], &["drm_unplug_srcu"]),
     ("unplug-in-dev-enter", &[RCU], &["drm_unplug_srcu"]),
     ("leaked-dev-enter", &[RETURN_TO_USER], &["drm_unplug_srcu"]),
+    (
+        "blocking-lock-in-panic",
+        &[PANIC],
+        &["&dev->mode_config.panic_lock"],
+    ),
+    ("spin-trylock-in-panic", &[PANIC], &["&dev->event_lock"]),
     // Closed through the job's signalling section or the reclaim-safe submit queue.
     (
         "runtime-pm-in-run-job",
         &[CIRCULAR],
         &["&gpu->active_lock", "&opp_table->lock", "fs_reclaim"],
     ),
+    (
+        "resv-in-commit-tail",
+        &[CIRCULAR],
+        &["reservation_ww_class_mutex", "dma_fence_map"],
+    ),
+    (
+        "alloc-in-commit-tail",
+        &[CIRCULAR],
+        &["fs_reclaim", "dma_fence_map"],
+    ),
+    (
+        "hrtimer-cancel-under-vblank-lock",
+        &[CIRCULAR],
+        &["(&vkms_out->vblank_hrtimer)", "&dev->vblank_time_lock"],
+    ),
+    (
+        "spinlock-under-panic-lock",
+        &[WAIT_CONTEXT],
+        &["&dev->mode_config.panic_lock", "&crtc->commit_lock"],
+    ),
 ];
 
-/// Bugs of the catalogue whose path the default run does not take yet (the display, fbdev
-/// and panic parts of the workload): each has its library-level test until then.
+/// Bugs of the catalogue whose path the default run does not take yet (the fbdev parts of
+/// the workload): each has its library-level test until then.
 const NOT_IN_THE_RUN_YET: &[&str] = &[
     "modeset-lock-in-tdr",
     "console-lock-in-tdr",
-    "blocking-lock-in-panic",
-    "spin-trylock-in-panic",
     "pan-display-reversed",
-    "resv-in-commit-tail",
-    "alloc-in-commit-tail",
-    "hrtimer-cancel-under-vblank-lock",
-    "spinlock-under-panic-lock",
 ];
 
 /// Runs at the same time.

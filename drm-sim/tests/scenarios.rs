@@ -12,6 +12,7 @@ fn expected(name: &str) -> (ReportKind, &'static [&'static str]) {
     match name {
         "panic-trylock" => (ReportKind::PanicContext, &["&dev->event_lock"]),
         "dev-enter-scope" => (ReportKind::ForbiddenWhileHeld, &["drm_unplug_srcu"]),
+        "tinydrm-unplug" => (ReportKind::SuspiciousRcuUsage, &["drm_unplug_srcu"]),
         "sync-file-import-export" => (ReportKind::RecursiveLocking, &["reservation_ww_class_mutex"]),
         "shmem-resv" => (ReportKind::RecursiveLocking, &["reservation_ww_class_mutex"]),
         other => panic!("no expectation for scenario {other}"),

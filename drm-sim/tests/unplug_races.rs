@@ -1,12 +1,15 @@
 //! Hot-unplug races (DRM-RULES §3.4): a render device unplugged with jobs queued in its
 //! entity, running on the engine and hung on it; the TDR racing with the unplug's `fini_hw`;
-//! an exporter unplugged while another device still uses its dma-buf. In every case every
+//! an exporter unplugged while another device still uses its dma-buf, and while another
+//! device scans it out; a display unplugged with commits, vblank work and scan-out reads in
+//! flight. In every case every
 //! thread ends (each step runs under a deadline), every in-flight fence ends — with `-ENODEV`
 //! where the kernel sets it: the force-completed hardware fences and the jobs whose `run_job`
 //! finds the device gone — each job's retire callback runs once, the buffers still referenced
 //! stay valid, and nothing is reported.
 
 use drm_sim::clock::Clock;
+use drm_sim::compositor::Compositor;
 use drm_sim::dma_buf::DmaBuf;
 use drm_sim::dma_fence::DmaFence;
 use drm_sim::drm_drv::DrmDevice;
@@ -14,10 +17,12 @@ use drm_sim::error::Errno;
 use drm_sim::gpu::GpuCommand;
 use drm_sim::ioctl::{self, Context, SubmitArgs, SubmitBo, Submitted};
 use drm_sim::mm::MmStruct;
+use drm_sim::sim_display::SimDisplay;
 use drm_sim::sim_driver::SimGpu;
 use drm_sim::testing::{kinds, serial};
 use drm_sim::wait::Completion;
 use drm_sim::Bugs;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -256,5 +261,84 @@ fn an_exporter_unplugged_while_another_device_uses_its_buffer() {
     within("closing the importer's file", move || c.file.close());
     let g = b.clone();
     within("the importer's drm_sched_fini", move || g.fini());
+    assert_eq!(kinds(), []);
+}
+
+/// A display's flips so far, once they passed `n` (bounded).
+fn flips_past(display: &SimDisplay, n: u64) {
+    eventually("flips", || display.flips() > n);
+}
+
+#[test]
+fn a_display_unplugged_with_commits_vblanks_and_scanout_reads_in_flight() {
+    let _s = serial();
+    let dev = DrmDevice::new("card-disp", Bugs::NONE);
+    let display = SimDisplay::with_period(&dev, 2, Duration::from_millis(2)).unwrap();
+    let comp = Compositor::start(&display, 0x0030_5070, None).unwrap();
+    // A screen grabber reading whatever plane 0 shows, while it changes.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (d, s) = (display.clone(), stop.clone());
+    let grabber = thread::spawn(move || {
+        let mut reads = 0u64;
+        while !s.load(Ordering::Relaxed) {
+            if let Some(fb) = d.mode_config().planes()[0].state().fb.clone() {
+                ioctl::syscall(|| fb.pixels()).expect("a shown framebuffer is readable");
+                reads += 1;
+            }
+            thread::yield_now();
+        }
+        reads
+    });
+    flips_past(&display, 12);
+    let d = dev.clone();
+    within("drm_dev_unplug of the display", move || d.unplug());
+    assert!(display.is_finished(), "the unplug hook finished the display");
+    let stats = within("the compositor", move || comp.finish()).expect("its checks hold");
+    assert!(stats.flips > 12 && stats.enodev >= 1, "{stats:?}");
+    assert!(stats.out_fences > 0, "{stats:?}");
+    // The vblank timers are stopped: no more vblanks.
+    let v = display.vblanks();
+    thread::sleep(Duration::from_millis(20));
+    assert_eq!(display.vblanks(), v, "vblanks after the display is finished");
+    stop.store(true, Ordering::Relaxed);
+    assert!(grabber.join().expect("the grabber ends") > 0);
+    assert_eq!(kinds(), []);
+}
+
+#[test]
+fn an_exporter_unplugged_while_another_device_scans_out_its_buffer() {
+    let _s = serial();
+    let clock = Clock::real();
+    let a = gpu("exp", &clock, Duration::from_secs(5), 8);
+    let ctx_a = Context::open(&a, MmStruct::new()).unwrap();
+    let (w, h) = drm_sim::compositor::FB_SIZE;
+    let len = (w * h) as usize * 4;
+    let handle = ioctl::gem_create(&ctx_a, len, 0x5d).unwrap();
+    let exported = ioctl::lookup(&ctx_a, handle).unwrap();
+    let dmabuf = ioctl::syscall(|| DmaBuf::export(&exported)).unwrap();
+    drop(exported);
+    let dev_b = DrmDevice::new("card-scanout", Bugs::NONE);
+    let display = SimDisplay::with_period(&dev_b, 1, Duration::from_millis(2)).unwrap();
+    let import = ioctl::syscall(|| dmabuf.import(&dev_b)).unwrap();
+    let comp = Compositor::start(&display, 0x0011_2233, Some(import)).unwrap();
+    flips_past(&display, 10);
+    let d = a.dev.clone();
+    within("unplugging the exporter", move || d.unplug());
+    // The importer's display goes on, showing the buffer now and then.
+    let n = display.flips();
+    flips_past(&display, n + 10);
+    let fb = comp.imported().cloned().expect("an imported framebuffer");
+    let stats = within("the compositor", move || comp.finish()).expect("its checks hold");
+    assert!(stats.imported_flips > 1 && stats.enodev == 0, "{stats:?}");
+    let px = ioctl::syscall(|| fb.pixels()).unwrap();
+    assert!(
+        px.iter().all(|p| *p == 0x5d5d_5d5d),
+        "the exporter's contents, still"
+    );
+    display.fini();
+    let c = ctx_a.clone();
+    within("closing the exporter's file", move || c.file.close());
+    let g = a.clone();
+    within("the exporter's drm_sched_fini", move || g.fini());
     assert_eq!(kinds(), []);
 }
