@@ -37,6 +37,7 @@
 
 use crate::drm_auth::dev_master;
 use crate::drm_drv::DrmFile;
+use crate::drm_fb_helper::DrmFbHelper;
 use crate::drm_framebuffer::DrmFramebuffer;
 use crate::drm_gem::DrmGemObject;
 use crate::drm_vblank::wait_one_vblank;
@@ -83,6 +84,7 @@ pub struct CompositorStats {
 /// One display's compositor and console.
 pub struct Compositor {
     display: Arc<SimDisplay>,
+    fbdev: Arc<DrmFbHelper>,
     imported: Option<Arc<DrmFramebuffer>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<CompositorStats, String>>>,
@@ -91,6 +93,7 @@ pub struct Compositor {
 /// The compositor thread's state.
 struct Worker {
     display: Arc<SimDisplay>,
+    fbdev: Arc<DrmFbHelper>,
     file: Arc<DrmFile>,
     fbs: Vec<[Arc<DrmFramebuffer>; 2]>,
     imported: Option<Arc<DrmFramebuffer>>,
@@ -134,6 +137,7 @@ impl Compositor {
     ) -> KResult<Compositor> {
         let (w, h) = FB_SIZE;
         let file = DrmFile::open(display.dev(), MmStruct::new())?;
+        let fbdev = syscall(|| DrmFbHelper::new(display))?;
         syscall(|| dev_master(display.dev()).set_master(&file))?;
         let planes = display.mode_config().planes().len();
         let mut fbs = Vec::new();
@@ -149,6 +153,7 @@ impl Compositor {
         let stop = Arc::new(AtomicBool::new(false));
         let mut worker = Worker {
             display: display.clone(),
+            fbdev: fbdev.clone(),
             file,
             fbs,
             imported: imported.clone(),
@@ -164,6 +169,7 @@ impl Compositor {
             .map_err(|_| Errno::Enomem)?;
         Ok(Compositor {
             display: display.clone(),
+            fbdev,
             imported,
             stop,
             thread: Some(thread),
@@ -198,7 +204,8 @@ impl Compositor {
                 .unwrap_or_else(|_| Err(format!("compositor on {name} panicked"))),
             None => Err(format!("compositor on {name} finished twice")),
         };
-        r
+        let pans = self.fbdev.pans();
+        r.map(|s| CompositorStats { pans, ..s })
     }
 }
 
@@ -238,7 +245,7 @@ impl Worker {
                 }
             }
             i += 1;
-            if i % VT_SWITCH_EVERY == 0 {
+            if i.is_multiple_of(VT_SWITCH_EVERY) {
                 match self.vt_switch() {
                     Ok(()) => {}
                     Err(Errno::Enodev) if self.gone() => {
@@ -267,7 +274,7 @@ impl Worker {
             (Some(imp), true) => imp.clone(),
             _ => self.fbs[plane][((i / self.fbs.len() as u64) % 2) as usize].clone(),
         };
-        let out_fence = i % 3 == 0;
+        let out_fence = i.is_multiple_of(3);
         let crtc = self.display.mode_config().planes()[plane].possible_crtc();
         match syscall(|| self.display.page_flip(plane, fb.clone(), nonblock, out_fence)) {
             Ok(fence) => {
@@ -296,11 +303,16 @@ impl Worker {
         }
     }
 
-    /// A VT switch to the console and back: drop master, take it again.
+    /// A VT switch to the console and back: drop master, fbcon pans to its back buffer and
+    /// back to the front one, take master again.
     fn vt_switch(&mut self) -> KResult {
         let master = dev_master(self.display.dev());
         syscall(|| master.drop_master(&self.file))?;
-        syscall(|| master.set_master(&self.file))
+        let (_, h) = self.fbdev.size();
+        let r =
+            syscall(|| self.fbdev.pan_display(0, h)).and_then(|()| syscall(|| self.fbdev.pan_display(0, 0)));
+        syscall(|| master.set_master(&self.file))?;
+        r
     }
 
     /// Waits for the oldest out-fences until at most `keep` per CRTC are left, checking each

@@ -51,13 +51,17 @@ use std::time::Duration;
 use crate::bugs::Bug;
 use crate::dma_fence::{dma_fence_begin_signalling, dma_fence_end_signalling, DmaFence};
 use crate::dma_resv::DmaResvUsage;
+use crate::drm_atomic::DrmAtomicState;
 use crate::drm_connector::{DrmConnector, DrmConnectorState};
 use crate::drm_crtc::{DrmCrtc, DrmCrtcState};
+use crate::drm_framebuffer::DrmFramebuffer;
 use crate::drm_mode_config::{drm_panic_lock, DrmModeConfig};
+use crate::drm_modeset_lock::with_modeset_ctx;
 use crate::drm_plane::{DrmPlane, DrmPlaneState};
 use crate::drm_vblank::{self, DrmPendingVblankEvent};
 use crate::error::{Errno, KResult};
 use crate::mm::{self, GFP_KERNEL};
+use crate::sync_file::SyncFile;
 use crate::workqueue::{system_unbound_wq, Work};
 
 pub use crate::drm_crtc::DrmCrtcCommit;
@@ -536,4 +540,82 @@ pub fn commit_tail(mut u: CommitUpdate) {
     commit_cleanup_done(&u);
     u.hw_desc = None;
     u.cfg.count_commit_done();
+}
+
+/// Shows `fb` on `plane` with an atomic commit (`drm_atomic_helper_page_flip`, as a
+/// compositor flips with `DRM_MODE_PAGE_FLIP_EVENT`): blocking or `nonblock`, with an
+/// out-fence if `out_fence`. A flip on a CRTC that is off turns it on (a modeset). Backs off
+/// and retries on contention with other commits.
+///
+/// # Errors
+/// `Enodev` after unplug; `Ebusy` for a nonblocking flip while the previous one on that
+/// CRTC has not completed; `Einval` for an unknown plane.
+#[doc(alias = "drm_atomic_helper_page_flip")]
+#[track_caller]
+pub fn page_flip(
+    cfg: &Arc<DrmModeConfig>,
+    plane: usize,
+    fb: Arc<DrmFramebuffer>,
+    nonblock: bool,
+    out_fence: bool,
+) -> KResult<Option<Arc<SyncFile>>> {
+    if cfg.dev().is_unplugged() {
+        return Err(Errno::Enodev);
+    }
+    let crtc = cfg.planes().get(plane).ok_or(Errno::Einval)?.possible_crtc();
+    with_modeset_ctx(|ctx| {
+        let mut st = DrmAtomicState::new(cfg, ctx);
+        if !st.get_crtc_state(crtc)?.active {
+            st.allow_modeset(true);
+            st.set_crtc_active(crtc, true)?;
+        }
+        st.set_fb_for_plane(plane, Some(fb.clone()))?;
+        st.request_event(crtc)?;
+        let out = if out_fence {
+            Some(st.set_out_fence(crtc)?)
+        } else {
+            None
+        };
+        st.commit(nonblock)?;
+        Ok(out)
+    })
+}
+
+/// Turns every pipeline of `cfg` off with one blocking commit (`drm_atomic_helper_shutdown`):
+/// planes off (their framebuffers unpinned), CRTCs off (vblanks off, pending events sent).
+///
+/// # Errors
+/// None expected (a shutdown commit is blocking and valid).
+#[doc(alias = "drm_atomic_helper_shutdown")]
+#[track_caller]
+pub fn shutdown(cfg: &Arc<DrmModeConfig>) -> KResult {
+    with_modeset_ctx(|ctx| {
+        let mut st = DrmAtomicState::new(cfg, ctx);
+        st.allow_modeset(true);
+        for p in cfg.planes() {
+            st.set_fb_for_plane(p.index(), None)?;
+        }
+        for c in cfg.crtcs() {
+            st.set_crtc_active(c.index(), false)?;
+        }
+        st.commit(false)
+    })
+}
+
+/// Waits until no commit is in flight on any CRTC of `cfg` (each one's `cleanup_done`,
+/// [`COMMIT_WAIT`] at most per commit). A `might_sleep()`.
+#[track_caller]
+pub fn wait_idle(cfg: &DrmModeConfig) {
+    lockdep::might_sleep();
+    for c in cfg.crtcs() {
+        loop {
+            let pending: Vec<_> = c.commit_list().lock().iter().cloned().collect();
+            if pending.is_empty() {
+                break;
+            }
+            for commit in pending {
+                let _ = commit.cleanup_done.wait_for_completion_timeout(COMMIT_WAIT);
+            }
+        }
+    }
 }

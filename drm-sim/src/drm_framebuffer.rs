@@ -37,12 +37,22 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 
 use crate::dma_resv::DmaResvGuard;
+use crate::drm_drv::DrmDevice;
 use crate::drm_gem::DrmGemObject;
-use crate::drm_gem_shmem_helper::IosysMap;
+use crate::drm_gem_shmem_helper::{DrmGemShmemObject, IosysMap};
 use crate::error::{Errno, KResult};
 
 /// Bytes per XRGB8888 pixel.
 pub const BYTES_PER_PIXEL: usize = 4;
+
+/// Bytes of a `width` x `height` image; `Einval` if zero or too large.
+fn image_size(width: u32, height: u32) -> KResult<usize> {
+    (width as usize)
+        .checked_mul(height as usize)
+        .and_then(|n| n.checked_mul(BYTES_PER_PIXEL))
+        .filter(|&n| n > 0)
+        .ok_or(Errno::Einval)
+}
 
 /// The pin count and the mapping it keeps alive.
 #[derive(Default)]
@@ -69,11 +79,8 @@ impl DrmFramebuffer {
     #[doc(alias = "drm_gem_fb_create")]
     pub fn create(obj: Arc<DrmGemObject>, width: u32, height: u32) -> KResult<Arc<DrmFramebuffer>> {
         static NEXT_ID: AtomicU32 = AtomicU32::new(1);
-        let size = (width as usize)
-            .checked_mul(height as usize)
-            .and_then(|n| n.checked_mul(BYTES_PER_PIXEL))
-            .ok_or(Errno::Einval)?;
-        if size == 0 || obj.size() < size {
+        let size = image_size(width, height)?;
+        if obj.size() < size {
             return Err(Errno::Einval);
         }
         Ok(Arc::new(DrmFramebuffer {
@@ -83,6 +90,16 @@ impl DrmFramebuffer {
             height,
             scanout: StdMutex::new(Scanout::default()),
         }))
+    }
+
+    /// A `width` x `height` framebuffer on a new shmem object of `dev`, as user space makes
+    /// one (`DRM_IOCTL_MODE_CREATE_DUMB` then `DRM_IOCTL_MODE_ADDFB2`).
+    ///
+    /// # Errors
+    /// `Enodev` after unplug; `Einval` for a zero or overflowing size; `Enomem`.
+    pub fn create_dumb(dev: &Arc<DrmDevice>, width: u32, height: u32) -> KResult<Arc<DrmFramebuffer>> {
+        let obj = DrmGemShmemObject::create(dev, image_size(width, height)?)?;
+        Self::create(obj, width, height)
     }
 
     /// Its process-wide id (`fb->base.id`).

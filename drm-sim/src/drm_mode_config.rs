@@ -80,6 +80,22 @@ pub trait DrmKmsFuncs: Send + Sync {
     fn atomic_update(&self, plane: &crate::drm_plane::DrmPlaneState);
 }
 
+/// Binds a display driver to its configuration: `driver` becomes the KMS hooks of `cfg`
+/// (held weakly), and `teardown` runs on the driver when the device is unplugged, if the
+/// driver is still alive then (the driver's remove path, `drm_atomic_helper_shutdown`).
+pub fn register_kms_driver<D>(cfg: &DrmModeConfig, driver: &Arc<D>, teardown: fn(&D))
+where
+    D: DrmKmsFuncs + 'static,
+{
+    cfg.set_funcs(Arc::downgrade(driver) as Weak<dyn DrmKmsFuncs>);
+    let weak = Arc::downgrade(driver);
+    cfg.dev.on_unplug(move |_| {
+        if let Some(d) = weak.upgrade() {
+            teardown(&d);
+        }
+    });
+}
+
 /// A device's KMS state (`struct drm_mode_config`, plus the `drm_device` locks KMS uses).
 pub struct DrmModeConfig {
     dev: Arc<DrmDevice>,

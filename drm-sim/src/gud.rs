@@ -37,12 +37,14 @@ use crate::drm_framebuffer::DrmFramebuffer;
 use crate::error::KResult;
 use crate::sim_display::SimDisplay;
 use crate::sim_driver::REG_STATUS;
+use crate::wait::WaitQueueHead;
 use crate::workqueue::{system_wq, Work};
 use lockdep::{LockClass, SpinLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 static DAMAGE_LOCK: LockClass = LockClass::new("&gdrm->damage_lock");
+static FLUSHED_WQ: LockClass = LockClass::new("&gdrm->flushed_wq");
 
 /// The register a transfer writes the frame's checksum to.
 pub const REG_FRAME_SUM: usize = 0x40;
@@ -55,6 +57,8 @@ pub struct GudDevice {
     damage: SpinLock<Option<Arc<DrmFramebuffer>>>,
     work: Arc<Work>,
     flushed: AtomicU64,
+    /// Woken by every frame sent (for [`GudDevice::wait_flushed`]).
+    flushed_wq: WaitQueueHead,
     skipped: AtomicU64,
     failed: AtomicU64,
 }
@@ -77,6 +81,7 @@ impl GudDevice {
                     }
                 }),
                 flushed: AtomicU64::new(0),
+                flushed_wq: WaitQueueHead::new(&FLUSHED_WQ),
                 skipped: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
             }
@@ -102,6 +107,12 @@ impl GudDevice {
     /// Frames sent to the panel.
     pub fn flushed(&self) -> u64 {
         self.flushed.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `timeout` until `n` frames in all were sent; whether they were.
+    pub fn wait_flushed(&self, n: u64, timeout: std::time::Duration) -> bool {
+        self.flushed_wq
+            .wait_event_timeout(|| self.flushed() >= n, timeout)
     }
 
     /// Flushes skipped because the device was unplugged (`drm_dev_enter` failed).
@@ -134,7 +145,9 @@ impl GudDevice {
         dev.mmio_write(REG_FRAME_LEN, pixels.len() as u32);
         dev.mmio_write(REG_FRAME_SUM, sum);
         if dev.mmio_read(REG_STATUS) != u32::MAX {
+            drop(enter);
             self.flushed.fetch_add(1, Ordering::Relaxed);
+            self.flushed_wq.wake_up_all();
             return;
         }
         // The transfer failed: the device is gone (-EPIPE from the USB stack).

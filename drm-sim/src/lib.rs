@@ -26,6 +26,10 @@
 //! - [`irq_work`] — deferred work in hard-irq context (kernel/irq_work.c).
 //! - [`dma_resv`] — reservation objects: the ww lock and fences by usage (drivers/dma-buf/dma-resv.c).
 //! - [`drm_auth`] — the DRM master and `&dev->master_mutex` (drivers/gpu/drm/drm_auth.c).
+//! - [`drm_client`] — in-kernel clients, their mode sets under `&client->modeset_mutex`, the
+//!   display side of a GPU reset (drivers/gpu/drm/drm_client.c, drm_client_modeset.c).
+//! - [`drm_fb_helper`] — fbdev emulation: `pan_display` in the kernel's lock order
+//!   (drivers/gpu/drm/drm_fb_helper.c).
 //! - [`drm_exec`] — many resv locks as one ww transaction with back-off (drivers/gpu/drm/drm_exec.c).
 //! - [`drm_gem`] — GEM objects, per-file handles, the LRU, deferred free (drivers/gpu/drm/drm_gem.c).
 //! - [`drm_gem_shmem_helper`] — shmem pages, pins and vmaps under resv, the GEM shrinker
@@ -64,6 +68,8 @@
 //! - [`drm_atomic`], [`drm_atomic_helper`] — atomic updates; blocking and nonblocking commits,
 //!   their completions and the signalling commit tail (drivers/gpu/drm/drm_atomic.c,
 //!   drm_atomic_helper.c).
+//! - [`drm_simple_kms_helper`] — a tinydrm-style one-pipe display whose updates copy into a
+//!   panel inside `drm_dev_enter` (drivers/gpu/drm/drm_simple_kms_helper.c).
 //! - [`drm_vblank`] — vblank counting, references and events (drivers/gpu/drm/drm_vblank.c).
 //! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
 //! - [`logging`] — drm-sim's own log through `tracing`, lockdep's reports among it (no kernel counterpart).
@@ -82,10 +88,12 @@ pub mod dma_resv;
 pub mod drm_atomic;
 pub mod drm_atomic_helper;
 pub mod drm_auth;
+pub mod drm_client;
 pub mod drm_connector;
 pub mod drm_crtc;
 pub mod drm_drv;
 pub mod drm_exec;
+pub mod drm_fb_helper;
 pub mod drm_framebuffer;
 pub mod drm_gem;
 pub mod drm_gem_shmem_helper;
@@ -93,6 +101,7 @@ pub mod drm_mode_config;
 pub mod drm_modeset_lock;
 pub mod drm_panic;
 pub mod drm_plane;
+pub mod drm_simple_kms_helper;
 pub mod drm_vblank;
 pub mod error;
 pub mod gpu;

@@ -43,17 +43,14 @@
 //!   there is the hard lockup of A1, which would stop the run instead of reporting it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bugs::Bug;
-use crate::drm_atomic::DrmAtomicState;
-use crate::drm_atomic_helper::COMMIT_WAIT;
+use crate::drm_atomic_helper;
 use crate::drm_drv::DrmDevice;
-use crate::drm_framebuffer::{DrmFramebuffer, BYTES_PER_PIXEL};
-use crate::drm_gem_shmem_helper::DrmGemShmemObject;
-use crate::drm_mode_config::{drmm_mode_config_init, DrmKmsFuncs, DrmModeConfig};
-use crate::drm_modeset_lock::with_modeset_ctx;
+use crate::drm_framebuffer::DrmFramebuffer;
+use crate::drm_mode_config::{drmm_mode_config_init, register_kms_driver, DrmKmsFuncs, DrmModeConfig};
 use crate::drm_plane::DrmPlaneState;
 use crate::drm_vblank::{self, drm_vblank_cleanup, drm_vblank_init, handle_vblank};
 use crate::error::{Errno, KResult};
@@ -123,14 +120,7 @@ impl SimDisplay {
             period,
             finished: AtomicBool::new(false),
         });
-        let funcs: Weak<dyn DrmKmsFuncs> = Arc::downgrade(&display) as Weak<dyn DrmKmsFuncs>;
-        display.cfg.set_funcs(funcs);
-        let weak = Arc::downgrade(&display);
-        dev.on_unplug(move |_| {
-            if let Some(d) = weak.upgrade() {
-                d.fini();
-            }
-        });
+        register_kms_driver(&display.cfg, &display, SimDisplay::fini);
         Ok(display)
     }
 
@@ -155,23 +145,16 @@ impl SimDisplay {
     }
 
     /// A `width` x `height` framebuffer on a new shmem object of the device
-    /// (`DRM_IOCTL_MODE_CREATE_DUMB` + `DRM_IOCTL_MODE_ADDFB2`).
+    /// ([`DrmFramebuffer::create_dumb`]).
     ///
     /// # Errors
     /// `Enodev` after unplug; `Einval` for a zero size; `Enomem`.
     pub fn create_fb(&self, width: u32, height: u32) -> KResult<Arc<DrmFramebuffer>> {
-        let size = (width as usize)
-            .checked_mul(height as usize)
-            .and_then(|n| n.checked_mul(BYTES_PER_PIXEL))
-            .ok_or(Errno::Einval)?;
-        let obj = DrmGemShmemObject::create(&self.dev, size)?;
-        DrmFramebuffer::create(obj, width, height)
+        DrmFramebuffer::create_dumb(&self.dev, width, height)
     }
 
-    /// Shows `fb` on `plane` with an atomic commit (`DRM_IOCTL_MODE_ATOMIC` with
-    /// `PAGE_FLIP_EVENT`, as a compositor flips): blocking or `nonblock`, with an out-fence
-    /// if `out_fence`. The first flip on a CRTC turns it on. Backs off and retries on
-    /// contention with other commits.
+    /// Shows `fb` on `plane` ([`drm_atomic_helper::page_flip`]): blocking or `nonblock`, with
+    /// an out-fence if `out_fence`. The first flip on a CRTC turns it on.
     ///
     /// # Errors
     /// `Enodev` once the display is finished or unplugged; `Ebusy` for a nonblocking flip
@@ -184,65 +167,25 @@ impl SimDisplay {
         nonblock: bool,
         out_fence: bool,
     ) -> KResult<Option<Arc<SyncFile>>> {
-        if self.finished.load(Ordering::Acquire) || self.dev.is_unplugged() {
+        if self.finished.load(Ordering::Acquire) {
             return Err(Errno::Enodev);
         }
-        let crtc = self.cfg.planes().get(plane).ok_or(Errno::Einval)?.possible_crtc();
-        with_modeset_ctx(|ctx| {
-            let mut st = DrmAtomicState::new(&self.cfg, ctx);
-            if !st.get_crtc_state(crtc)?.active {
-                st.allow_modeset(true);
-                st.set_crtc_active(crtc, true)?;
-            }
-            st.set_fb_for_plane(plane, Some(fb.clone()))?;
-            st.request_event(crtc)?;
-            let out = if out_fence {
-                Some(st.set_out_fence(crtc)?)
-            } else {
-                None
-            };
-            st.commit(nonblock)?;
-            Ok(out)
-        })
+        drm_atomic_helper::page_flip(&self.cfg, plane, fb, nonblock, out_fence)
     }
 
-    /// Turns every pipeline off with one blocking commit (`drm_atomic_helper_shutdown`):
-    /// planes off (their framebuffers unpinned), CRTCs off (vblanks off, pending events sent).
+    /// Turns every pipeline off ([`drm_atomic_helper::shutdown`]).
     ///
     /// # Errors
-    /// None expected (a shutdown commit is blocking and checked to be valid).
-    #[doc(alias = "drm_atomic_helper_shutdown")]
+    /// None expected (a shutdown commit is blocking and valid).
     #[track_caller]
     pub fn shutdown(&self) -> KResult {
-        with_modeset_ctx(|ctx| {
-            let mut st = DrmAtomicState::new(&self.cfg, ctx);
-            st.allow_modeset(true);
-            for p in self.cfg.planes() {
-                st.set_fb_for_plane(p.index(), None)?;
-            }
-            for c in self.cfg.crtcs() {
-                st.set_crtc_active(c.index(), false)?;
-            }
-            st.commit(false)
-        })
+        drm_atomic_helper::shutdown(&self.cfg)
     }
 
-    /// Waits until no commit is in flight on any CRTC (each `cleanup_done`, 10 s at most
-    /// per commit). A `might_sleep()`.
+    /// Waits until no commit is in flight ([`drm_atomic_helper::wait_idle`]).
     #[track_caller]
     pub fn wait_idle(&self) {
-        lockdep::might_sleep();
-        for c in self.cfg.crtcs() {
-            loop {
-                let pending: Vec<_> = c.commit_list().lock().iter().cloned().collect();
-                if pending.is_empty() {
-                    break;
-                }
-                for commit in pending {
-                    let _ = commit.cleanup_done.wait_for_completion_timeout(COMMIT_WAIT);
-                }
-            }
-        }
+        drm_atomic_helper::wait_idle(&self.cfg);
     }
 
     /// Atomic commits that took effect.

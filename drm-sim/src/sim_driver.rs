@@ -289,6 +289,8 @@ impl DrmSchedBackendOps for SimDriver {
             sched.increase_karma(job);
         }
         sched.stop(Some(job));
+        // The display side of the reset (only injected bugs do anything there).
+        crate::drm_client::tdr_display_hook(&self.dev);
         {
             let _vm = self.bugs.has(Bug::TdrTakesAllocLock).then(|| self.vm_lock.lock());
             let _gpu = run_lock.is_none().then(|| self.gpu_lock.lock());

@@ -1222,8 +1222,9 @@ struct Displays {
 }
 
 impl Displays {
-    /// The USB display's cable is pulled with its compositor flipping and frames being sent:
-    /// a transfer fails, then the USB core's disconnect runs on a thread of its own.
+    /// The USB display's cable is pulled with its compositor flipping and frames being sent
+    /// (once it has sent its first): a transfer fails, then the USB core's disconnect runs on
+    /// a thread of its own.
     fn unplug_usb(&mut self) -> Result<(), WorkloadError> {
         self.usb_unplugged = true;
         let usb = self.usb.clone();
@@ -1232,6 +1233,8 @@ impl Displays {
         let t = thread::Builder::new()
             .name("usb-disconnect".into())
             .spawn(move || {
+                // Pulled once it has shown something (a slow start must not skip the race).
+                usb.wait_flushed(1, WATCHDOG);
                 usb.display().dev().surprise_removal();
                 usb.flush();
                 usb.disconnect();

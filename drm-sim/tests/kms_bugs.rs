@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drm_sim::dma_resv::dma_resv_lockdep;
+use drm_sim::drm_atomic_helper;
 use drm_sim::drm_drv::DrmDevice;
+use drm_sim::drm_mode_config::{drmm_mode_config_init, register_kms_driver, DrmKmsFuncs};
+use drm_sim::drm_plane::DrmPlaneState;
 use drm_sim::hrtimer::set_cancel_tracking;
 use drm_sim::sim_display::SimDisplay;
 use drm_sim::testing::{assert_one_report, kinds, serial};
-use drm_sim::{mm, Bug, Bugs};
+use drm_sim::{mm, Bug, Bugs, KResult};
 use lockdep::ReportKind;
 
 /// A primed run (the boot-time orders the workload replays) with one display whose driver
@@ -82,6 +85,35 @@ fn hrtimer_cancel_under_vblank_lock_is_a_cycle_through_the_timer() {
     );
 }
 
+/// The same bug met on the other disable path: the vblank disable timer (soft-irq context)
+/// after the last vblank reference went, with no teardown involved.
+#[test]
+fn hrtimer_cancel_under_vblank_lock_is_reported_from_the_disable_timer() {
+    let _s = serial();
+    let clock = drm_sim::clock::Clock::manual();
+    let dev = DrmDevice::with_clock(
+        "vkms",
+        Bugs::NONE.with(Bug::HrtimerCancelUnderVblankLock),
+        clock.clone(),
+    );
+    let period = Duration::from_millis(1);
+    let d = SimDisplay::with_period(&dev, 1, period).unwrap();
+    let cfg = d.mode_config().clone();
+    drm_sim::drm_vblank::vblank_on(&cfg, 0);
+    drm_sim::drm_vblank::vblank_get(&cfg, 0).unwrap();
+    clock.advance(period); // one vblank: the callback's order is known
+    drm_sim::drm_vblank::vblank_put(&cfg, 0);
+    assert!(kinds().is_empty());
+    clock.advance(drm_sim::drm_vblank::DEFAULT_OFFDELAY);
+    assert!(!cfg.vblank(0).unwrap().is_enabled());
+    assert_one_report(
+        ReportKind::CircularDependency,
+        &["&dev->vblank_time_lock", "(&vkms_out->vblank_hrtimer)"],
+    );
+    d.fini();
+    assert!(kinds().is_empty());
+}
+
 /// Kernel lockdep has no map for hrtimers and misses A1: with the stronger check off the
 /// same bug is silent.
 #[test]
@@ -102,4 +134,41 @@ fn spinlock_under_panic_lock_is_an_invalid_wait_context() {
         ReportKind::InvalidWaitContext,
         &["&crtc->commit_lock", "&dev->mode_config.panic_lock"],
     );
+}
+
+/// A driver whose plane update does what the tail may do: allocate without reclaim
+/// (`GFP_NOWAIT`) and only trylock a buffer's resv.
+struct NearMiss;
+
+impl DrmKmsFuncs for NearMiss {
+    fn enable_vblank(&self, _crtc: usize) -> KResult {
+        Err(drm_sim::Errno::Einval)
+    }
+    fn disable_vblank(&self, _crtc: usize) {}
+    fn atomic_update(&self, plane: &DrmPlaneState) {
+        drop(mm::kmalloc(64, mm::GFP_NOWAIT));
+        if let Some(fb) = &plane.fb {
+            drop(fb.obj().resv().trylock());
+        }
+    }
+}
+
+/// The closest legitimate patterns to the two commit-tail bugs stay silent: a non-reclaiming
+/// allocation and a resv trylock inside the signalling section.
+#[test]
+fn nowait_allocation_and_resv_trylock_in_the_tail_are_silent() {
+    let _s = serial();
+    dma_resv_lockdep();
+    mm::prime();
+    let dev = DrmDevice::new("near-miss", Bugs::NONE);
+    let cfg = drmm_mode_config_init(&dev, 1);
+    let driver = Arc::new(NearMiss);
+    register_kms_driver(&cfg, &driver, |_| {});
+    let fb = drm_sim::drm_framebuffer::DrmFramebuffer::create_dumb(&dev, 8, 8).unwrap();
+    drm_atomic_helper::page_flip(&cfg, 0, fb.clone(), false, false).unwrap();
+    drm_atomic_helper::page_flip(&cfg, 0, fb, true, false).unwrap();
+    drm_atomic_helper::wait_idle(&cfg);
+    drm_atomic_helper::shutdown(&cfg).unwrap();
+    assert_eq!(cfg.commits_done(), 3);
+    assert!(kinds().is_empty());
 }

@@ -206,9 +206,6 @@ fn flips_complete_in_order_and_each_out_fence_signals_once() {
         stamps.windows(2).all(|w| w[0] <= w[1]),
         "flips completed out of order"
     );
-    assert!(outs
-        .iter()
-        .all(|(o, n)| n.load(Ordering::SeqCst) == 1 && o.fence().error().is_none()));
     let last = &fbs[23 % fbs.len()];
     assert!(Arc::ptr_eq(
         d.mode_config().planes()[0].state().fb.as_ref().unwrap(),
@@ -216,7 +213,11 @@ fn flips_complete_in_order_and_each_out_fence_signals_once() {
     ));
     assert_eq!(d.flips(), 24);
     assert!(ebusy > 0 || d.vblanks() >= 24);
+    // After fini the vblank timers are cancelled, so no signal (and no callback) is running.
     d.fini();
+    assert!(outs
+        .iter()
+        .all(|(o, n)| n.load(Ordering::SeqCst) == 1 && o.fence().error().is_none()));
     assert!(fbs.iter().all(|f| !f.is_pinned()));
     assert!(kinds().is_empty());
 }
@@ -349,6 +350,41 @@ fn unplug_finishes_the_display() {
     assert!(kinds().is_empty());
 }
 
+/// Unplug while a thread keeps flipping (blocking and nonblocking, with out-fences): the
+/// flipper ends on ENODEV, every out-fence it got ends, nothing is left pinned or armed.
+#[test]
+fn unplug_while_flipping_finishes_every_flip() {
+    let _s = serial();
+    let (dev, d) = display(1);
+    let flipper = {
+        let d = d.clone();
+        thread::spawn(move || {
+            let fbs: Vec<_> = (0..2).map(|_| d.create_fb(8, 8).unwrap()).collect();
+            let mut outs = Vec::new();
+            for i in 0.. {
+                match d.page_flip(0, fbs[i % 2].clone(), i % 2 == 0, true) {
+                    Ok(out) => outs.push(out.unwrap()),
+                    Err(Errno::Ebusy) => thread::yield_now(),
+                    Err(Errno::Enodev) => break,
+                    Err(e) => panic!("flip: {e}"),
+                }
+            }
+            (fbs, outs)
+        })
+    };
+    thread::sleep(Duration::from_millis(30));
+    dev.unplug();
+    let (fbs, outs) = flipper.join().unwrap();
+    assert!(!outs.is_empty());
+    for o in &outs {
+        o.fence().wait_timeout(false, Duration::from_secs(5)).unwrap();
+    }
+    assert!(fbs.iter().all(|f| !f.is_pinned()));
+    assert!(!d.vblank_timer(0).unwrap().is_active());
+    assert_eq!(d.commits(), d.mode_config().commits_done());
+    assert!(kinds().is_empty());
+}
+
 /// Zero reports from two displays, four threads flipping blocking and nonblocking with
 /// out-fences and a poller on them, with the boot-time orders primed.
 #[test]
@@ -389,4 +425,127 @@ fn a_clean_multi_threaded_flip_run_is_silent() {
     }
     assert!(done >= 60);
     assert!(kinds().is_empty(), "{:?}", drm_sim::testing::reports());
+}
+
+struct TestFence;
+
+impl drm_sim::dma_fence::DmaFenceOps for TestFence {
+    fn get_driver_name(&self) -> &'static str {
+        "test"
+    }
+    fn get_timeline_name(&self) -> &'static str {
+        "in-fence"
+    }
+}
+
+fn test_fence() -> Arc<DmaFence> {
+    DmaFence::init(
+        Arc::new(TestFence),
+        drm_sim::dma_fence::dma_fence_context_alloc(1),
+        1,
+    )
+}
+
+/// How a flip gets its in-fence: explicitly (`IN_FENCE_FD`) or from the buffer's resv.
+#[derive(Clone, Copy)]
+enum InFence {
+    Explicit,
+    Implicit,
+}
+
+/// The worker waits for the plane's in-fence before the flip can complete: however many
+/// vblanks pass, the out-fence stays pending until the in-fence signals.
+fn flip_waits_for_its_in_fence(how: InFence) {
+    let (clock, _dev, d) = manual_display(1);
+    let a = d.create_fb(8, 8).unwrap();
+    let b = d.create_fb(8, 8).unwrap();
+    let vblanks = Vblanks::start(&clock);
+    d.page_flip(0, a, false, false).unwrap();
+    let gate = test_fence();
+    if let InFence::Implicit = how {
+        let g = b.obj().resv().lock(None).unwrap();
+        b.obj().resv().reserve_fences(&g, 1).unwrap();
+        b.obj()
+            .resv()
+            .add_fence(&g, gate.clone(), drm_sim::dma_resv::DmaResvUsage::Write);
+    }
+    let out = with_modeset_ctx(|ctx| {
+        let mut st = DrmAtomicState::new(d.mode_config(), ctx);
+        st.set_fb_for_plane(0, Some(b.clone()))?;
+        if let InFence::Explicit = how {
+            st.set_in_fence(0, gate.clone())?;
+        }
+        let out = st.set_out_fence(0)?;
+        st.commit(true)?;
+        Ok(out)
+    })
+    .unwrap();
+    let in_fence = d.mode_config().planes()[0].state().in_fence.clone();
+    assert!(in_fence.is_some(), "prepare_fb recorded the fence to wait for");
+    assert_eq!(
+        out.fence().wait_timeout(false, Duration::from_millis(30)),
+        Err(Errno::Etimedout),
+        "the flip completed before its in-fence"
+    );
+    gate.signal().unwrap();
+    out.fence().wait_timeout(false, Duration::from_secs(5)).unwrap();
+    d.fini();
+    drop(vblanks);
+    assert!(kinds().is_empty());
+}
+
+#[test]
+fn a_flip_waits_for_its_explicit_in_fence() {
+    let _s = serial();
+    flip_waits_for_its_in_fence(InFence::Explicit);
+}
+
+#[test]
+fn a_flip_waits_for_the_implicit_fence_of_its_buffer() {
+    let _s = serial();
+    flip_waits_for_its_in_fence(InFence::Implicit);
+}
+
+/// Whenever the panic handler gets the panic lock, the plane state it reads shows a pinned,
+/// mapped framebuffer (or none), however flips race with it.
+#[test]
+fn the_panic_lock_only_ever_shows_a_pinned_framebuffer() {
+    let _s = serial();
+    let (_dev, d) = display(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let (d, stop) = (d.clone(), stop.clone());
+        thread::spawn(move || {
+            let fbs: Vec<_> = (0..3).map(|_| d.create_fb(8, 8).unwrap()).collect();
+            let mut i = 0;
+            while !stop.load(Ordering::Acquire) {
+                match d.page_flip(0, fbs[i % 3].clone(), i % 2 == 0, false) {
+                    Ok(_) | Err(Errno::Ebusy) => {}
+                    Err(e) => panic!("flip: {e}"),
+                }
+                i += 1;
+            }
+        })
+    };
+    let cfg = d.mode_config().clone();
+    let mut seen = 0;
+    for _ in 0..3000 {
+        let _p = lockdep::panic_context();
+        if let Some(_g) = drm_sim::drm_mode_config::drm_panic_trylock(&cfg) {
+            if let Some(fb) = &cfg.planes()[0].state().fb {
+                assert!(
+                    fb.is_pinned() && fb.vmap().is_some(),
+                    "plane shows an unpinned fb"
+                );
+                seen += 1;
+            }
+        }
+        drop(_p);
+        thread::yield_now();
+    }
+    stop.store(true, Ordering::Release);
+    flipper.join().unwrap();
+    d.fini();
+    assert!(seen > 0);
+    assert!(kinds().is_empty());
 }

@@ -6,6 +6,9 @@
 //! Every test runs under `testing::serial()` (lockdep's reports are process-wide) on devices
 //! with a manual clock, so a timeout fires exactly when the test advances the clock.
 
+mod common;
+
+use common::sched::{done, hang_and_recover, submit, WAIT};
 use drm_sim::bugs::{Bug, Bugs};
 use drm_sim::clock::Clock;
 use drm_sim::dma_fence::{DmaFence, DmaFenceOps};
@@ -21,7 +24,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(10);
 const TIMEOUT: Duration = Duration::from_millis(100);
 
 fn device(name: &str, bugs: Bugs) -> (Arc<DrmDevice>, Clock) {
@@ -35,11 +37,6 @@ fn gpu(dev: &Arc<DrmDevice>, name: &'static str, configure: impl FnOnce(&mut Drm
         configure(a);
     })
     .expect("a valid scheduler configuration")
-}
-
-fn done(f: &DmaFence) -> Option<Errno> {
-    f.wait_timeout(false, WAIT).expect("the fence signals");
-    f.error()
 }
 
 /// A fence only the test signals (a user-space or foreign-driver fence).
@@ -69,28 +66,6 @@ fn teardown(g: &SimGpu, entities: &[&Arc<DrmSchedEntity>]) {
     }
     g.fini();
     system_wq().flush_workqueue();
-}
-
-/// Submits one job and returns the job's fences (scheduled, finished).
-fn submit(
-    _g: &SimGpu,
-    e: &Arc<DrmSchedEntity>,
-    cmd: GpuCommand,
-    deps: &[Arc<DmaFence>],
-) -> (Arc<DmaFence>, Arc<DmaFence>) {
-    let mut job = DrmSchedJob::init(e, 1, e.id()).unwrap();
-    job.set_driver_data(cmd);
-    for d in deps {
-        job.add_dependency(d.clone()).unwrap();
-    }
-    let guard = e.submit_lock();
-    job.arm(&guard);
-    let fences = (
-        job.s_fence().scheduled().clone(),
-        job.s_fence().finished().clone(),
-    );
-    job.push(&guard);
-    fences
 }
 
 #[test]
@@ -520,28 +495,6 @@ fn wait_in_signalling_is_reported_on_the_first_wait() {
     }
 }
 
-/// One hung job (after `jobs_before` jobs) and the TDR that recovers it; returns the errors of
-/// the guilty job and of a job submitted after the reset.
-fn hang_and_recover(
-    g: &SimGpu,
-    clock: &Clock,
-    e: &Arc<DrmSchedEntity>,
-    jobs_before: u64,
-) -> (Option<Errno>, Option<Errno>) {
-    // Every earlier job is back with the driver, so the timeout can only blame the hang; and
-    // an earlier TDR has returned (its final re-arm would push a timer this test fires back
-    // by a whole timeout: `mod_delayed_work` on the manual clock).
-    assert!(g.driver.wait_freed(jobs_before, WAIT));
-    system_wq().flush_workqueue();
-    let (s, f) = submit(g, e, GpuCommand::hang(), &[]);
-    s.wait(false).unwrap();
-    assert!(g.sched.timeout_pending(), "the TDR is armed for the hung job");
-    clock.advance(TIMEOUT);
-    let guilty = done(&f);
-    let (_, later) = submit(g, e, GpuCommand::default(), &[]);
-    (guilty, done(&later))
-}
-
 #[test]
 fn tdr_bugs_are_reported_on_the_first_timeout() {
     let _s = serial();
@@ -574,7 +527,7 @@ fn tdr_bugs_are_reported_on_the_first_timeout() {
             reported().is_empty(),
             "no report before the first timeout ({bugs:?})"
         );
-        let (guilty, later) = hang_and_recover(&g, &clock, &e, 1);
+        let (guilty, later) = hang_and_recover(&g, &clock, &e, 1, TIMEOUT);
         assert!(guilty.is_some(), "the guilty job ends with an error ({bugs:?})");
         assert_eq!(later, None, "work after the reset completes ({bugs:?})");
         let r = reported();
@@ -584,7 +537,7 @@ fn tdr_bugs_are_reported_on_the_first_timeout() {
             assert!(names(&r, CircularDependency, classes), "{bugs:?}: {r:?}");
         }
         // A second timeout is not reported again.
-        let _ = hang_and_recover(&g, &clock, &e, 3);
+        let _ = hang_and_recover(&g, &clock, &e, 3, TIMEOUT);
         assert!(reported().is_empty(), "reported once ({bugs:?})");
         teardown(&g, &[&e]);
         kinds();

@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use drm_sim::dma_fence::{dma_fence_context_alloc, DmaFence, DmaFenceLock, DmaFenceOps};
 
+pub mod sched;
+
 pub use drm_sim::testing::{kinds, reports, serial};
 
 /// A provider that counts what the core asks of it.
