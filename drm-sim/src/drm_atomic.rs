@@ -299,12 +299,14 @@ impl<'c> DrmAtomicState<'c> {
     /// signalled with `ECANCELED`.
     #[doc(alias = "drm_atomic_commit", alias = "drm_atomic_nonblocking_commit")]
     #[track_caller]
-    pub fn commit(mut self, nonblock: bool) -> KResult {
-        if let Err(e) = self.check_only() {
-            self.update.cancel_out_fences();
-            return Err(e);
-        }
-        drm_atomic_helper::commit(self.update, nonblock)
+    pub fn commit(self, nonblock: bool) -> KResult {
+        drm_atomic_helper::commit(self, nonblock)
+    }
+
+    /// What the commit carries to its end, leaving the locks with the context. Dropped
+    /// uncommitted, it cancels its out-fences.
+    pub(crate) fn into_update(self) -> CommitUpdate {
+        self.update
     }
 }
 

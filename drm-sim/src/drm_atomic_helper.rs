@@ -185,15 +185,25 @@ impl std::fmt::Debug for CommitUpdate {
     }
 }
 
-/// Commits a checked update (`drm_atomic_helper_commit`): see the module documentation.
-/// Blocking: returns once the new state is on screen and the old one cleaned up.
-/// Nonblocking: returns after the swap; the commit worker finishes it.
+/// Checks and commits `state` (`drm_atomic_commit` → `drm_atomic_helper_commit`): see the
+/// module documentation. Blocking: returns once the new state is on screen and the old one
+/// cleaned up. Nonblocking: returns after the swap; the commit worker finishes it. The
+/// modeset locks stay in the caller's context.
 ///
 /// # Errors
-/// `Ebusy` (nonblocking over an unfinished commit), `prepare_fb`'s errors; nothing changed.
+/// `Einval` from the check; `Ebusy` (nonblocking over an unfinished commit);
+/// `prepare_fb`'s errors. On any error nothing changed and the out-fences were signalled
+/// with `ECANCELED`.
 #[doc(alias = "drm_atomic_helper_commit")]
 #[track_caller]
-pub fn commit(mut update: CommitUpdate, nonblock: bool) -> KResult {
+pub fn commit(mut state: DrmAtomicState<'_>, nonblock: bool) -> KResult {
+    state.check_only()?;
+    commit_checked(state.into_update(), nonblock)
+}
+
+/// The commit proper of a checked update (the body of `drm_atomic_helper_commit`).
+#[track_caller]
+fn commit_checked(mut update: CommitUpdate, nonblock: bool) -> KResult {
     setup_commit(&mut update, nonblock)?;
     prepare_planes(&mut update)?;
     if !nonblock {
@@ -559,13 +569,37 @@ pub fn page_flip(
     nonblock: bool,
     out_fence: bool,
 ) -> KResult<Option<Arc<SyncFile>>> {
-    if cfg.dev().is_unplugged() {
+    page_flip_unless(cfg, plane, fb, nonblock, out_fence, || false)
+}
+
+/// [`page_flip`], refused with `Enodev` when the device is unplugged or `gone()` says the
+/// driver is being torn down. Both are checked again once the CRTC's lock is held, so a
+/// flip cannot slip in behind the teardown's shutdown commit (which takes the same lock)
+/// and leave a framebuffer pinned or a vblank timer running.
+///
+/// # Errors
+/// As [`page_flip`].
+#[track_caller]
+pub fn page_flip_unless(
+    cfg: &Arc<DrmModeConfig>,
+    plane: usize,
+    fb: Arc<DrmFramebuffer>,
+    nonblock: bool,
+    out_fence: bool,
+    gone: impl Fn() -> bool,
+) -> KResult<Option<Arc<SyncFile>>> {
+    let refused = || cfg.dev().is_unplugged() || gone();
+    if refused() {
         return Err(Errno::Enodev);
     }
     let crtc = cfg.planes().get(plane).ok_or(Errno::Einval)?.possible_crtc();
     with_modeset_ctx(|ctx| {
         let mut st = DrmAtomicState::new(cfg, ctx);
-        if !st.get_crtc_state(crtc)?.active {
+        let active = st.get_crtc_state(crtc)?.active;
+        if refused() {
+            return Err(Errno::Enodev);
+        }
+        if !active {
             st.allow_modeset(true);
             st.set_crtc_active(crtc, true)?;
         }

@@ -116,10 +116,9 @@ impl DrmSimpleDisplayPipe {
         nonblock: bool,
         out_fence: bool,
     ) -> KResult<Option<Arc<SyncFile>>> {
-        if self.finished.load(Ordering::Acquire) {
-            return Err(Errno::Enodev);
-        }
-        drm_atomic_helper::page_flip(&self.cfg, 0, fb, nonblock, out_fence)
+        drm_atomic_helper::page_flip_unless(&self.cfg, 0, fb, nonblock, out_fence, || {
+            self.finished.load(Ordering::Acquire)
+        })
     }
 
     /// What the panel shows, row by row.

@@ -167,10 +167,9 @@ impl SimDisplay {
         nonblock: bool,
         out_fence: bool,
     ) -> KResult<Option<Arc<SyncFile>>> {
-        if self.finished.load(Ordering::Acquire) {
-            return Err(Errno::Enodev);
-        }
-        drm_atomic_helper::page_flip(&self.cfg, plane, fb, nonblock, out_fence)
+        drm_atomic_helper::page_flip_unless(&self.cfg, plane, fb, nonblock, out_fence, || {
+            self.finished.load(Ordering::Acquire)
+        })
     }
 
     /// Turns every pipeline off ([`drm_atomic_helper::shutdown`]).
