@@ -633,7 +633,8 @@ pub fn device_pm(dev: &Arc<DrmDevice>) -> PmRuntime {
 /// The resume's error: the job fails with it.
 #[track_caller]
 pub fn run_job_hook(dev: &Arc<DrmDevice>) -> KResult {
-    if !dev.bugs().has(crate::bugs::Bug::RuntimePmInRunJob) {
+    // After unplug there is no hardware to wake: run_job fails its drm_dev_enter next.
+    if !dev.bugs().has(crate::bugs::Bug::RuntimePmInRunJob) || dev.is_unplugged() {
         return Ok(());
     }
     let awake = device_pm(dev).get_sync()?;
