@@ -203,7 +203,8 @@ fn gpu_and_client(name: &'static str, bugs: Bugs) -> Result<(Arc<SimGpu>, Arc<Co
     let gpu = step(
         "probe",
         SimGpu::new(&dev, name, |a| {
-            a.timeout = Some(Duration::from_millis(100));
+            // Long enough that a slow (debug, report-printing) run never times a job out.
+            a.timeout = Some(Duration::from_secs(5));
             a.credit_limit = 8;
         }),
     )?;
