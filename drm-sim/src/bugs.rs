@@ -66,6 +66,12 @@ bugs! {
         "a user copy (might_fault, mmap_lock) is made under the mmu-notifier driver lock",
     ResubmitJobs = "resubmit-jobs":
         "the deprecated drm_sched_resubmit_jobs path after a reset, which allocates inside the signalling section",
+    FenceWaitInDevEnter = "fence-wait-in-dev-enter":
+        "the driver's idle wait keeps its drm_dev_enter section open across the fence wait, which the unplug only ends after synchronize_srcu (R28)",
+    UnplugInDevEnter = "unplug-in-dev-enter":
+        "the driver's device-lost handler calls drm_dev_unplug from inside its own drm_dev_enter section, a grace period waiting for itself (R27)",
+    LeakedDevEnter = "leaked-dev-enter":
+        "the CPU_PREP ioctl returns to user space with its drm_dev_enter section still open, exited only by CPU_FINI (R26)",
     ModesetLockInTdr = "modeset-lock-in-tdr":
         "the GPU reset suspends the display with a full modeset (all modeset locks) inside the TDR's signalling section",
     ConsoleLockInTdr = "console-lock-in-tdr":

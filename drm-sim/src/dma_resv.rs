@@ -81,6 +81,17 @@ impl DmaResvUsage {
             DmaResvUsage::Write
         }
     }
+
+    /// The usage the fence of a new access is published with (what `dma_resv_add_fence`
+    /// callers and `DMA_BUF_IOCTL_IMPORT_SYNC_FILE` pass): a writer's fence is WRITE, a
+    /// reader's READ — the other way round from [`rw`](Self::rw), which says what to wait for.
+    pub fn of_access(write: bool) -> DmaResvUsage {
+        if write {
+            DmaResvUsage::Write
+        } else {
+            DmaResvUsage::Read
+        }
+    }
 }
 
 /// One slot of the fence list.

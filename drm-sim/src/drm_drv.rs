@@ -39,7 +39,8 @@
 //!
 //! # Simplified
 //! - No minors, no sysfs; `index` is a process-wide device number.
-//! - MMIO is a bank of 256 32-bit registers in memory; no side effects.
+//! - MMIO is a bank of 256 32-bit registers in memory; no side effects. After a
+//!   [`DrmDevice::surprise_removal`] they read all-ones, as a PCI device that fell off the bus.
 //! - MMIO is asserted inside `drm_dev_enter` everywhere, including probe (where the kernel's
 //!   drivers may touch hardware before registering the device).
 
@@ -85,6 +86,7 @@ pub struct DrmDevice {
     clock: Clock,
     unplugged: AtomicBool,
     force_unplugged: AtomicBool,
+    bus_lost: AtomicBool,
     regs: Box<[AtomicU32]>,
     files: Mutex<FileList>,
 }
@@ -105,6 +107,7 @@ impl DrmDevice {
             clock,
             unplugged: AtomicBool::new(false),
             force_unplugged: AtomicBool::new(false),
+            bus_lost: AtomicBool::new(false),
             regs: (0..MMIO_REGS).map(|_| AtomicU32::new(0)).collect(),
             files: Mutex::with_class(
                 FileList {
@@ -212,29 +215,51 @@ impl DrmDevice {
         }
     }
 
+    /// The bus loses the device (a surprise removal: the USB cable pulled, the PCI link down):
+    /// from now on every register reads all-ones, as a read from a device that is gone does,
+    /// and writes go nowhere. Nothing else changes: the driver finds out when it next reads a
+    /// register, and then unplugs the device itself.
+    pub fn surprise_removal(&self) {
+        self.bus_lost.store(true, Ordering::Release);
+    }
+
+    /// Whether [`surprise_removal`](Self::surprise_removal) happened.
+    pub fn is_bus_lost(&self) -> bool {
+        self.bus_lost.load(Ordering::Acquire)
+    }
+
     #[track_caller]
     fn assert_entered(&self) {
         lockdep::assert_held(&DRM_UNPLUG_SRCU);
     }
 
-    /// Reads register `reg`. Must run inside [`enter`](Self::enter) (asserted).
+    /// Reads register `reg` (all-ones once the bus lost the device). Must run inside
+    /// [`enter`](Self::enter) (asserted).
     ///
     /// # Panics
     /// If `reg` is not below [`MMIO_REGS`].
     #[track_caller]
     pub fn mmio_read(&self, reg: usize) -> u32 {
         self.assert_entered();
-        self.regs[reg].load(Ordering::Acquire)
+        let v = self.regs[reg].load(Ordering::Acquire);
+        if self.is_bus_lost() {
+            u32::MAX
+        } else {
+            v
+        }
     }
 
-    /// Writes register `reg`. Must run inside [`enter`](Self::enter) (asserted).
+    /// Writes register `reg` (lost once the bus lost the device). Must run inside
+    /// [`enter`](Self::enter) (asserted).
     ///
     /// # Panics
     /// If `reg` is not below [`MMIO_REGS`].
     #[track_caller]
     pub fn mmio_write(&self, reg: usize, value: u32) {
         self.assert_entered();
-        self.regs[reg].store(value, Ordering::Release);
+        if !self.is_bus_lost() {
+            self.regs[reg].store(value, Ordering::Release);
+        }
     }
 
     /// How many files are open on it.

@@ -166,11 +166,18 @@ impl DrmFramebuffer {
     #[track_caller]
     pub fn prepare_fb_locked(&self, guard: &DmaResvGuard<'_>) -> KResult {
         self.obj.resv().assert_held();
-        self.obj.pin_locked(guard)?;
+        // An imported buffer stays resident through its attachment's mapping (the exporter
+        // pins it); only a native one is pinned here.
+        let native = !self.obj.is_imported();
+        if native {
+            self.obj.pin_locked(guard)?;
+        }
         let map = match self.obj.vmap_locked(guard) {
             Ok(m) => m,
             Err(e) => {
-                self.obj.unpin_locked(guard);
+                if native {
+                    self.obj.unpin_locked(guard);
+                }
                 return Err(e);
             }
         };
@@ -215,7 +222,9 @@ impl DrmFramebuffer {
         if let Some(map) = map {
             self.obj.vunmap_locked(guard, map);
         }
-        self.obj.unpin_locked(guard);
+        if !self.obj.is_imported() {
+            self.obj.unpin_locked(guard);
+        }
     }
 
     /// Runs `f` on a mapping of the pixels: the scan-out mapping while pinned (no lock), or a

@@ -1,6 +1,7 @@
 //! `Context`, `submit`, and the other entry points a client calls: the driver's uAPI. No
 //! kernel counterpart: simulates the ioctls of a render driver such as panfrost, v3d or msm
-//! (GEM create/close/mmap/madvise, submit, VM bind, fence status, wait-idle), the dma-buf
+//! (GEM create/close/mmap/madvise, CPU prep/fini, submit, VM bind, fence status, wait-idle,
+//! a timestamp query waking the GPU through runtime PM), the dma-buf
 //! file's ioctls (`DMA_BUF_IOCTL_EXPORT_SYNC_FILE`/`IMPORT_SYNC_FILE`) and sync_file
 //! merge/poll, on top of the modules that mirror the kernel files.
 //!
@@ -33,7 +34,8 @@
 //! # Rules
 //! R6 (callbacks do not sleep), R9 (user copies with no resv held), R13/R14 (drm_exec),
 //! R15, R17 (pins under the resv), R22 (arm and push under the submit lock), R26 (nothing
-//! held across the return to user space), R32 (fence locks irq-safe), §3.1, §3.2.
+//! held across the return to user space, no `drm_dev_enter` section either: `leaked-dev-enter`
+//! breaks it in CPU_PREP), R28 (CPU_PREP waits outside its section), R32 (fence locks irq-safe), §3.1, §3.2.
 //!
 //! # Simplified
 //! No file descriptors: dma-bufs and sync_files are shared as `Arc`s, and user memory holds
@@ -45,14 +47,14 @@ use crate::dma_fence::{dma_fence_context_alloc, DmaFence, FenceStatus};
 use crate::dma_fence_array::dma_fence_array_create_with_bugs;
 use crate::dma_fence_unwrap::dma_fence_unwrap;
 use crate::dma_resv::DmaResvUsage;
-use crate::drm_drv::DrmFile;
+use crate::drm_drv::{DrmDevEnterGuard, DrmFile};
 use crate::drm_exec::{DrmExec, DrmExecFlags};
 use crate::drm_gem::{self, DrmGemObject, Madv};
 use crate::drm_gem_shmem_helper::{self, DrmGemShmemObject, GemMapping};
 use crate::error::{Errno, KResult};
 use crate::gpu::GpuCommand;
 use crate::scheduler::{DrmSchedEntity, DrmSchedJob, DrmSchedPriority};
-use crate::sim_driver::SimGpu;
+use crate::sim_driver::{SimGpu, REG_CACHE_FLUSH, REG_TIMESTAMP};
 use crate::sync_file::SyncFile;
 use lockdep::{LockClass, Mutex};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -199,6 +201,88 @@ pub fn prime_fd_to_handle(ctx: &Context, dmabuf: &Arc<DmaBuf>) -> KResult<u32> {
 /// `Enoent` for an unknown handle.
 pub fn lookup(ctx: &Context, handle: u32) -> KResult<Arc<DrmGemObject>> {
     drm_gem::object_lookup(&ctx.file, handle).ok_or(Errno::Enoent)
+}
+
+/// What `CPU_PREP` hands user space until `CPU_FINI`: the buffer prepared for CPU access.
+/// With `leaked-dev-enter` it also carries the `drm_dev_enter` section the prep left open.
+#[must_use = "end the CPU access with gem_cpu_fini"]
+pub struct CpuAccess<'a> {
+    handle: u32,
+    leaked: Option<DrmDevEnterGuard<'a>>,
+}
+
+impl CpuAccess<'_> {
+    /// The buffer's handle.
+    pub fn handle(&self) -> u32 {
+        self.handle
+    }
+}
+
+impl std::fmt::Debug for CpuAccess<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuAccess")
+            .field("handle", &self.handle)
+            .field("leaked_enter", &self.leaked.is_some())
+            .finish()
+    }
+}
+
+/// `CPU_PREP` (msm's `MSM_GEM_CPU_PREP`): waits up to `timeout` for the GPU to be done with
+/// the buffer (its fences of the usage `write` needs), outside any `drm_dev_enter` section
+/// (R28), then flushes the GPU caches through a register inside one, and leaves it before
+/// returning (R26). With `leaked-dev-enter` the section stays open until [`gem_cpu_fini`]:
+/// the return to user space reports it.
+///
+/// # Errors
+/// `Enodev` after unplug; `Enoent`; `Etimedout` if the buffer stayed busy.
+pub fn gem_cpu_prep(ctx: &Context, handle: u32, write: bool, timeout: Duration) -> KResult<CpuAccess<'_>> {
+    drm_ioctl(&ctx.file, |file| {
+        let obj = lookup(ctx, handle)?;
+        obj.resv().wait_timeout(DmaResvUsage::rw(write), true, timeout)?;
+        let dev = &ctx.gpu.dev;
+        let enter = dev.enter().ok_or(Errno::Enodev)?;
+        dev.mmio_write(REG_CACHE_FLUSH, handle);
+        let leaked = if file.dev().bugs().has(Bug::LeakedDevEnter) {
+            Some(enter)
+        } else {
+            drop(enter);
+            None
+        };
+        Ok(CpuAccess { handle, leaked })
+    })
+}
+
+/// `CPU_FINI`: ends the CPU access `access` began (and, with `leaked-dev-enter`, the section
+/// the prep left open, whatever this call returns).
+///
+/// # Errors
+/// `Enodev` after unplug; `Enoent` if the handle is gone.
+pub fn gem_cpu_fini(ctx: &Context, access: CpuAccess<'_>) -> KResult {
+    let CpuAccess { handle, leaked } = access;
+    drm_ioctl(&ctx.file, move |_| {
+        drop(leaked);
+        lookup(ctx, handle).map(|_| ())
+    })
+}
+
+/// `GET_PARAM(TIMESTAMP)` (msm's `MSM_PARAM_TIMESTAMP`): wakes the GPU
+/// (`pm_runtime_get_sync`, in process context: the resume callback takes locks held around
+/// allocations, fine here and never in a signalling section), reads its timestamp register
+/// inside `drm_dev_enter`, and lets it autosuspend again (`pm_runtime_put_autosuspend`).
+///
+/// # Errors
+/// `Enodev` after unplug; the resume's error (`Eagain` once runtime PM is disabled).
+pub fn get_timestamp(ctx: &Context) -> KResult<u32> {
+    drm_ioctl(&ctx.file, |file| {
+        let pm = crate::pm_runtime::device_pm(file.dev());
+        let awake = pm.get_sync()?;
+        let r = match file.dev().enter() {
+            Some(_hw) => Ok(file.dev().mmio_read(REG_TIMESTAMP)),
+            None => Err(Errno::Enodev),
+        };
+        pm.put_autosuspend(awake);
+        r
+    })
 }
 
 /// `mmap` of a GEM object through its fake offset: a user mapping whose faults take
@@ -387,7 +471,7 @@ pub fn submit(ctx: &Context, args: &SubmitArgs) -> KResult<Submitted> {
             for (bo, write) in &bos {
                 let guard = exec.guard(bo).expect("drm_exec holds every object it locked");
                 bo.resv()
-                    .add_fence(guard, finished.clone(), DmaResvUsage::rw(*write));
+                    .add_fence(guard, finished.clone(), DmaResvUsage::of_access(*write));
             }
             job.push(&submit);
             drop(submit);
@@ -458,7 +542,7 @@ pub fn export_sync_file(dmabuf: &DmaBuf, write: bool) -> KResult<Arc<SyncFile>> 
 /// # Errors
 /// `Enomem`.
 pub fn import_sync_file(dmabuf: &DmaBuf, sync_file: &SyncFile, write: bool) -> KResult {
-    syscall(|| dmabuf.import_sync_file(sync_file, DmaResvUsage::rw(write)))
+    syscall(|| dmabuf.import_sync_file(sync_file, DmaResvUsage::of_access(write)))
 }
 
 /// `SYNC_IOC_MERGE`.

@@ -49,6 +49,10 @@
 //!   drivers/video/fbdev/core/fbcon.c).
 //! - [`pm_runtime`] — runtime PM: get/put, autosuspend, a GPU's clock/OPP/interconnect locks
 //!   (drivers/base/power/runtime.c).
+//! - [`gud`] — a USB display with a flush worker, and its disconnect (drivers/gpu/drm/gud/).
+//! - [`compositor`] — the workload's display clients: flips, fbdev panning, scan-out of an
+//!   import (no kernel counterpart).
+//! - [`scenario`] — the seed threads' situations, one short run each (no kernel counterpart).
 //! - [`hrtimer`] — high-resolution timers in hard-irq context, `hrtimer_cancel` as a
 //!   pseudo-lock (kernel/time/hrtimer.c).
 //! - [`drm_modeset_lock`] — `crtc_ww_class` modeset locks, acquire contexts, back-off
@@ -68,10 +72,12 @@
 //!   panel inside `drm_dev_enter` (drivers/gpu/drm/drm_simple_kms_helper.c).
 //! - [`drm_vblank`] — vblank counting, references and events (drivers/gpu/drm/drm_vblank.c).
 //! - [`workload`] — the binary's run: configuration, clients, summary (no kernel counterpart).
+//! - [`logging`] — drm-sim's own log through `tracing`, lockdep's reports among it (no kernel counterpart).
 //! - [`testing`] — `serial()` for tests of the validator's process-wide state (no kernel counterpart).
 
 pub mod bugs;
 pub mod clock;
+pub mod compositor;
 pub mod console;
 pub mod dma_buf;
 pub mod dma_fence;
@@ -99,11 +105,14 @@ pub mod drm_simple_kms_helper;
 pub mod drm_vblank;
 pub mod error;
 pub mod gpu;
+pub mod gud;
 pub mod hrtimer;
 pub mod ioctl;
 pub mod irq_work;
+pub mod logging;
 pub mod mm;
 pub mod pm_runtime;
+pub mod scenario;
 pub mod scheduler;
 pub mod sim_display;
 pub mod sim_driver;

@@ -7,12 +7,13 @@
 //! is a terminal.
 
 use clap::Parser;
+use drm_sim::scenario::{Scenario, ScenarioOutcome};
 use drm_sim::workload::{Progress, Workload, WorkloadConfig};
 use drm_sim::{Bug, Bugs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Runs a simulated DRM workload (clients, devices, fences, memory pressure, hot-unplug) with
 /// the lockdep validator watching every lock.
@@ -50,6 +51,16 @@ struct Cli {
     /// Do not hot-unplug a device at the end.
     #[arg(long)]
     no_unplug: bool,
+    /// Do not run the panic handler at the end (the summary then says panic_drawn=false).
+    #[arg(long)]
+    no_panic: bool,
+    /// Run one seed scenario alone instead of the workload (see --list-scenarios); --inject
+    /// applies to it.
+    #[arg(long, value_name = "NAME", value_parser = parse_scenario)]
+    scenario: Option<&'static Scenario>,
+    /// List the seed scenarios (NAME<TAB>description) and exit.
+    #[arg(long)]
+    list_scenarios: bool,
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
@@ -65,6 +76,10 @@ fn parse_bug(s: &str) -> Result<Bug, String> {
     Bug::from_name(s).ok_or_else(|| format!("unknown bug '{s}' (see --list-bugs)"))
 }
 
+fn parse_scenario(s: &str) -> Result<&'static Scenario, String> {
+    Scenario::by_name(s).ok_or_else(|| format!("unknown scenario '{s}' (see --list-scenarios)"))
+}
+
 impl Cli {
     fn config(&self) -> WorkloadConfig {
         WorkloadConfig {
@@ -76,6 +91,7 @@ impl Cli {
             gpu_time: Duration::from_micros(self.gpu_time_us),
             bugs: self.inject.iter().copied().collect::<Bugs>(),
             unplug: !self.no_unplug,
+            panic: !self.no_panic,
         }
     }
 }
@@ -143,7 +159,20 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if cli.list_scenarios {
+        for s in Scenario::ALL {
+            println!("{}\t{}", s.name(), s.description());
+        }
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = drm_sim::logging::init() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     quiet_refused_deadlocks();
+    if let Some(s) = cli.scenario {
+        return run_scenario(s, &cli);
+    }
     let cfg = cli.config();
     let bar = progress_bar(cli.quiet, cfg.duration);
     let mut reports = 0usize;
@@ -184,6 +213,57 @@ fn main() -> ExitCode {
     }
 }
 
+/// The machine-readable last line of a scenario run (the workload's keys that apply).
+fn scenario_line(s: &Scenario, out: &ScenarioOutcome, reports: usize, elapsed: Duration) -> String {
+    format!(
+        "summary: scenario={} jobs={} commits={} flips={} vblanks={} panic_drawn={} checks={} reports={} elapsed_s={:.3}",
+        s.name(),
+        out.jobs,
+        out.commits,
+        out.flips,
+        out.vblanks,
+        out.panic_drawn,
+        out.checks,
+        reports,
+        elapsed.as_secs_f64()
+    )
+}
+
+/// `--scenario NAME`: runs it with the injected bugs; the same exit statuses as a workload run.
+fn run_scenario(s: &'static Scenario, cli: &Cli) -> ExitCode {
+    let bugs = cli.inject.iter().copied().collect::<Bugs>();
+    let t0 = Instant::now();
+    let r = s.run(bugs);
+    let reports = lockdep::take_reports().len();
+    match r {
+        Ok(out) => {
+            if !cli.quiet {
+                println!("scenario:  {} — {}", s.name(), s.description());
+                println!(
+                    "checked:   {} expectations; {} jobs, {} commits, {} flips, {} vblanks; panic {}",
+                    out.checks,
+                    out.jobs,
+                    out.commits,
+                    out.flips,
+                    out.vblanks,
+                    if out.panic_drawn { "drawn" } else { "not drawn" }
+                );
+                println!("lockdep:   {reports} reports");
+            }
+            println!("{}", scenario_line(s, &out, reports, t0.elapsed()));
+            if reports > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("error: scenario {} failed: {e}", s.name());
+            ExitCode::from(3)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +293,7 @@ mod tests {
             "--inject",
             "resubmit-jobs",
             "--no-unplug",
+            "--no-panic",
         ])
         .unwrap();
         let c = cli.config();
@@ -220,7 +301,9 @@ mod tests {
         assert_eq!(c.duration, Duration::from_millis(1500));
         assert_eq!(c.gpu_time, Duration::ZERO);
         assert!(c.bugs.has(Bug::AllocInRunJob) && c.bugs.has(Bug::ResubmitJobs));
-        assert!(!c.unplug);
+        assert!(!c.unplug && !c.panic);
+        let cli = Cli::try_parse_from(["drm-sim", "--scenario", "shmem-resv"]).unwrap();
+        assert_eq!(cli.scenario.map(Scenario::name), Some("shmem-resv"));
         assert_eq!(
             Cli::try_parse_from(["drm-sim"]).unwrap().config(),
             WorkloadConfig::default()
@@ -235,6 +318,7 @@ mod tests {
             &["drm-sim", "--duration", "-1"],
             &["drm-sim", "--clients", "0"],
             &["drm-sim", "--bogus"],
+            &["drm-sim", "--scenario", "no-such-scenario"],
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }

@@ -37,8 +37,11 @@
 //!   (`-EIO` if it faulted), `start()`. Jobs that were on the hardware are cancelled
 //!   (`-ECANCELED`); jobs not yet run run after the reset.
 //! - [`SimDriver::vm_bind`] allocates with GFP_KERNEL under `&vm->lock` (legal: outside any
-//!   signalling section); [`SimDriver::wait_idle`] waits for a fence after dropping
+//!   signalling section); [`SimDriver::wait_idle`] reads the status register inside
+//!   `drm_dev_enter`, then waits for a fence after leaving the section and dropping
 //!   `&gpu->lock` (legal).
+//! - [`SimGpu::handle_device_lost`]: a register reading all-ones (the bus lost the device)
+//!   makes the driver unplug the device, after leaving its `drm_dev_enter` section.
 //! - Unplug ([`SimGpu::fini_hw`], run by `dev.unplug()`): quiesce the submit work,
 //!   force-complete every hardware fence with `-ENODEV` (which completes the jobs through their
 //!   done callbacks), power the engine down, then let the scheduler drain the entities, whose
@@ -62,7 +65,8 @@
 //! # Rules
 //! The injected bugs of this file break R1 (`wait-in-signalling`), R2 (`alloc-in-run-job`,
 //! `tdr-takes-alloc-lock`, `resubmit-jobs`), R3 (`resv-in-run-job`, on the VM's
-//! reservation), R24 (`cancel-work-under-run-lock`) and R25 (`resubmit-jobs`).
+//! reservation), R24 (`cancel-work-under-run-lock`), R25 (`resubmit-jobs`), R27
+//! (`unplug-in-dev-enter`) and R28 (`fence-wait-in-dev-enter`).
 //!
 //! # Simplified
 //! - No real VM: `vm_bind` is only the allocation under its lock, the VM's resv only what
@@ -97,6 +101,15 @@ static FREED_WQ: LockClass = LockClass::new("&gpu->freed_wq");
 
 /// Size of the driver state a job carries to the hardware (what `alloc-in-run-job` allocates).
 const HW_JOB_SIZE: usize = 256;
+
+/// The engine status register: reads all-ones once the bus lost the device.
+pub const REG_STATUS: usize = 0x10;
+
+/// The GPU timestamp register (read by [`crate::ioctl::get_timestamp`]).
+pub const REG_TIMESTAMP: usize = 0x18;
+
+/// The cache-flush register `CPU_PREP` writes (see [`crate::ioctl::gem_cpu_prep`]).
+pub const REG_CACHE_FLUSH: usize = 0x20;
 
 /// How long [`SimDriver::wait_idle`] waits at most.
 pub const WAIT_IDLE_TIMEOUT: Duration = Duration::from_millis(200);
@@ -195,6 +208,19 @@ impl SimDriver {
     /// `Etimedout` if the fence did not signal in time.
     pub fn wait_idle(&self, fence: &DmaFence) -> KResult {
         let g = self.gpu_lock.lock();
+        // Reading the engine status is hardware access, so inside drm_dev_enter; the section
+        // ends before the wait, since the unplug force-completes fences only after its
+        // synchronize_srcu (R28). With `fence-wait-in-dev-enter` it stays open across it.
+        let enter = self.dev.enter();
+        if enter.is_some() {
+            let _status = self.dev.mmio_read(REG_STATUS);
+        }
+        let entered = if self.bugs.has(Bug::FenceWaitInDevEnter) {
+            enter
+        } else {
+            drop(enter);
+            None
+        };
         let held = if self.bugs.has(Bug::WaitInSignalling) {
             Some(g)
         } else {
@@ -202,6 +228,7 @@ impl SimDriver {
             None
         };
         let r = fence.wait_timeout(false, WAIT_IDLE_TIMEOUT).map(|_| ());
+        drop(entered);
         drop(held);
         r
     }
@@ -434,12 +461,8 @@ impl SimGpu {
         let finished = job.s_fence().finished().clone();
         for (bo, write) in bos {
             let guard = exec.guard(bo).expect("drm_exec holds every object it locked");
-            let usage = if *write {
-                DmaResvUsage::Write
-            } else {
-                DmaResvUsage::Read
-            };
-            bo.resv().add_fence(guard, finished.clone(), usage);
+            bo.resv()
+                .add_fence(guard, finished.clone(), DmaResvUsage::of_access(*write));
         }
         job.push(&submit);
         drop(submit);
@@ -455,6 +478,30 @@ impl SimGpu {
     /// firing afterwards returns `Enodev`. Idempotent.
     pub fn fini_hw(&self) {
         fini_hw(&self.sched, &self.engine);
+    }
+
+    /// The driver's device-lost handler (panthor's failing reset work, amdgpu's PCI error
+    /// handler): inside `drm_dev_enter` it reads the status register, and all-ones means the
+    /// device fell off the bus, so it unplugs it — after `drm_dev_exit`, since
+    /// `drm_dev_unplug` waits for every section, this one included (R27). With
+    /// `unplug-in-dev-enter` it unplugs from inside the section. Returns whether it found the
+    /// device gone and unplugged it (`false` if the device answers, or is unplugged already).
+    pub fn handle_device_lost(&self) -> bool {
+        let Some(enter) = self.dev.enter() else {
+            return false;
+        };
+        if self.dev.mmio_read(REG_STATUS) != u32::MAX {
+            return false;
+        }
+        tracing::info!(dev = self.dev.name(), "device lost: unplugging it");
+        if self.dev.bugs().has(Bug::UnplugInDevEnter) {
+            self.dev.unplug();
+            drop(enter);
+        } else {
+            drop(enter);
+            self.dev.unplug();
+        }
+        true
     }
 
     /// Tears everything down: the scheduler (`drm_sched_fini`), then the engine. Entities

@@ -193,11 +193,7 @@ impl VgemFile {
         let _ = ops.timer.set(timer);
 
         // Expose the fence via the dma-buf.
-        let usage = if write {
-            DmaResvUsage::Write
-        } else {
-            DmaResvUsage::Read
-        };
+        let usage = DmaResvUsage::of_access(write);
         let g = obj.resv().lock(None)?;
         let r = obj.resv().reserve_fences(&g, 1);
         if r.is_ok() {

@@ -20,7 +20,8 @@
 //!     waited for and retired;
 //!   - a page fault through a GEM mapping (`&mm->mmap_lock` → resv), madvise, a CPU copy
 //!     between two buffers, a VM bind (allocation under `&vm->lock`), a fence-status query,
-//!     a wait-for-idle;
+//!     a wait-for-idle, a CPU_PREP/CPU_FINI pair (a cache flush inside `drm_dev_enter`), a
+//!     timestamp query that wakes the GPU through runtime PM (which autosuspends it again);
 //!   - the dma-buf/sync_file bridge of DRM-RULES §3.2: EXPORT_SYNC_FILE from a shared buffer,
 //!     merge with the client's own out-fence, poll, IMPORT_SYNC_FILE into another shared
 //!     buffer, and the merged fence as the next submit's in-fence;
@@ -33,11 +34,21 @@
 //! - Memory pressure through the middle third of the run (kswapd and direct reclaim run the GEM
 //!   shrinkers), then a forced drop-caches.
 //! - Unplug (unless disabled), at 90 % of the run: the main thread submits a hanging job and
-//!   one behind it on device 0, waits until the first runs, and unplugs device 0 from an
-//!   "unplug" thread while clients are still submitting. Checked afterwards: both jobs end
+//!   one behind it on device 0, waits until the first runs, and device 0 falls off the bus
+//!   while clients are still submitting: on an "unplug" thread the driver's device-lost
+//!   handler finds its registers reading all-ones and unplugs it. Checked afterwards: both jobs end
 //!   with an error, opening device 0 and its ioctls fail with `ENODEV`, the dma-buf calls on
 //!   its exported buffers still work, and those buffers still read back their contents
 //!   through another device's import.
+//! - Displays: every GPU device also drives a two-CRTC display (as an amdgpu or i915 does);
+//!   a vkms-like display device scans out a buffer card0 exported, and keeps showing it after
+//!   card0's unplug; a USB display ([`GudDevice`]), whose flush worker sends every frame, is
+//!   disconnected halfway through the run (unless the unplug is disabled). Each display has a
+//!   [`Compositor`]: blocking and nonblocking flips with out-fences, VT switches with fbdev
+//!   panning. The unplug of card0 also finishes its display with commits and vblanks in
+//!   flight. At the end the compositors are stopped and checked, the panic handler runs once
+//!   (unless [`WorkloadConfig::panic`] is off) and must draw its message on every display
+//!   still up, then the displays are finished.
 //! - Checked for every job: its retire callback ran exactly once (none twice; as many as
 //!   jobs in total), its fence signalled within [`WAIT_LIMIT`], and a job that completed
 //!   without error completed after each of its explicit dependencies. Any broken invariant is
@@ -54,8 +65,9 @@
 //! Every entry point is a system call (see [`crate::ioctl`]).
 //!
 //! # Rules
-//! Exercises §3.1 (submission), §3.2 (sync_file bridging), §3.4 (unplug with jobs in flight),
-//! §3.6 (shrinker), and through them R1–R17, R22–R28, R32.
+//! Exercises §3.1 (submission), §3.2 (sync_file bridging), §3.3 (atomic commits), §3.4
+//! (unplug with jobs, commits and scan-out in flight), §3.5 (panic), §3.6 (shrinker), and
+//! through them R1–R34.
 //!
 //! # Simplified
 //! One engine per device; user memory holds only submit arguments and userptr ranges; jobs
@@ -64,15 +76,20 @@
 
 use crate::bugs::Bugs;
 use crate::clock::Clock;
+use crate::compositor::{AfterFlip, Compositor};
 use crate::dma_buf::DmaBuf;
 use crate::dma_fence::{dma_fence_get_stub, DmaFence};
 use crate::dma_resv::dma_resv_lockdep;
+use crate::drm_drv::DrmDevice;
 use crate::drm_gem::{self, Madv};
 use crate::drm_gem_shmem_helper::{DrmGemShmemObject, GemMapping};
+use crate::drm_panic::{message_visible, PanicInjector};
 use crate::error::{Errno, KResult};
 use crate::gpu::GpuCommand;
+use crate::gud::GudDevice;
 use crate::ioctl::{self, Context, SubmitArgs, SubmitBo, Submitted};
 use crate::mm::{self, MmStruct};
+use crate::sim_display::SimDisplay;
 use crate::sim_driver::SimGpu;
 use crate::sync_file::SyncFile;
 use crate::userptr::Userptr;
@@ -134,6 +151,8 @@ pub struct WorkloadConfig {
     pub bugs: Bugs,
     /// Hot-unplug device 0 near the end, with work in flight.
     pub unplug: bool,
+    /// Run the panic handler once at the end (it draws into every display's scan-out).
+    pub panic: bool,
 }
 
 impl Default for WorkloadConfig {
@@ -147,6 +166,7 @@ impl Default for WorkloadConfig {
             gpu_time: Duration::from_micros(200),
             bugs: Bugs::NONE,
             unplug: true,
+            panic: true,
         }
     }
 }
@@ -192,6 +212,18 @@ pub struct Summary {
     pub enodev: u64,
     /// Self-deadlocks the validator refused and the task recovered from.
     pub recovered: u64,
+    /// Atomic commits done on the display devices.
+    pub commits: u64,
+    /// Page flips completed (their flip events sent).
+    pub flips: u64,
+    /// Vblank interrupts handled.
+    pub vblanks: u64,
+    /// Whether the panic handler at the end drew its message into a scan-out buffer.
+    pub panic_drawn: bool,
+    /// Runtime-PM resumes of the GPUs.
+    pub rpm_resumes: u64,
+    /// Runtime-PM suspends of the GPUs (autosuspend included).
+    pub rpm_suspends: u64,
     /// Lockdep reports made during the run.
     pub reports: usize,
     /// The validator's counters at the end.
@@ -224,6 +256,7 @@ impl Summary {
         format!(
             "summary: jobs={} jobs_per_s={:.1} fences={} fence_p50_us={} fence_p99_us={} faults={} \
              reclaim_passes={} tdr={} unplugged={} reports={} jobs_failed={} enodev={} recovered={} \
+             commits={} flips={} vblanks={} panic_drawn={} rpm_resumes={} rpm_suspends={} \
              elapsed_s={:.3} lockdep_classes={} lockdep_dependencies={} lockdep_chains={}",
             self.jobs,
             self.jobs_per_s(),
@@ -238,6 +271,12 @@ impl Summary {
             self.jobs_failed,
             self.enodev,
             self.recovered,
+            self.commits,
+            self.flips,
+            self.vblanks,
+            self.panic_drawn,
+            self.rpm_resumes,
+            self.rpm_suspends,
             self.elapsed.as_secs_f64(),
             self.lockdep.classes,
             self.lockdep.dependencies,
@@ -274,6 +313,14 @@ impl Summary {
                     "no unplug"
                 },
                 self.enodev
+            ),
+            format!(
+                "displays:  {} commits, {} flips, {} vblanks; panic screen {}; {} runtime-PM resumes",
+                self.commits,
+                self.flips,
+                self.vblanks,
+                if self.panic_drawn { "drawn" } else { "not drawn" },
+                self.rpm_resumes
             ),
             format!(
                 "lockdep:   {} reports; {} classes, {} dependencies, {} chains; {} refused self-deadlocks recovered",
@@ -429,11 +476,13 @@ enum Op {
     Userptr,
     Status,
     WaitIdle,
+    CpuPrep,
+    Timestamp,
 }
 
 /// The first iterations of every client: each operation once, submits first so that the
 /// others find fences and completed jobs.
-const TOUR: [Op; 13] = [
+const TOUR: [Op; 15] = [
     Op::Submit,
     Op::Submit,
     Op::Submit,
@@ -441,6 +490,8 @@ const TOUR: [Op; 13] = [
     Op::Fault,
     Op::Madvise,
     Op::Copy,
+    Op::CpuPrep,
+    Op::Timestamp,
     Op::Status,
     Op::SyncFile,
     Op::VgemRelease,
@@ -450,7 +501,7 @@ const TOUR: [Op; 13] = [
 ];
 
 /// After the tour: (weight, operation).
-const MIX: [(u64, Op); 11] = [
+const MIX: [(u64, Op); 13] = [
     (70, Op::Submit),
     (8, Op::Fault),
     (5, Op::SyncFile),
@@ -462,6 +513,8 @@ const MIX: [(u64, Op); 11] = [
     (2, Op::Userptr),
     (3, Op::Status),
     (1, Op::WaitIdle),
+    (2, Op::CpuPrep),
+    (2, Op::Timestamp),
 ];
 
 fn pick(rng: &mut Rng) -> Op {
@@ -717,6 +770,20 @@ impl<'a> Client<'a> {
                 let Some(f) = on.last.clone() else { return Ok(()) };
                 let r = ioctl::wait_idle(&on.ctx, &f);
                 self.check(d, "wait idle", r, &[Errno::Etimedout])
+            }
+            Op::CpuPrep => {
+                let on = self.devs[d].as_ref().expect("picked a present device");
+                let (ctx, h) = (on.ctx.clone(), on.private[self.rng.below(2)]);
+                // A short wait: a buffer still busy is an expected ETIMEDOUT.
+                let r = ioctl::gem_cpu_prep(&ctx, h, true, Duration::from_millis(1))
+                    .and_then(|access| ioctl::gem_cpu_fini(&ctx, access));
+                self.check(d, "cpu prep", r, &[Errno::Etimedout])
+            }
+            Op::Timestamp => {
+                let on = self.devs[d].as_ref().expect("picked a present device");
+                let r = ioctl::get_timestamp(&on.ctx).map(|_| ());
+                // EAGAIN: runtime PM already disabled by an unplug in progress.
+                self.check(d, "timestamp", r, &[Errno::Eagain])
             }
             Op::VgemRelease => self.vgem_release(),
             Op::VgemArray => self.vgem_array(),
@@ -1056,13 +1123,17 @@ fn unplug_device0(run: &Run) -> Result<u64, WorkloadError> {
         ioctl::fence_wait(&stuck.scheduled, WAIT_LIMIT)
             .map_err(|e| fail("waiting for the probe to run", e))?;
     }
-    // The bus's remove callback, on a thread of its own.
+    // The device falls off the bus; the driver's device-lost handler notices on a thread of
+    // its own and unplugs it (the bus's remove callback, should the handler miss it).
     let removed = Arc::new(Completion::new("unplug_done"));
-    let (dev, r2) = (gpu.dev.clone(), removed.clone());
+    let (lost, r2) = (gpu.clone(), removed.clone());
     let unplugger = thread::Builder::new()
         .name("unplug".into())
         .spawn(move || {
-            dev.unplug();
+            lost.dev.surprise_removal();
+            if !lost.handle_device_lost() {
+                lost.dev.unplug();
+            }
             r2.complete();
         })
         .map_err(|e| broken(format!("spawn unplug: {e}")))?;
@@ -1133,6 +1204,177 @@ fn unplug_device0(run: &Run) -> Result<u64, WorkloadError> {
     Ok(jobs.len() as u64)
 }
 
+/// Vblank period of the workload's displays.
+const DISPLAY_PERIOD: Duration = Duration::from_millis(8);
+
+/// CRTCs (and primary planes) per display of a GPU device.
+const DISPLAY_CRTCS: usize = 2;
+
+/// What the panic at the end of the run prints.
+pub const PANIC_MESSAGE: &str = "drm-sim: end of run";
+
+/// The run's displays: one on every GPU device, a vkms-like display device scanning out a
+/// buffer card0 exported, and a USB display that is disconnected halfway through.
+struct Displays {
+    compositors: Vec<Compositor>,
+    usb: Arc<GudDevice>,
+    usb_unplugged: bool,
+}
+
+impl Displays {
+    /// The USB display's cable is pulled with its compositor flipping and frames being sent
+    /// (once it has sent its first): a transfer fails, then the USB core's disconnect runs on
+    /// a thread of its own.
+    fn unplug_usb(&mut self) -> Result<(), WorkloadError> {
+        self.usb_unplugged = true;
+        let usb = self.usb.clone();
+        let done = Arc::new(Completion::new("usb_disconnect_done"));
+        let d = done.clone();
+        let t = thread::Builder::new()
+            .name("usb-disconnect".into())
+            .spawn(move || {
+                // Pulled once it has shown something (a slow start must not skip the race).
+                usb.wait_flushed(1, WATCHDOG);
+                usb.display().dev().surprise_removal();
+                usb.flush();
+                usb.disconnect();
+                d.complete();
+            })
+            .map_err(|e| broken(format!("spawn usb-disconnect: {e}")))?;
+        if !done.wait_for_completion_timeout(WATCHDOG) {
+            return Err(WorkloadError::Stuck(format!(
+                "usb-disconnect still running {} s later",
+                WATCHDOG.as_secs()
+            )));
+        }
+        let _ = t.join();
+        Ok(())
+    }
+}
+
+fn start_displays(run: &Run) -> Result<Displays, WorkloadError> {
+    let mut compositors = Vec::new();
+    let start = |display: &Arc<SimDisplay>, import, hook| {
+        let colour = 0x0010_2030u32.wrapping_mul(display_colour(display));
+        Compositor::start_with(display, colour, import, hook)
+            .map_err(|e| broken(format!("compositor on {}: {e}", display.dev().name())))
+    };
+    for (d, gpu) in run.gpus.iter().enumerate() {
+        let display = SimDisplay::with_period(&gpu.dev, DISPLAY_CRTCS, DISPLAY_PERIOD)
+            .map_err(|e| broken(format!("display on card{d}: {e}")))?;
+        compositors.push(start(&display, None, None)?);
+    }
+    let clock = run.gpus[0].dev.clock();
+    let vkms = DrmDevice::with_clock("card-vkms", run.cfg.bugs, clock.clone());
+    let display = SimDisplay::with_period(&vkms, 1, DISPLAY_PERIOD)
+        .map_err(|e| broken(format!("the vkms display: {e}")))?;
+    let import = match run.shared.iter().find(|s| s.exporter == 0) {
+        Some(s) => Some(
+            ioctl::syscall(|| s.dmabuf.import(&vkms))
+                .map_err(|e| broken(format!("card-vkms importing card0's buffer for scan-out: {e}")))?,
+        ),
+        None => None,
+    };
+    compositors.push(start(&display, import, None)?);
+    let usb_dev = DrmDevice::with_clock("card-usb", run.cfg.bugs, clock);
+    let usb = GudDevice::probe(&usb_dev).map_err(|e| broken(format!("the USB display: {e}")))?;
+    let u = usb.clone();
+    let hook: AfterFlip = Box::new(move |fb| u.dirty(fb));
+    compositors.push(start(usb.display(), None, Some(hook))?);
+    Ok(Displays {
+        compositors,
+        usb,
+        usb_unplugged: false,
+    })
+}
+
+/// A colour per display (by device number).
+fn display_colour(display: &SimDisplay) -> u32 {
+    display.dev().index() + 1
+}
+
+/// What the displays did.
+#[derive(Default)]
+struct DisplayTotals {
+    commits: u64,
+    flips: u64,
+    vblanks: u64,
+    panic_drawn: bool,
+}
+
+/// Stops the compositors and checks them: each flipped; an unplugged device's display is
+/// finished; the buffer card-vkms scans out for card0 kept card0's contents; the USB display
+/// sent frames before its disconnect and none after. Then the panic handler, once, on the
+/// displays still up (unless disabled): it must draw its message into each one's scan-out.
+/// Then every display is finished.
+fn finish_displays(run: &Run, displays: Displays) -> Result<DisplayTotals, WorkloadError> {
+    let Displays { compositors, usb, .. } = displays;
+    let mut shown = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    let mut fail = |msg: String| failures.push(msg);
+    for c in compositors {
+        let display = c.display().clone();
+        let name = display.dev().name().to_string();
+        let imported = c.imported().cloned();
+        match c.finish() {
+            Ok(s) if s.flips == 0 => fail(format!("compositor on {name}: no flip")),
+            Ok(_) => {}
+            Err(e) => fail(format!("compositor on {name}: {e}")),
+        }
+        if display.dev().was_unplugged() && !display.is_finished() {
+            fail(format!("{name} unplugged, its display still up"));
+        }
+        if let Some(fb) = imported {
+            let want = run
+                .shared
+                .iter()
+                .find(|s| s.exporter == 0)
+                .map(|s| u32::from_le_bytes([s.fill; 4]));
+            match ioctl::syscall(|| fb.pixels()) {
+                Ok(px) if want.is_some_and(|w| px.iter().all(|p| *p == w)) => {}
+                Ok(_) => fail(format!(
+                    "{name}: the buffer it scans out for card0 lost its contents"
+                )),
+                Err(e) => fail(format!("{name}: reading the buffer it scans out for card0: {e}")),
+            }
+        }
+        shown.push(display);
+    }
+    if usb.flushed() == 0 {
+        fail("the USB display never sent a frame".into());
+    }
+    let mut panic_drawn = false;
+    if run.cfg.panic {
+        let live: Vec<_> = shown.iter().filter(|d| !d.is_finished()).collect();
+        let cfgs = live.iter().map(|d| d.mode_config().clone()).collect();
+        let outcome = PanicInjector::spawn(cfgs, PANIC_MESSAGE, Duration::ZERO).join();
+        for d in &live {
+            let fb = d.mode_config().planes()[0].state().fb.clone();
+            if !fb.is_some_and(|fb| message_visible(&fb, PANIC_MESSAGE).unwrap_or(false)) {
+                fail(format!(
+                    "the panic handler did not draw on {} ({outcome:?})",
+                    d.dev().name()
+                ));
+            }
+        }
+        panic_drawn = outcome.drawn > 0;
+    }
+    let mut t = DisplayTotals {
+        panic_drawn,
+        ..DisplayTotals::default()
+    };
+    for d in &shown {
+        d.fini();
+        t.commits += d.commits();
+        t.flips += d.flips();
+        t.vblanks += d.vblanks();
+    }
+    match failures.first() {
+        Some(f) => Err(broken(f.clone())),
+        None => Ok(t),
+    }
+}
+
 /// Runs workloads.
 pub struct Workload;
 
@@ -1192,6 +1434,7 @@ impl Workload {
             counters: Counters::default(),
             start: Instant::now(),
         });
+        let mut displays = start_displays(&run)?;
         let nclients = cfg.clients.max(1);
         // Completed by the last client to return (the watchdog waits on it).
         let finished = Arc::new(Completion::new("clients_done"));
@@ -1239,6 +1482,12 @@ impl Workload {
                 mm::shrink_all("drop_caches");
                 pressure_on = false;
             }
+            if cfg.unplug && !displays.usb_unplugged && elapsed >= cfg.duration / 2 {
+                if let Err(e) = displays.unplug_usb() {
+                    result = Err(e);
+                    break;
+                }
+            }
             if cfg.unplug && !unplugged && elapsed >= cfg.duration.mul_f64(0.9) {
                 unplugged = true;
                 result = unplug_device0(&run);
@@ -1258,6 +1507,9 @@ impl Workload {
                 finished.complete(); // keep it completed for the watchdog below
                 break;
             }
+        }
+        if result.is_ok() && cfg.unplug && !displays.usb_unplugged {
+            result = displays.unplug_usb().map(|()| 0);
         }
         if result.is_ok() && cfg.unplug && !unplugged {
             unplugged = true;
@@ -1292,10 +1544,24 @@ impl Workload {
                 Err(_) => result = result.and(Err(broken(format!("client{i} panicked")))),
             }
         }
+        let shown = match finish_displays(&run, displays) {
+            Ok(s) => s,
+            Err(e) => {
+                result = result.and(Err(e));
+                DisplayTotals::default()
+            }
+        };
         for gpu in &run.gpus {
             gpu.fini();
         }
         let tdr = run.gpus.iter().map(|g| g.driver.resets()).sum();
+        let pms: Vec<_> = run
+            .gpus
+            .iter()
+            .map(|g| crate::pm_runtime::device_pm(&g.dev))
+            .collect();
+        let rpm_resumes = pms.iter().map(|p| p.resumes()).sum();
+        let rpm_suspends = pms.iter().map(|p| p.suspends()).sum();
         drm_gem::flush_free_work();
         mm::stop_kswapd();
         latencies.sort_unstable();
@@ -1322,6 +1588,12 @@ impl Workload {
             unplugged,
             enodev: c.enodev.load(Ordering::Relaxed),
             recovered: ioctl::recovered_deadlocks() - recovered0,
+            commits: shown.commits,
+            flips: shown.flips,
+            vblanks: shown.vblanks,
+            panic_drawn: shown.panic_drawn,
+            rpm_resumes,
+            rpm_suspends,
             reports: 0,
             lockdep: lockdep::stats(),
         })
@@ -1345,6 +1617,12 @@ mod tests {
             unplugged: true,
             enodev: 2,
             recovered: 0,
+            commits: 4,
+            flips: 3,
+            vblanks: 9,
+            panic_drawn: true,
+            rpm_resumes: 2,
+            rpm_suspends: 2,
             reports: 0,
             lockdep: lockdep::Stats::default(),
         }
@@ -1369,6 +1647,10 @@ mod tests {
             "tdr",
             "unplugged",
             "reports",
+            "commits",
+            "flips",
+            "vblanks",
+            "panic_drawn",
         ] {
             assert!(keys.contains(&k), "{k} missing from {line}");
         }
@@ -1378,6 +1660,10 @@ mod tests {
             "{line}"
         );
         assert!(line.contains(" unplugged=true "), "{line}");
+        assert!(
+            line.contains(" commits=4 flips=3 vblanks=9 panic_drawn=true "),
+            "{line}"
+        );
     }
 
     #[test]

@@ -56,6 +56,15 @@ fn clean_runs_report_nothing_and_keep_every_invariant() {
             "faults and reclaim happened: {s:?}"
         );
         assert_eq!(s.recovered, 0);
+        assert!(
+            s.rpm_resumes > 0 && s.rpm_suspends > 0,
+            "the GPUs were woken and autosuspended: {s:?}"
+        );
+        assert!(
+            s.commits > 0 && s.flips > 0 && s.vblanks > 0,
+            "the displays flipped: {s:?}"
+        );
+        assert!(s.panic_drawn, "the panic at the end drew: {s:?}");
     }
 }
 
@@ -72,6 +81,19 @@ fn without_the_unplug_nothing_returns_enodev() {
     assert_eq!(s.enodev, 0, "{s:?}");
     assert_eq!(s.fence_latencies_us.len() as u64, s.jobs);
     assert!(s.tdr >= 1, "{s:?}");
+    assert!(s.panic_drawn && s.flips > 0, "{s:?}");
+}
+
+#[test]
+fn without_the_panic_nothing_is_drawn() {
+    let _s = serial();
+    let cfg = WorkloadConfig {
+        panic: false,
+        ..config(8, 1, 2, 0)
+    };
+    let s = run(&cfg);
+    assert_eq!(kinds(), []);
+    assert!(!s.panic_drawn && s.flips > 0, "{s:?}");
 }
 
 /// A fixed amount of work (what the benchmark runs): the clients stop once that many jobs

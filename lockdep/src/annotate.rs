@@ -183,8 +183,10 @@ pub fn must_not_hold(lock: &impl Lockable, what: &str) {
     #[cfg(feature = "check")]
     {
         let class = lock.lock_ref().map.class(0);
+        // Read here: a closure does not inherit `#[track_caller]`.
+        let loc = Location::caller();
         if validate::holds_class(class) {
-            held::guarded(|h| check::forbidden_op(h, class, what, Location::caller()));
+            held::guarded(|h| check::forbidden_op(h, class, what, loc));
             sink::flush(true);
         }
     }
