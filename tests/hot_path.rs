@@ -101,3 +101,54 @@ fn a_new_chain_does_take_the_slow_path() {
     assert_eq!(after.dependencies, before.dependencies + 1);
     assert_eq!(after.chains, before.chains + 1);
 }
+
+static NESTED_PARENT: LockClass = LockClass::new("nested-parent");
+static NESTED_CHILD: LockClass = LockClass::new("nested-child");
+
+/// Subclasses beyond the two a lock caches in itself (the kernel caches the same two) are
+/// resolved from the class's own table (a named class) or the site table (a creation site):
+/// a nested acquisition at depth 2 and more, on a chain validated before, must stay off the
+/// validator's lock too, for new locks of the class as well as for the same ones.
+fn nested_levels(parent: &Mutex<u64>, children: &[Mutex<u64>], site: &[RwLock<u64>]) {
+    let _p = parent.lock();
+    let g: Vec<_> = children
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.lock_nested(i as u32 + 1))
+        .collect();
+    let w: Vec<_> = site
+        .iter()
+        .enumerate()
+        .map(|(i, l)| l.write_nested(i as u32 + 2))
+        .collect();
+    drop(w);
+    drop(g);
+}
+
+#[test]
+fn deep_subclasses_of_cached_chains_take_no_global_lock() {
+    let _s = serial();
+    let make = || {
+        let parent = Mutex::with_class(0u64, &NESTED_PARENT);
+        let children: Vec<Mutex<u64>> = (0..5).map(|_| Mutex::with_class(0, &NESTED_CHILD)).collect();
+        let site: Vec<RwLock<u64>> = (0..3).map(|_| RwLock::new(0)).collect();
+        (parent, children, site)
+    };
+    let (parent, children, site) = make();
+    nested_levels(&parent, &children, &site);
+    let before_slow = lockdep::stats().slow_paths;
+    for _ in 0..1_000 {
+        nested_levels(&parent, &children, &site);
+    }
+    // New locks of the same classes (and sites), whose own caches are empty.
+    for _ in 0..100 {
+        let (parent, children, site) = make();
+        nested_levels(&parent, &children, &site);
+    }
+    let slow = lockdep::stats().slow_paths - before_slow;
+    assert_eq!(
+        slow, 0,
+        "nested acquisitions took the validator's global lock {slow} times"
+    );
+    assert!(lockdep::take_reports().is_empty());
+}

@@ -32,7 +32,12 @@
 //!    `next`'s class). Each kind that is new closes a cycle when the graph already has a strong
 //!    walk `next ~> h` that the new edge closes into a strong cycle: a deadlock — a new one
 //!    unless `h` and `next` already lay on one strong cycle. A same-class recursive read
-//!    (allowed in 6) closes one the same way but records no self-edge.
+//!    (allowed in 6) adds a self-dependency, kept apart from the graph (no walk goes through
+//!    it). Like any dependency it is checked when its kind is new: it closes a cycle when the
+//!    graph has a strong walk from the class back into it that it closes, and that is demanded
+//!    even though the class then always lies on a strong cycle (such a walk is one), since the
+//!    exception would leave nothing to check; a kind seen before is not checked again, as the
+//!    validator's cached chains are not.
 //! 8. `sync` is not pushed; sections are released at once.
 //!
 //! A release removes the topmost entry holding the instance (or one merged instance); the
@@ -224,7 +229,7 @@ pub fn closes(walks: &Walks, prev: Class, next: Class, k: u8) -> bool {
 /// a recursion report unless the nest lock serialises it, then (unless it does) a dependency
 /// from every held lock of the irq context into `class`, with the cycles the new ones close.
 fn depend(
-    edges: &mut BTreeMap<(Class, Class), u8>,
+    deps: &mut Deps,
     below: &[Entry],
     class: Class,
     read: u8,
@@ -247,13 +252,20 @@ fn depend(
             .push(expected(ReportKind::RecursiveLocking, &[class]));
         break;
     }
+    let Deps { edges, selfs } = deps;
     let walks = closure(edges);
     let mut new = Vec::new();
+    let mut self_new = Vec::new();
     for e in below.iter().filter(|e| e.irq_context == irq_context) {
         let k = kind_of(e.read, read);
         if e.class == class {
-            if read == RECURSIVE && e.read != WRITE && closes(&walks, e.class, class, k) {
-                step.closings.push((e.class, class, k));
+            // Recorded apart from the graph's edges (a walk never goes through it), new once.
+            let seen = selfs.get(&class).is_some_and(|&b| b & k != 0);
+            if read == RECURSIVE && e.read != WRITE && !seen {
+                if closes(&walks, e.class, class, k) {
+                    step.closings.push((e.class, class, k));
+                }
+                self_new.push(k);
             }
             continue;
         }
@@ -268,6 +280,9 @@ fn depend(
     for (pair, k) in new {
         *edges.entry(pair).or_insert(0) |= k;
     }
+    for k in self_new {
+        *selfs.entry(class).or_insert(0) |= k;
+    }
 }
 
 /// Whether `a` and `b` already lie on one strong closed walk: then a new cycle between them is
@@ -279,8 +294,16 @@ fn on_one_cycle(walks: &Walks, a: Class, b: Class) -> bool {
     types(there).any(|x| types(back).any(|y| joins(x, y) && joins(y, x)))
 }
 
-pub struct Model {
+/// The dependencies recorded: the graph's edges and, apart from them, the kinds of the
+/// self-dependencies seen (a recursive read over a reader of its class).
+#[derive(Default)]
+struct Deps {
     edges: BTreeMap<(Class, Class), u8>,
+    selfs: BTreeMap<Class, u8>,
+}
+
+pub struct Model {
+    deps: Deps,
     usage: BTreeMap<Class, u8>,
     threads: Vec<Thread>,
 }
@@ -294,7 +317,7 @@ const ENABLED_SOFT: u8 = 6;
 impl Model {
     pub fn new(threads: usize) -> Model {
         Model {
-            edges: BTreeMap::new(),
+            deps: Deps::default(),
             usage: BTreeMap::new(),
             threads: (0..threads).map(|_| Thread::default()).collect(),
         }
@@ -313,7 +336,7 @@ impl Model {
         // States: (type of the first edge, type of the walk so far).
         let mut states: BTreeSet<(u8, u8)> = BTreeSet::new();
         for (i, pair) in cycle.windows(2).enumerate() {
-            let Some(&bits) = self.edges.get(&(pair[0], pair[1])) else {
+            let Some(&bits) = self.deps.edges.get(&(pair[0], pair[1])) else {
                 return false;
             };
             let mut nextset = BTreeSet::new();
@@ -336,6 +359,7 @@ impl Model {
     /// kind `k`.
     pub fn closes_within(&self, classes: &BTreeSet<Class>, prev: Class, next: Class, k: u8) -> bool {
         let sub: BTreeMap<(Class, Class), u8> = self
+            .deps
             .edges
             .iter()
             .filter(|((a, b), _)| classes.contains(a) && classes.contains(b))
@@ -378,7 +402,7 @@ impl Model {
                 let below = &th.entries[..j];
                 step.allowed.extend(wait_context(below, e.class, e.ctx));
                 depend(
-                    &mut self.edges,
+                    &mut self.deps,
                     below,
                     e.class,
                     e.read,
@@ -509,8 +533,8 @@ impl Model {
 
         // 6 and 7. The same class held, then the dependencies.
         let nest = a.nest.map(|(c, i)| instance(t, c, i));
-        let (edges, th) = (&mut self.edges, &self.threads[t]);
-        depend(edges, &th.entries, class, a.read, nest, irq_context, &mut step);
+        let (deps, th) = (&mut self.deps, &self.threads[t]);
+        depend(deps, &th.entries, class, a.read, nest, irq_context, &mut step);
         push(self);
         step
     }

@@ -27,6 +27,7 @@ pub(crate) mod stack;
 pub(crate) mod state;
 pub(crate) mod suppress;
 pub(crate) mod sync_shim;
+pub(crate) mod teardown;
 pub(crate) mod validate;
 pub(crate) mod violation;
 

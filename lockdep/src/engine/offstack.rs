@@ -8,10 +8,15 @@
 //! unrelated double unlock. So each such instance is listed here, per thread.
 //!
 //! The lists grow, so they are only touched inside [`guarded`](super::held::guarded) regions
-//! (an allocation may reach foreign code). During thread teardown, once the thread-local is
-//! gone, the lists are empty and new entries are dropped: the thread is exiting anyway.
+//! (an allocation may reach foreign code). Like the held stack, they live in a thread-local
+//! without a destructor, so they are never torn down: a thread-local destructor that runs after
+//! the validator's own may still take locks past a full stack or under a nest lock, and
+//! release them. The lists' memory is given back whenever they empty, so a thread that exits
+//! holding none of these locks leaves nothing behind (one that exits holding some is reported
+//! at exit, and its lists are leaked).
 
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 
 #[derive(Default)]
 struct OffStack {
@@ -22,14 +27,29 @@ struct OffStack {
 }
 
 thread_local! {
-    static OFF: RefCell<OffStack> = const {
-        RefCell::new(OffStack { merged: Vec::new(), overflowed: Vec::new() })
+    // `ManuallyDrop`: no drop glue, so no destructor is registered (see the module docs).
+    static OFF: ManuallyDrop<RefCell<OffStack>> = const {
+        ManuallyDrop::new(RefCell::new(OffStack { merged: Vec::new(), overflowed: Vec::new() }))
     };
 }
 
 fn with<R: Default>(f: impl FnOnce(&mut OffStack) -> R) -> R {
-    OFF.try_with(|o| o.try_borrow_mut().map(|mut o| f(&mut o)).unwrap_or_default())
-        .unwrap_or_default()
+    OFF.try_with(|o| {
+        o.try_borrow_mut()
+            .map(|mut o| {
+                let r = f(&mut o);
+                // Nothing left: give the memory back (see the module docs).
+                if o.merged.is_empty() && o.merged.capacity() > 0 {
+                    o.merged = Vec::new();
+                }
+                if o.overflowed.is_empty() && o.overflowed.capacity() > 0 {
+                    o.overflowed = Vec::new();
+                }
+                r
+            })
+            .unwrap_or_default()
+    })
+    .unwrap_or_default()
 }
 
 /// Removes the newest element of `v` that `pick` accepts.

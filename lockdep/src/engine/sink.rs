@@ -92,7 +92,8 @@ fn record_and_print(r: Report) {
 
 /// Dispatches the queued reports. Must be called with no validator state borrowed.
 /// With [`Action::Panic`] the first report becomes a panic (unless the thread is already
-/// panicking, or `may_panic` is false, or the hook is running, in which case it is printed).
+/// panicking, or `may_panic` is false, or the hook is running, or the thread is running its
+/// thread-local destructors ([`super::teardown`]), in which case it is printed).
 ///
 /// Recording, the report directory, the tracing event and printing allocate and may take
 /// locks (symbolising, a subscriber), so they run as validator work: lock operations made
@@ -131,7 +132,12 @@ pub(crate) fn flush(may_panic: bool) {
         for r in reports {
             match action {
                 Action::Collect => {}
-                Action::Panic if may_panic && !in_hook && !std::thread::panicking() => {
+                Action::Panic
+                    if may_panic
+                        && !in_hook
+                        && !std::thread::panicking()
+                        && !super::teardown::in_tls_destructor() =>
+                {
                     own_panic();
                     panic!("{r}");
                 }

@@ -556,7 +556,11 @@ pub(crate) fn nest_state(below: &[Held], class: u32, read: u8, nest: usize, merg
 /// The shortcut is sound because the graph holds every dependency of every cached chain: each
 /// report path still records its dependency, and a chain whose dependency could not be recorded
 /// (the table is full) is not cached (see `check::validate_chain`). A lock whose class is
-/// untracked adds no dependency, but then the locks around it are connected directly.
+/// untracked adds no dependency, but then the locks around it are connected directly. Nor is a
+/// cycle left unsearched: `A → C`, implied through `B`, was searched when C was taken over both
+/// (`check::validate_chain` searches implied dependencies, unless `B → C` was there before and
+/// `A → B → C` with it, so that no new cycle could close), and a cycle through it that forms
+/// later goes through `A → B → C` in the graph, so the dependency closing it finds it.
 fn remove(h: &mut HeldStack, i: usize) -> bool {
     let d = h.depth;
     let ctx = h.entries[i].ctx & super::held::CTX_IRQ_MASK;

@@ -24,11 +24,7 @@ pub(crate) fn add_dependency(
     let kind = dep_kind(prev.read, next.read);
     let existing = st.graph.find(prev.class, next.class);
     if let Some(e) = existing {
-        // A dependency of a class on itself (a recursive read over a reader of its class)
-        // closes a cycle only with a path out of the class and back, which may have appeared
-        // since it was recorded: it is searched on every validation (the rest of such a cycle
-        // is often found first, from the edge that completed it, under a shorter cycle's name).
-        if st.graph.edges[e as usize].dep & kind != 0 && prev.class != next.class {
+        if st.graph.edges[e as usize].dep & kind != 0 {
             return true; // validated when it was recorded
         }
     }
@@ -94,8 +90,8 @@ pub(crate) fn check_implied(
     next: &Held,
     on_cycle: &mut Vec<u32>,
 ) {
-    // Recorded directly, it was searched then; while the graph keeps its order, no path leads
-    // back.
+    // On a cycle already found; recorded directly, so searched then; or, while the graph
+    // keeps its order, no path leads back.
     if on_cycle.contains(&prev.class)
         || st
             .graph
