@@ -18,6 +18,8 @@ echo "== tests, validator off (lockdep alone, default features)"
 cargo clippy -p lockdep --all-targets -- -D warnings
 cargo test -p lockdep --all-targets
 cargo test -p lockdep --doc
+# parking_lot's optional surface (arc guards, serde, owning_ref, deadlock detection) both ways
+cargo test -p lockdep --features arc_lock,serde,owning_ref,deadlock_detection --test parking_lot_surface --test api_surface
 
 echo "== loom: the validator's lock-free chain table, model-checked (own target dir)"
 ./loom.sh

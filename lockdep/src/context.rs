@@ -314,7 +314,7 @@ pub fn in_interrupt() -> bool {
 }
 
 /// Whether interrupts are disabled on the current thread (`irqs_disabled()`; the scope that
-/// disables them is [`irqs_disabled`](crate::irqs_disabled)): an `irqs_disabled()` scope, a
+/// disables them is [`irqs_disabled`]): an `irqs_disabled()` scope, a
 /// hard interrupt handler, or `local_irq_disable()`. Always `false` with the feature off.
 #[doc(alias = "irqs_disabled")]
 pub fn irqs_are_disabled() -> bool {

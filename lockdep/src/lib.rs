@@ -93,8 +93,8 @@
 //!
 //! # The parking_lot surface
 //!
-//! [`Mutex`], [`FairMutex`], [`RwLock`], [`ReentrantMutex`] and [`Condvar`] offer what
-//! `parking_lot`'s do, under the same names, with `check` on and off: what compiles one way
+//! [`Mutex`], [`FairMutex`], [`RwLock`], [`ReentrantMutex`], [`Condvar`] and [`Once`] offer
+//! what `parking_lot`'s do, under the same names, with `check` on and off: what compiles one way
 //! compiles the other. With `check` off the guards *are* `parking_lot`'s (type aliases), so the
 //! cost is none. With it on, each function is validated as what it does to the lock:
 //!
@@ -109,7 +109,10 @@
 //! * upgradable reads: see [`sync::RwLock`]'s "Upgradable reads" (a companion class per lock;
 //!   readers never wait for an upgradable reader, writers and upgradable readers do);
 //! * [`ReentrantMutex`]: the owner's first lock of an instance is validated, re-entries are
-//!   counted, not validated.
+//!   counted, not validated;
+//! * [`Once`]: its initialisation is a lock while it runs (as the [`stdsync`] cells': an
+//!   initialiser taking a lock held around `call_once` elsewhere is a cycle, one reaching its
+//!   own `Once` is reported instead of hanging); a finished `Once` records nothing.
 //!
 //! ## Features from parking_lot
 //!
@@ -144,6 +147,10 @@
 //!   had an upgradable reader (before that a writer skips it, so locks that are never read
 //!   upgradably pay nothing): writes made before a lock's first upgradable read are not
 //!   ordered against its upgradable readers.
+//! * Async locks (tokio-style `lock().await`, owned guards, semaphores): not offered. The held
+//!   stack is per OS thread, and a task moves between threads at every `.await`, so a hold
+//!   cannot be attributed honestly; the annotation macros reject `async fn` for the same
+//!   reason.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -188,9 +195,10 @@ pub use srcu::{Srcu, SrcuReadGuard};
 pub use sync::{
     const_fair_mutex, const_mutex, const_reentrant_mutex, const_rwlock, Condvar, FairMutex, FairMutexGuard,
     IrqSaveGuard, MappedFairMutexGuard, MappedMutexGuard, MappedReentrantMutexGuard, MappedRwLockReadGuard,
-    MappedRwLockWriteGuard, Mutex, MutexGuard, RawSpinLock, RawSpinLockGuard, ReentrantMutex,
-    ReentrantMutexGuard, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard, RwSpinLock,
-    RwSpinLockReadGuard, RwSpinLockWriteGuard, SpinLock, SpinLockGuard, WaitTimeoutResult,
+    MappedRwLockWriteGuard, Mutex, MutexGuard, Once, OnceState, RawSpinLock, RawSpinLockGuard,
+    ReentrantMutex, ReentrantMutexGuard, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard,
+    RwLockWriteGuard, RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard, SpinLock, SpinLockGuard,
+    WaitTimeoutResult,
 };
 #[cfg(feature = "arc_lock")]
 pub use sync::{ArcMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard};

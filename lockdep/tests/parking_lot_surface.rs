@@ -6,8 +6,8 @@
 use lockdep::{
     const_fair_mutex, const_mutex, const_reentrant_mutex, const_rwlock, Condvar, FairMutex, FairMutexGuard,
     MappedFairMutexGuard, MappedMutexGuard, MappedReentrantMutexGuard, MappedRwLockReadGuard,
-    MappedRwLockWriteGuard, Mutex, MutexGuard, ReentrantMutex, ReentrantMutexGuard, RwLock, RwLockReadGuard,
-    RwLockUpgradableReadGuard, RwLockWriteGuard,
+    MappedRwLockWriteGuard, Mutex, MutexGuard, Once, OnceState, ReentrantMutex, ReentrantMutexGuard, RwLock,
+    RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
 use std::time::{Duration, Instant};
 
@@ -323,4 +323,24 @@ fn spin_guards_leak_both_ways() {
         !lockdep::in_atomic(),
         "leaked spinning locks are forgotten by the validator"
     );
+}
+
+#[test]
+fn once_states_and_calls() {
+    static O: Once = Once::new();
+    assert_eq!(O.state(), OnceState::New);
+    let mut runs = 0;
+    O.call_once(|| runs += 1);
+    O.call_once(|| runs += 1);
+    assert_eq!(runs, 1);
+    assert!(O.state().done() && !O.state().poisoned());
+    let poisoned = Once::default();
+    let r = std::panic::catch_unwind(|| poisoned.call_once(|| panic!("first call fails")));
+    assert!(r.is_err());
+    assert!(poisoned.state().poisoned());
+    let mut saw = None;
+    poisoned.call_once_force(|s| saw = Some(s.poisoned()));
+    assert_eq!(saw, Some(true));
+    assert!(poisoned.state().done());
+    assert!(format!("{O:?}").contains("Once"));
 }

@@ -21,7 +21,7 @@ use std::panic::Location;
 
 /// The initialisation of one cell, held by this thread until dropped (also when the
 /// initialiser panics).
-pub(super) struct InitSection<'a> {
+pub(crate) struct InitSection<'a> {
     map: &'a DepMap,
     _not_send: NotSend,
 }
@@ -32,7 +32,7 @@ pub(super) struct InitSection<'a> {
 /// # Panics
 /// When this thread is initialising the same cell already (reported first).
 #[track_caller]
-pub(super) fn enter(map: &DepMap) -> InitSection<'_> {
+pub(crate) fn enter(map: &DepMap) -> InitSection<'_> {
     let loc = Location::caller();
     validate::acquire(map, 0, WRITE, false, loc);
     refuse_own(map, loc);

@@ -207,7 +207,7 @@ macro_rules! lock_impls {
 #[cfg(feature = "check")]
 mod condvar;
 #[cfg(feature = "check")]
-mod init;
+pub(crate) mod init;
 #[cfg(feature = "check")]
 mod lazy_lock;
 #[cfg(feature = "check")]

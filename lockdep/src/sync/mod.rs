@@ -55,6 +55,7 @@ mod condvar;
 mod mutex;
 #[cfg(feature = "check")]
 pub(crate) mod not_send;
+mod once;
 mod reentrant;
 mod rw_spin;
 mod rwlock;
@@ -75,6 +76,7 @@ pub use mutex::{
     const_fair_mutex, const_mutex, FairMutex, FairMutexGuard, MappedFairMutexGuard, MappedMutexGuard, Mutex,
     MutexGuard,
 };
+pub use once::{Once, OnceState};
 pub use reentrant::{const_reentrant_mutex, MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard};
 pub use rw_spin::{RwSpinLock, RwSpinLockReadGuard, RwSpinLockWriteGuard};
 pub use rwlock::{
