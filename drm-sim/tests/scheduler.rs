@@ -448,10 +448,10 @@ fn boot() {
     drm_sim::dma_resv::dma_resv_lockdep();
 }
 
-#[test]
-fn alloc_in_run_job_is_reported_on_the_first_job() {
-    let _s = serial();
-    for bugs in [Bugs::NONE, Bugs::NONE.with(Bug::AllocInRunJob)] {
+/// The first job through a clean driver reports nothing; the first through one with `bug`
+/// reports a circular dependency naming `classes`.
+fn first_job_reports(bug: Bug, classes: &[&str]) {
+    for bugs in [Bugs::NONE, Bugs::NONE.with(bug)] {
         lockdep::reset();
         boot();
         let (dev, _clock) = device("card0", bugs);
@@ -463,11 +463,17 @@ fn alloc_in_run_job_is_reported_on_the_first_job() {
         if bugs.is_empty() {
             assert!(r.is_empty(), "clean: {r:?}");
         } else {
-            assert!(names(&r, CircularDependency, &["fs_reclaim"]), "{r:?}");
+            assert!(names(&r, CircularDependency, classes), "{bug}: {r:?}");
         }
         teardown(&g, &[&e]);
         kinds();
     }
+}
+
+#[test]
+fn alloc_in_run_job_is_reported_on_the_first_job() {
+    let _s = serial();
+    first_job_reports(Bug::AllocInRunJob, &["fs_reclaim"]);
 }
 
 #[test]
@@ -547,30 +553,10 @@ fn tdr_bugs_are_reported_on_the_first_timeout() {
 #[test]
 fn resv_in_run_job_is_reported_on_the_first_job() {
     let _s = serial();
-    for bugs in [Bugs::NONE, Bugs::NONE.with(Bug::ResvInRunJob)] {
-        lockdep::reset();
-        boot();
-        let (dev, _clock) = device("card0", bugs);
-        let g = gpu(&dev, "gfx", |_| {});
-        let e = g.entity(DrmSchedPriority::Normal);
-        let (_, f) = submit(&g, &e, GpuCommand::default(), &[]);
-        assert_eq!(done(&f), None);
-        let r = reported();
-        if bugs.is_empty() {
-            assert!(r.is_empty(), "clean: {r:?}");
-        } else {
-            assert!(
-                names(
-                    &r,
-                    CircularDependency,
-                    &["reservation_ww_class_mutex", "dma_fence_map"]
-                ),
-                "{r:?}"
-            );
-        }
-        teardown(&g, &[&e]);
-        kinds();
-    }
+    first_job_reports(
+        Bug::ResvInRunJob,
+        &["reservation_ww_class_mutex", "dma_fence_map"],
+    );
 }
 
 #[test]

@@ -29,24 +29,14 @@ pub(crate) fn add_dependency(
         }
     }
     // Only when the topological order cannot rule a path next -> prev out.
-    let mut reported = false;
-    if st.graph.may_close_cycle(prev.class, next.class) {
-        let path = st.graph.find_cycle(prev.class, prev.read, next.class, next.read);
-        if let Some(path) = path {
-            // Also when `prev` is of `next`'s class (a recursive read over a reader of it): the
-            // path out of the class and back is a cycle through other locks, which the kernel
-            // reports as circular too.
-            let v = Violation::Circular {
-                prev: *prev,
-                next: *next,
-                path: &path,
-            };
-            report_once(st, h, d, &v);
-            note_classes(st, &path, on_cycle);
-            // The graph now holds a cycle on purpose: the topological order is gone.
-            st.graph.give_up_order();
-            reported = true;
-        }
+    // Also when `prev` is of `next`'s class (a recursive read over a reader of it): the path
+    // out of the class and back is a cycle through other locks, which the kernel reports as
+    // circular too.
+    let reported =
+        st.graph.may_close_cycle(prev.class, next.class) && report_cycle(st, h, d, prev, next, on_cycle);
+    if reported {
+        // The graph is about to hold a cycle on purpose: the topological order is gone.
+        st.graph.give_up_order();
     }
     // An irq-safe class connected to an irq-unsafe one through this edge (checked only when no
     // cycle was reported: one report per new dependency, as in the kernel).
@@ -100,23 +90,35 @@ pub(crate) fn check_implied(
     {
         return;
     }
-    if let Some(path) = st.graph.find_cycle(prev.class, prev.read, next.class, next.read) {
-        let v = Violation::Circular {
-            prev: *prev,
-            next: *next,
-            path: &path,
-        };
-        report_once(st, h, d, &v);
-        note_classes(st, &path, on_cycle);
-    }
+    report_cycle(st, h, d, prev, next, on_cycle);
 }
 
-/// Adds the classes of the cycle `path` closes to `on_cycle`.
-fn note_classes(st: &State, path: &[u32], on_cycle: &mut Vec<u32>) {
-    for &e in path {
+/// Searches for a strong path `next ⇝ prev` that the dependency `prev → next` closes into a
+/// cycle; if there is one, reports it (once per signature) and adds the classes on it to
+/// `on_cycle`. Returns whether a cycle was found. Records nothing: the caller decides whether
+/// the dependency itself is recorded.
+fn report_cycle(
+    st: &mut State,
+    h: &HeldStack,
+    d: usize,
+    prev: &Held,
+    next: &Held,
+    on_cycle: &mut Vec<u32>,
+) -> bool {
+    let Some(path) = st.graph.find_cycle(prev.class, prev.read, next.class, next.read) else {
+        return false;
+    };
+    let v = Violation::Circular {
+        prev: *prev,
+        next: *next,
+        path: &path,
+    };
+    report_once(st, h, d, &v);
+    for &e in &path {
         let edge = &st.graph.edges[e as usize];
         on_cycle.extend([edge.from, edge.to]);
     }
+    true
 }
 
 /// Inserts the new dependency `prev → next` with the current stack (captured once per
